@@ -1,0 +1,111 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Every target is compiled the same way: Swift 6 language mode, strict concurrency.
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "tearsheet-sync",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "tearsheet-sync", targets: ["tearsheet-sync"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.5.0"),
+    ],
+    targets: [
+        // Thin C modules: one per Debian library, plus static-inline shims in their headers for
+        // what Swift cannot call directly (variadic functions, macros).
+        .systemLibrary(
+            name: "CRabbitMQ",
+            pkgConfig: "librabbitmq",
+            providers: [.apt(["librabbitmq-dev"])]
+        ),
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
+
+        // Runs blocking C calls on a dedicated thread per connection, bridged to async/await.
+        .target(name: "Blocking", swiftSettings: swiftSettings),
+        .target(
+            name: "AMQPClient",
+            dependencies: ["CRabbitMQ", "Blocking"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "PostgresClient",
+            dependencies: ["CLibPQ", "Blocking"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "CurlHTTP",
+            dependencies: ["CCurl", "Blocking"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "TearsheetSyncCore",
+            dependencies: [
+                "AMQPClient", "PostgresClient", "CurlHTTP",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "tearsheet-sync",
+            dependencies: [
+                "TearsheetSyncCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "tearsheet-bench",
+            dependencies: ["AMQPClient", "PostgresClient", "TearsheetSyncCore"],
+            path: "Benchmarks/tearsheet-bench",
+            swiftSettings: swiftSettings
+        ),
+
+        .target(
+            name: "IntegrationSupport",
+            dependencies: ["AMQPClient", "PostgresClient"],
+            path: "Tests/IntegrationSupport",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AMQPClientTests",
+            dependencies: ["AMQPClient", "IntegrationSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PostgresClientTests",
+            dependencies: ["PostgresClient", "IntegrationSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CurlHTTPTests",
+            dependencies: [
+                "CurlHTTP",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TearsheetSyncCoreTests",
+            dependencies: ["TearsheetSyncCore", "IntegrationSupport"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,94 @@
+import Foundation
+
+/// Where and how to connect, parsed from an `amqp://` or `amqps://` URL as RabbitMQ documents
+/// it: `amqp[s]://user:password@host:port/vhost?heartbeat=30&connection_timeout=10000`.
+/// An empty path is the default vhost `/` (written `%2F` in a URL).
+public struct AMQPConfiguration: Sendable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+    public var virtualHost: String
+    public var username: String
+    public var password: String
+    /// TLS through `amqp_ssl_socket`, for `amqps://`.
+    public var useTLS: Bool
+    /// Verify the broker's certificate and host name (`verify=verify_none` turns it off).
+    public var verifyPeer: Bool
+    /// CA bundle for TLS (`cacertfile=`); the system's default otherwise.
+    public var caCertificatePath: String?
+    /// Seconds between heartbeats; a silent peer is declared dead after twice that.
+    public var heartbeatSeconds: Int
+    public var connectTimeout: Duration
+    public var frameMax: Int
+
+    public init(
+        host: String = "127.0.0.1", port: Int? = nil, virtualHost: String = "/",
+        username: String = "guest", password: String = "guest", useTLS: Bool = false,
+        verifyPeer: Bool = true, caCertificatePath: String? = nil, heartbeatSeconds: Int = 30,
+        connectTimeout: Duration = .seconds(10), frameMax: Int = 131_072
+    ) {
+        self.host = host
+        self.port = port ?? (useTLS ? 5671 : 5672)
+        self.virtualHost = virtualHost
+        self.username = username
+        self.password = password
+        self.useTLS = useTLS
+        self.verifyPeer = verifyPeer
+        self.caCertificatePath = caCertificatePath
+        self.heartbeatSeconds = heartbeatSeconds
+        self.connectTimeout = connectTimeout
+        self.frameMax = frameMax
+    }
+
+    /// Parses a URL; the error never repeats the URL (it may hold a password).
+    public init(url: String) throws {
+        guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased()
+        else { throw AMQPError(.invalidConfiguration, "not a URL (expected amqp://user:password@host:port/vhost)") }
+        guard scheme == "amqp" || scheme == "amqps" else {
+            throw AMQPError(.invalidConfiguration, "scheme must be amqp or amqps, not \(scheme)")
+        }
+        guard let host = components.host, !host.isEmpty else {
+            throw AMQPError(.invalidConfiguration, "the URL has no host")
+        }
+        let tls = scheme == "amqps"
+        var vhost = "/"
+        let path = components.percentEncodedPath
+        if path.count > 1 {
+            guard let decoded = String(path.dropFirst()).removingPercentEncoding, !decoded.contains("/") || path.contains("%2F") || path.contains("%2f")
+            else { throw AMQPError(.invalidConfiguration, "the virtual host must be one path segment (write / as %2F)") }
+            vhost = decoded
+        }
+        self.init(
+            host: host, port: components.port, virtualHost: vhost,
+            username: components.user?.removingPercentEncoding ?? "guest",
+            password: components.password?.removingPercentEncoding ?? "guest", useTLS: tls)
+        for item in components.queryItems ?? [] {
+            let value = item.value ?? ""
+            switch item.name {
+            case "heartbeat":
+                guard let seconds = Int(value), seconds >= 0 else {
+                    throw AMQPError(.invalidConfiguration, "heartbeat must be a whole number of seconds")
+                }
+                heartbeatSeconds = seconds
+            case "connection_timeout":
+                guard let millis = Int(value), millis > 0 else {
+                    throw AMQPError(.invalidConfiguration, "connection_timeout must be milliseconds > 0")
+                }
+                connectTimeout = .milliseconds(millis)
+            case "frame_max":
+                guard let size = Int(value), size >= 4096 else {
+                    throw AMQPError(.invalidConfiguration, "frame_max must be at least 4096")
+                }
+                frameMax = size
+            case "cacertfile": caCertificatePath = value
+            case "verify": verifyPeer = value != "verify_none"
+            default: break  // RabbitMQ's URI spec lets clients ignore unknown keys
+            }
+        }
+    }
+
+    /// The URL without its password, for logs.
+    public var description: String {
+        let vhost = virtualHost == "/" ? "%2F" : virtualHost
+        return "\(useTLS ? "amqps" : "amqp")://\(username)@\(host):\(port)/\(vhost)"
+    }
+}

@@ -1,0 +1,150 @@
+import CRabbitMQ
+
+/// Channel-level AMQP methods, run on the connection's thread.
+extension AMQPConnectionCore {
+    func usableChannel(_ id: UInt16) throws -> (amqp_connection_state_t, AMQPChannelState) {
+        try checkUsable()
+        guard let channel = channels[id], let state else {
+            throw AMQPError(.closed, "channel \(id) is not open")
+        }
+        if let error = channel.closeError { throw error }
+        return (state, channel)
+    }
+
+    func openChannel(_ id: UInt16, confirms: Bool) throws {
+        guard let state else { throw AMQPError(.closed, "the connection is closed") }
+        amqp_channel_open(state, id)
+        try check(amqp_get_rpc_reply(state), channel: id, "open channel \(id)")
+        let channel = AMQPChannelState(id: id)
+        channels[id] = channel
+        if confirms {
+            amqp_confirm_select(state, id)
+            try check(amqp_get_rpc_reply(state), channel: id, "enable publisher confirms")
+            channel.confirms = true
+        }
+    }
+
+    func closeChannel(_ id: UInt16) throws {
+        let (state, channel) = try usableChannel(id)
+        channel.fail(AMQPError(.closed, "channel \(id) was closed"))
+        try check(amqp_channel_close(state, id, AMQP_REPLY_SUCCESS), channel: id, "close channel \(id)")
+    }
+
+    func declareExchange(
+        channel id: UInt16, name: String, type: String, durable: Bool, autoDelete: Bool,
+        isInternal: Bool, arguments: [String: AMQPFieldValue]
+    ) throws {
+        let (state, _) = try usableChannel(id)
+        let arena = CArena()
+        amqp_exchange_declare(
+            state, id, arena.bytes(name), arena.bytes(type), 0, durable ? 1 : 0, autoDelete ? 1 : 0,
+            isInternal ? 1 : 0, arena.table(arguments))
+        try check(amqp_get_rpc_reply(state), channel: id, "declare exchange \(name)")
+    }
+
+    func deleteExchange(channel id: UInt16, name: String) throws {
+        let (state, _) = try usableChannel(id)
+        let arena = CArena()
+        amqp_exchange_delete(state, id, arena.bytes(name), 0)
+        try check(amqp_get_rpc_reply(state), channel: id, "delete exchange \(name)")
+    }
+
+    func declareQueue(
+        channel id: UInt16, name: String, passive: Bool, durable: Bool, exclusive: Bool,
+        autoDelete: Bool, arguments: [String: AMQPFieldValue]
+    ) throws -> AMQPQueueState {
+        let (state, _) = try usableChannel(id)
+        let arena = CArena()
+        let ok = amqp_queue_declare(
+            state, id, arena.bytes(name), passive ? 1 : 0, durable ? 1 : 0, exclusive ? 1 : 0,
+            autoDelete ? 1 : 0, arena.table(arguments))
+        try check(amqp_get_rpc_reply(state), channel: id, "declare queue \(name)")
+        guard let ok else { throw AMQPError(.unexpectedFrame, "declare queue \(name): no declare-ok") }
+        return AMQPQueueState(
+            name: CDecode.string(ok.pointee.queue), messageCount: ok.pointee.message_count,
+            consumerCount: ok.pointee.consumer_count)
+    }
+
+    func bindQueue(channel id: UInt16, queue: String, exchange: String, routingKey: String, arguments: [String: AMQPFieldValue]) throws {
+        let (state, _) = try usableChannel(id)
+        let arena = CArena()
+        amqp_queue_bind(state, id, arena.bytes(queue), arena.bytes(exchange), arena.bytes(routingKey), arena.table(arguments))
+        try check(amqp_get_rpc_reply(state), channel: id, "bind queue \(queue) to \(exchange)")
+    }
+
+    func deleteQueue(channel id: UInt16, name: String) throws -> UInt32 {
+        let (state, _) = try usableChannel(id)
+        let arena = CArena()
+        let ok = amqp_queue_delete(state, id, arena.bytes(name), 0, 0)
+        try check(amqp_get_rpc_reply(state), channel: id, "delete queue \(name)")
+        return ok?.pointee.message_count ?? 0
+    }
+
+    func purgeQueue(channel id: UInt16, name: String) throws -> UInt32 {
+        let (state, _) = try usableChannel(id)
+        let arena = CArena()
+        let ok = amqp_queue_purge(state, id, arena.bytes(name))
+        try check(amqp_get_rpc_reply(state), channel: id, "purge queue \(name)")
+        return ok?.pointee.message_count ?? 0
+    }
+
+    func qos(channel id: UInt16, prefetchCount: UInt16) throws {
+        let (state, _) = try usableChannel(id)
+        amqp_basic_qos(state, id, 0, prefetchCount, 0)
+        try check(amqp_get_rpc_reply(state), channel: id, "set prefetch \(prefetchCount)")
+    }
+
+    func consume(
+        channel id: UInt16, queue: String, consumerTag: String, exclusive: Bool,
+        arguments: [String: AMQPFieldValue],
+        sink: AsyncThrowingStream<AMQPDelivery, any Error>.Continuation
+    ) throws -> String {
+        let (state, channel) = try usableChannel(id)
+        let arena = CArena()
+        let ok = amqp_basic_consume(
+            state, id, arena.bytes(queue), arena.bytes(consumerTag), 0, 0, exclusive ? 1 : 0, arena.table(arguments))
+        try check(amqp_get_rpc_reply(state), channel: id, "consume from \(queue)")
+        let tag = ok.map { CDecode.string($0.pointee.consumer_tag) } ?? consumerTag
+        channel.consumers[tag] = sink
+        return tag
+    }
+
+    func cancel(channel id: UInt16, consumerTag: String) throws {
+        let (state, channel) = try usableChannel(id)
+        let arena = CArena()
+        amqp_basic_cancel(state, id, arena.bytes(consumerTag))
+        try check(amqp_get_rpc_reply(state), channel: id, "cancel consumer \(consumerTag)")
+        channel.consumers.removeValue(forKey: consumerTag)?.finish()
+    }
+
+    func settle(channel id: UInt16, _ settlement: AMQPSettlement) throws {
+        let (state, _) = try usableChannel(id)
+        let status: Int32
+        switch settlement {
+        case .ack(let tag, let multiple):
+            status = amqp_basic_ack(state, id, tag, multiple ? 1 : 0)
+        case .nack(let tag, let multiple, let requeue):
+            status = amqp_basic_nack(state, id, tag, multiple ? 1 : 0, requeue ? 1 : 0)
+        case .reject(let tag, let requeue):
+            status = amqp_basic_reject(state, id, tag, requeue ? 1 : 0)
+        }
+        guard status == AMQP_STATUS_OK.rawValue else {
+            throw fail(AMQPError(.transport, "settling a delivery failed: \(String(cString: amqp_error_string2(status)))"))
+        }
+    }
+
+    func enqueuePublish(channel id: UInt16, batch: AMQPPublishBatch) throws {
+        let (_, channel) = try usableChannel(id)
+        guard channel.confirms else {
+            throw AMQPError(.closed, "channel \(id) was not opened with publisher confirms")
+        }
+        channel.outbox.append(batch)
+    }
+}
+
+/// How a consumer settles a delivery.
+enum AMQPSettlement: Sendable {
+    case ack(UInt64, multiple: Bool)
+    case nack(UInt64, multiple: Bool, requeue: Bool)
+    case reject(UInt64, requeue: Bool)
+}

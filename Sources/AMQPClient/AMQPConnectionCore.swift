@@ -1,0 +1,312 @@
+import CRabbitMQ
+import Foundation
+
+/// The librabbitmq connection and all per-channel state; touched only on the connection's
+/// thread (which is what makes the `@unchecked Sendable` sound).
+final class AMQPConnectionCore: @unchecked Sendable {
+    let configuration: AMQPConfiguration
+    let inbox: AMQPCommandInbox
+    private(set) var state: amqp_connection_state_t?
+    private var socketFD: Int32 = -1
+    var channels: [UInt16: AMQPChannelState] = [:]
+    /// Set once the connection is unusable; every later command fails with it.
+    private(set) var failure: AMQPError?
+    private var closing = false
+
+    init(configuration: AMQPConfiguration, inbox: AMQPCommandInbox) {
+        self.configuration = configuration
+        self.inbox = inbox
+    }
+
+    // MARK: - Opening
+
+    func open() throws {
+        guard let state = amqp_new_connection() else {
+            throw AMQPError(.transport, "cannot allocate a connection")
+        }
+        self.state = state
+        do {
+            try openSocket(state)
+            let reply = tsync_amqp_login_plain(
+                state, configuration.virtualHost, 2047, Int32(configuration.frameMax),
+                Int32(configuration.heartbeatSeconds), configuration.username, configuration.password)
+            try checkLogin(reply)
+            socketFD = amqp_get_sockfd(state)
+        } catch {
+            amqp_destroy_connection(state)
+            self.state = nil
+            throw error
+        }
+    }
+
+    private func openSocket(_ state: amqp_connection_state_t) throws {
+        let socket: OpaquePointer?
+        if configuration.useTLS {
+            socket = amqp_ssl_socket_new(state)
+            if let socket {
+                amqp_ssl_socket_set_verify_peer(socket, configuration.verifyPeer ? 1 : 0)
+                amqp_ssl_socket_set_verify_hostname(socket, configuration.verifyPeer ? 1 : 0)
+                if let path = configuration.caCertificatePath,
+                    amqp_ssl_socket_set_cacert(socket, path) != AMQP_STATUS_OK.rawValue
+                {
+                    throw AMQPError(.invalidConfiguration, "cannot read the CA certificate file \(path)")
+                }
+            }
+        } else {
+            socket = amqp_tcp_socket_new(state)
+        }
+        guard let socket else { throw AMQPError(.transport, "cannot create a socket") }
+        let (seconds, attoseconds) = configuration.connectTimeout.components
+        var timeout = timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
+        let status = amqp_socket_open_noblock(socket, configuration.host, Int32(configuration.port), &timeout)
+        if status != AMQP_STATUS_OK.rawValue {
+            throw AMQPError(
+                .transport,
+                "cannot connect to \(configuration.host):\(configuration.port): \(String(cString: amqp_error_string2(status)))")
+        }
+    }
+
+    private func checkLogin(_ reply: amqp_rpc_reply_t) throws {
+        switch reply.reply_type {
+        case AMQP_RESPONSE_NORMAL:
+            return
+        case AMQP_RESPONSE_SERVER_EXCEPTION where reply.reply.id == tsync_method_connection_close:
+            let close = reply.reply.decoded!.assumingMemoryBound(to: amqp_connection_close_t.self).pointee
+            let text = CDecode.string(close.reply_text)
+            let code: AMQPError.Code = close.reply_code == 403 || close.reply_code == 530 ? .authentication : .connectionClosed
+            throw AMQPError(code, "login as \(configuration.username) to vhost \(configuration.virtualHost) refused: \(text)", replyCode: close.reply_code)
+        case AMQP_RESPONSE_LIBRARY_EXCEPTION:
+            // RabbitMQ drops the socket on bad PLAIN credentials instead of sending a close.
+            let detail = String(cString: amqp_error_string2(reply.library_error))
+            if reply.library_error == AMQP_STATUS_CONNECTION_CLOSED.rawValue
+                || reply.library_error == AMQP_STATUS_SOCKET_CLOSED.rawValue
+            {
+                throw AMQPError(.authentication, "login as \(configuration.username) to vhost \(configuration.virtualHost) refused (\(detail))")
+            }
+            throw AMQPError(.transport, "login to \(configuration.host):\(configuration.port) failed: \(detail)")
+        default:
+            throw AMQPError(.transport, "login to \(configuration.host):\(configuration.port) got no reply")
+        }
+    }
+
+    // MARK: - The loop
+
+    func runLoop() {
+        while failure == nil {
+            for command in inbox.take() { command(self) }
+            guard failure == nil else { break }
+            pumpPublishes()
+            guard failure == nil else { break }
+            // Frames already buffered (or queued by an RPC) are handled before sleeping.
+            var handled = 0
+            while failure == nil, handled < 256, let state,
+                amqp_frames_enqueued(state) != 0 || amqp_data_in_buffer(state) != 0
+            {
+                if !readFrame() { break }
+                handled += 1
+            }
+            if handled > 0 { continue }
+            waitForActivity()
+            if failure == nil { _ = readFrame() }  // also sends and checks heartbeats
+        }
+        shutDown()
+    }
+
+    /// Sleeps until the socket is readable, a command arrives, or a short tick passes.
+    private func waitForActivity() {
+        var fds = [
+            pollfd(fd: socketFD, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: inbox.wakeReadFD, events: Int16(POLLIN), revents: 0),
+        ]
+        // TLS may hold decrypted bytes the socket no longer shows: keep its tick short.
+        let tick: Int32 = configuration.useTLS ? 5 : 100
+        _ = poll(&fds, 2, tick)
+        if fds[1].revents != 0 { inbox.drainWakeups() }
+    }
+
+    /// Reads and handles one frame if one is ready; false when none was.
+    @discardableResult
+    private func readFrame() -> Bool {
+        guard let state else { return false }
+        var frame = amqp_frame_t()
+        var zero = timeval(tv_sec: 0, tv_usec: 0)
+        let status = amqp_simple_wait_frame_noblock(state, &frame, &zero)
+        if status == AMQP_STATUS_TIMEOUT.rawValue { return false }
+        guard status == AMQP_STATUS_OK.rawValue else {
+            fail(AMQPError(.transport, "connection to \(configuration.host):\(configuration.port) lost: \(String(cString: amqp_error_string2(status)))"))
+            return false
+        }
+        if frame.frame_type == UInt8(AMQP_FRAME_METHOD) {
+            handleMethod(frame.payload.method, channel: frame.channel)
+        }
+        amqp_maybe_release_buffers(state)
+        return true
+    }
+
+    private func handleMethod(_ method: amqp_method_t, channel: UInt16) {
+        switch method.id {
+        case tsync_method_basic_deliver:
+            let deliver = method.decoded!.assumingMemoryBound(to: amqp_basic_deliver_t.self).pointee
+            let tag = CDecode.string(deliver.consumer_tag)
+            let deliveryTag = deliver.delivery_tag
+            let redelivered = deliver.redelivered != 0
+            let exchange = CDecode.string(deliver.exchange)
+            let routingKey = CDecode.string(deliver.routing_key)
+            guard let message = readContent(channel: channel) else { return }
+            let delivery = AMQPDelivery(
+                deliveryTag: deliveryTag, redelivered: redelivered, exchange: exchange,
+                routingKey: routingKey, consumerTag: tag, message: message)
+            if let sink = channels[channel]?.consumers[tag] {
+                sink.yield(delivery)
+            } else if let state {
+                // A delivery that raced our basic.cancel: give it back to the queue.
+                _ = amqp_basic_reject(state, channel, deliveryTag, 1)
+            }
+        case tsync_method_basic_return:
+            let returned = method.decoded!.assumingMemoryBound(to: amqp_basic_return_t.self).pointee
+            let code = returned.reply_code
+            let text = CDecode.string(returned.reply_text)
+            guard let message = readContent(channel: channel) else { return }
+            channels[channel]?.recordReturn(messageID: message.properties.messageID ?? "", code: code, text: text)
+        case tsync_method_basic_ack:
+            let ack = method.decoded!.assumingMemoryBound(to: amqp_basic_ack_t.self).pointee
+            channels[channel]?.confirm(upTo: ack.delivery_tag, multiple: ack.multiple != 0, nacked: false)
+        case tsync_method_basic_nack:
+            let nack = method.decoded!.assumingMemoryBound(to: amqp_basic_nack_t.self).pointee
+            channels[channel]?.confirm(upTo: nack.delivery_tag, multiple: nack.multiple != 0, nacked: true)
+        case tsync_method_basic_cancel:
+            let cancel = method.decoded!.assumingMemoryBound(to: amqp_basic_cancel_t.self).pointee
+            let tag = CDecode.string(cancel.consumer_tag)
+            if let sink = channels[channel]?.consumers.removeValue(forKey: tag) {
+                sink.finish(throwing: AMQPError(.consumerCancelled, "the broker cancelled consumer \(tag)"))
+            }
+        case tsync_method_channel_close:
+            let close = method.decoded!.assumingMemoryBound(to: amqp_channel_close_t.self).pointee
+            acknowledgeChannelClose(channel, close)
+        case tsync_method_connection_close:
+            let close = method.decoded!.assumingMemoryBound(to: amqp_connection_close_t.self).pointee
+            acknowledgeConnectionClose(close)
+        default:
+            break  // connection.blocked/unblocked and the like need no action here
+        }
+    }
+
+    /// Reads the header and body frames that follow basic.deliver or basic.return.
+    private func readContent(channel: UInt16) -> AMQPMessage? {
+        guard let state else { return nil }
+        var message = amqp_message_t()
+        let reply = amqp_read_message(state, channel, &message, 0)
+        guard reply.reply_type == AMQP_RESPONSE_NORMAL else {
+            fail(AMQPError(.transport, "reading a message on channel \(channel) failed: \(String(cString: amqp_error_string2(reply.library_error)))"))
+            return nil
+        }
+        defer { amqp_destroy_message(&message) }
+        return AMQPMessage(body: CDecode.array(message.body), properties: CDecode.properties(message.properties))
+    }
+
+    // MARK: - Publishing
+
+    /// Sends queued messages while each channel's confirm window has room.
+    private func pumpPublishes() {
+        guard let state else { return }
+        for channel in channels.values where !channel.outbox.isEmpty && channel.closeError == nil {
+            while let batch = channel.outbox.first, failure == nil {
+                while batch.nextIndex < batch.items.count, channel.pending.count < batch.window {
+                    let index = batch.nextIndex
+                    let item = batch.items[index]
+                    let arena = CArena()
+                    var properties = arena.properties(item.message.properties)
+                    let status = amqp_basic_publish(
+                        state, channel.id, arena.bytes(item.exchange), arena.bytes(item.routingKey),
+                        item.mandatory ? 1 : 0, 0, &properties, arena.bytes(item.message.body))
+                    guard status == AMQP_STATUS_OK.rawValue else {
+                        fail(AMQPError(.transport, "publish on channel \(channel.id) failed: \(String(cString: amqp_error_string2(status)))"))
+                        return
+                    }
+                    channel.track(batch: batch, index: index, messageID: item.message.properties.messageID ?? "")
+                    batch.nextIndex += 1
+                }
+                guard batch.nextIndex == batch.items.count else { break }  // window full
+                channel.outbox.removeFirst()
+            }
+        }
+    }
+
+    // MARK: - Failure and shutdown
+
+    func checkUsable() throws {
+        if let failure { throw failure }
+        if closing { throw AMQPError(.closed, "the connection is closing") }
+    }
+
+    /// Checks an RPC reply; a broker close is acknowledged and becomes a typed error.
+    func check(_ reply: amqp_rpc_reply_t, channel: UInt16, _ context: @autoclosure () -> String) throws {
+        switch reply.reply_type {
+        case AMQP_RESPONSE_NORMAL:
+            return
+        case AMQP_RESPONSE_SERVER_EXCEPTION:
+            if reply.reply.id == tsync_method_channel_close {
+                let close = reply.reply.decoded!.assumingMemoryBound(to: amqp_channel_close_t.self).pointee
+                throw acknowledgeChannelClose(channel, close, context: context())
+            }
+            if reply.reply.id == tsync_method_connection_close {
+                let close = reply.reply.decoded!.assumingMemoryBound(to: amqp_connection_close_t.self).pointee
+                throw acknowledgeConnectionClose(close)
+            }
+            throw fail(AMQPError(.unexpectedFrame, "\(context()): unexpected method \(reply.reply.id)"))
+        case AMQP_RESPONSE_LIBRARY_EXCEPTION:
+            throw fail(AMQPError(.transport, "\(context()): \(String(cString: amqp_error_string2(reply.library_error)))"))
+        default:
+            throw fail(AMQPError(.transport, "\(context()): no reply"))
+        }
+    }
+
+    @discardableResult
+    private func acknowledgeChannelClose(_ channel: UInt16, _ close: amqp_channel_close_t, context: String? = nil) -> AMQPError {
+        let text = CDecode.string(close.reply_text)
+        let error = AMQPError(
+            .channelClosed, context.map { "\($0): \(text)" } ?? "channel \(channel) closed by the broker: \(text)",
+            replyCode: close.reply_code)
+        if let state {
+            var ok = amqp_channel_close_ok_t(dummy: 0)
+            _ = amqp_send_method(state, channel, tsync_method_channel_close_ok, &ok)
+        }
+        channels[channel]?.fail(error)
+        return error
+    }
+
+    @discardableResult
+    private func acknowledgeConnectionClose(_ close: amqp_connection_close_t) -> AMQPError {
+        let text = CDecode.string(close.reply_text)
+        if let state {
+            var ok = amqp_connection_close_ok_t(dummy: 0)
+            _ = amqp_send_method(state, 0, tsync_method_connection_close_ok, &ok)
+        }
+        return fail(AMQPError(.connectionClosed, "the broker closed the connection: \(text)", replyCode: close.reply_code))
+    }
+
+    /// Marks the connection dead and fails everything waiting on it.
+    @discardableResult
+    func fail(_ error: AMQPError) -> AMQPError {
+        if failure == nil { failure = error }
+        for channel in channels.values { channel.fail(error) }
+        return failure!
+    }
+
+    func closeGracefully() {
+        guard failure == nil, let state else { return }
+        closing = true
+        for channel in channels.values where channel.closeError == nil {
+            channel.fail(AMQPError(.closed, "the connection was closed"))
+        }
+        _ = amqp_connection_close(state, AMQP_REPLY_SUCCESS)
+        fail(AMQPError(.closed, "the connection was closed"))
+    }
+
+    private func shutDown() {
+        let reason = failure ?? AMQPError(.closed, "the connection was closed")
+        for command in inbox.close(reason: reason) { command(self) }  // they see `failure` and fail
+        if let state { amqp_destroy_connection(state) }
+        state = nil
+    }
+}

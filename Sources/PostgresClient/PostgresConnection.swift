@@ -1,0 +1,253 @@
+import Blocking
+import CLibPQ
+import Foundation
+
+/// One libpq connection, confined to its own thread.
+///
+/// Every libpq call is blocking, so each connection owns a `DedicatedThread` and every call
+/// hops onto it: the cooperative pool never waits on the network. Statements on one
+/// connection run one at a time, in order.
+public final class PostgresConnection: @unchecked Sendable {
+    // `handle` is touched only on `thread`, which is what makes the @unchecked Sendable sound.
+    private let thread: DedicatedThread
+    private var handle: OpaquePointer?
+
+    private init(thread: DedicatedThread, handle: OpaquePointer) {
+        self.thread = thread
+        self.handle = handle
+    }
+
+    /// Opens a connection from a libpq URI (`postgresql://…`) or conninfo (`host=… dbname=…`);
+    /// `sslmode` and every other libpq setting in it are honoured. The session runs in UTC with
+    /// ISO dates, which is what the row decoder expects.
+    public static func connect(_ connectionString: String, applicationName: String = "tearsheet-sync")
+        async throws -> PostgresConnection
+    {
+        let thread = DedicatedThread(name: "postgres")
+        do {
+            let handle = try await thread.run { () throws -> UncheckedHandle in
+                UncheckedHandle(try openHandle(connectionString, applicationName: applicationName))
+            }
+            let connection = PostgresConnection(thread: thread, handle: handle.pointer)
+            try await connection.run { handle in
+                _ = try Self.execute(
+                    handle, PostgresQuery(unsafeSQL: "SET TimeZone = 'UTC'"))
+                _ = try Self.execute(
+                    handle, PostgresQuery(unsafeSQL: "SET DateStyle = 'ISO, YMD'"))
+            }
+            return connection
+        } catch {
+            thread.stop()
+            throw error
+        }
+    }
+
+    /// Runs one statement with bound parameters and returns its rows.
+    @discardableResult
+    public func query(_ query: PostgresQuery) async throws -> PostgresResult {
+        try await run { handle in try Self.execute(handle, query) }
+    }
+
+    /// Runs several statements separated by `;` with no parameters (migrations, DDL).
+    public func executeScript(unsafeSQL sql: String) async throws {
+        try await run { handle in
+            guard let result = PQexec(handle, sql) else {
+                throw Self.connectionError(handle)
+            }
+            defer { PQclear(result) }
+            try Self.check(result, handle)
+        }
+    }
+
+    /// Runs `body` inside BEGIN … COMMIT; any error rolls back and is rethrown.
+    public func withTransaction<T>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        try await query("BEGIN")
+        let value: T
+        do {
+            value = try await body(self)
+        } catch {
+            _ = try? await query("ROLLBACK")
+            throw error
+        }
+        try await query("COMMIT")
+        return value
+    }
+
+    /// Streams rows into `COPY table (columns) FROM STDIN` in text format. `rows` holds one
+    /// array of column values per row (nil is NULL). The fastest way in for plain inserts.
+    @discardableResult
+    public func copyIn(unsafeSQL copyStatement: String, rows: [[String?]]) async throws -> Int {
+        try await run { handle in
+            guard let start = PQexec(handle, copyStatement) else { throw Self.connectionError(handle) }
+            let status = PQresultStatus(start)
+            if status != PGRES_COPY_IN {
+                defer { PQclear(start) }
+                try Self.check(start, handle)
+                throw PostgresError(.server, "COPY did not enter COPY IN mode")
+            }
+            PQclear(start)
+            var chunk = [UInt8]()
+            chunk.reserveCapacity(1 << 16)
+            var failure: PostgresError?
+            func flush() {
+                guard failure == nil, !chunk.isEmpty else { return }
+                let sent = chunk.withUnsafeBufferPointer { buffer in
+                    buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count) {
+                        PQputCopyData(handle, $0, Int32(buffer.count))
+                    }
+                }
+                if sent != 1 { failure = Self.connectionError(handle) }
+                chunk.removeAll(keepingCapacity: true)
+            }
+            for row in rows {
+                CopyTextFormat.append(row: row, to: &chunk)
+                if chunk.count >= 1 << 16 { flush() }
+            }
+            flush()
+            if PQputCopyEnd(handle, failure == nil ? nil : "client error") != 1 {
+                throw Self.connectionError(handle)
+            }
+            var affected = 0
+            while let result = PQgetResult(handle) {
+                defer { PQclear(result) }
+                try Self.check(result, handle)
+                affected += Int(String(cString: PQcmdTuples(result))) ?? 0
+            }
+            if let failure { throw failure }
+            return affected
+        }
+    }
+
+    /// True when libpq reports the connection as broken; the pool then drops it.
+    public var isBroken: Bool {
+        get async {
+            (try? await run { handle in PQstatus(handle) != CONNECTION_OK }) ?? true
+        }
+    }
+
+    /// Closes the connection and ends its thread.
+    public func close() async {
+        _ = try? await thread.run { [self] in
+            if let handle { PQfinish(handle) }
+            handle = nil
+        }
+        thread.stop()
+    }
+
+    deinit {
+        // A connection dropped without close(): finish it on its own thread.
+        if let handle {
+            let unchecked = UncheckedHandle(handle)
+            thread.submit { PQfinish(unchecked.pointer) }
+        }
+        thread.stop()
+    }
+
+    // MARK: - On the connection's thread
+
+    private func run<T: Sendable>(_ body: @escaping @Sendable (OpaquePointer) throws -> T) async throws -> T {
+        try await thread.run { [self] in
+            guard let handle else { throw PostgresError(.closed, "the connection is closed") }
+            return try body(handle)
+        }
+    }
+
+    private static func openHandle(_ connectionString: String, applicationName: String) throws -> OpaquePointer {
+        // Keywords are applied in order: our connect_timeout comes first so that the caller's
+        // string may override it; fallback_application_name never overrides theirs.
+        let keywords = ["connect_timeout", "dbname", "fallback_application_name"]
+        let values = ["10", connectionString, applicationName]
+        let handle = withCStringArray(keywords) { keywordPointers in
+            withCStringArray(values) { valuePointers in
+                PQconnectdbParams(keywordPointers, valuePointers, 1)
+            }
+        }
+        guard let handle else { throw PostgresError(.connection, "out of memory opening a connection") }
+        if PQstatus(handle) != CONNECTION_OK {
+            let error = connectionError(handle)
+            PQfinish(handle)
+            throw error
+        }
+        return handle
+    }
+
+    static func execute(_ handle: OpaquePointer, _ query: PostgresQuery) throws -> PostgresResult {
+        let binds = query.binds
+        let count = binds.count
+        var types = [UInt32](repeating: 0, count: count)
+        var lengths = [Int32](repeating: 0, count: count)
+        let formats = [Int32](repeating: 1, count: count)
+        // One contiguous buffer for every parameter, so that the pointers stay valid together.
+        var storage = [UInt8]()
+        var offsets = [Int?](repeating: nil, count: count)
+        for (index, bind) in binds.enumerated() {
+            types[index] = bind.typeOID
+            guard let bytes = bind.bytes else { continue }
+            offsets[index] = storage.count
+            lengths[index] = Int32(bytes.count)
+            storage.append(contentsOf: bytes)
+        }
+        storage.append(0)  // never empty, so baseAddress is never nil
+        let result = storage.withUnsafeBufferPointer { buffer -> OpaquePointer? in
+            let base = UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self)
+            let values: [UnsafePointer<CChar>?] = offsets.map { offset in offset.map { base + $0 } }
+            return PQexecParams(handle, query.sql, Int32(count), types, values, lengths, formats, 0)
+        }
+        guard let result else { throw connectionError(handle) }
+        defer { PQclear(result) }
+        try check(result, handle)
+        return readRows(result)
+    }
+
+    private static func readRows(_ result: OpaquePointer) -> PostgresResult {
+        let rowCount = Int(PQntuples(result))
+        let columnCount = Int(PQnfields(result))
+        let names = (0..<columnCount).map { String(cString: PQfname(result, Int32($0))) }
+        var rows = [PostgresRow]()
+        rows.reserveCapacity(rowCount)
+        for row in 0..<rowCount {
+            var values = [String?]()
+            values.reserveCapacity(columnCount)
+            for column in 0..<columnCount {
+                if PQgetisnull(result, Int32(row), Int32(column)) == 1 {
+                    values.append(nil)
+                } else {
+                    values.append(String(cString: PQgetvalue(result, Int32(row), Int32(column))))
+                }
+            }
+            rows.append(PostgresRow(columnNames: names, values: values))
+        }
+        let affected = Int(String(cString: PQcmdTuples(result))) ?? 0
+        return PostgresResult(rows: rows, affectedRows: affected)
+    }
+
+    private static func check(_ result: OpaquePointer, _ handle: OpaquePointer) throws {
+        let status = PQresultStatus(result)
+        if status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK || status == PGRES_EMPTY_QUERY {
+            return
+        }
+        if PQstatus(handle) != CONNECTION_OK { throw connectionError(handle) }
+        let sqlState = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
+        let primary = PQresultErrorField(result, Int32(UInt8(ascii: "M"))).map { String(cString: $0) }
+        throw PostgresError(.server, primary ?? "statement failed", sqlState: sqlState)
+    }
+
+    private static func connectionError(_ handle: OpaquePointer) -> PostgresError {
+        let raw = PQerrorMessage(handle).map { String(cString: $0) } ?? "unknown error"
+        let oneLine = raw.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+            .joined(separator: " ")
+        return PostgresError(.connection, oneLine.isEmpty ? "connection failed" : oneLine)
+    }
+}
+
+/// Carries a C handle across the hop onto its own thread.
+struct UncheckedHandle: @unchecked Sendable {
+    let pointer: OpaquePointer
+    init(_ pointer: OpaquePointer) { self.pointer = pointer }
+}
+
+private func withCStringArray<R>(_ strings: [String], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
+    let duplicates = strings.map { strdup($0) }
+    defer { duplicates.forEach { free($0) } }
+    return body(duplicates.map { UnsafePointer($0) } + [nil])
+}

@@ -1,0 +1,46 @@
+import Foundation
+import PostgresClient
+
+/// Where the integration tests find the real broker and database (`deploy/local/services.sh
+/// start` provides both). A missing service fails the test: integration tests never skip.
+public enum TestServices {
+    public static var amqpURL: String {
+        ProcessInfo.processInfo.environment["TSYNC_TEST_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672/%2F"
+    }
+
+    public static var managementURL: String {
+        ProcessInfo.processInfo.environment["TSYNC_TEST_MANAGEMENT_URL"] ?? "http://guest:guest@127.0.0.1:15672"
+    }
+
+    /// A database the tests may create other databases from.
+    public static var adminDatabaseURL: String {
+        ProcessInfo.processInfo.environment["TSYNC_TEST_DATABASE_URL"] ?? "postgresql://postgres@127.0.0.1:5432/postgres"
+    }
+
+    /// A name no other test run uses, for queues, exchanges and databases.
+    public static func uniqueName(_ prefix: String) -> String {
+        "\(prefix)_\(UInt32.random(in: 0...UInt32.max))_\(ProcessInfo.processInfo.processIdentifier)"
+    }
+
+    /// Creates an empty database and returns its URL; drop it with `dropDatabase`.
+    public static func createDatabase(_ prefix: String = "tsync_test") async throws -> String {
+        let name = uniqueName(prefix).lowercased()
+        let admin = try await PostgresConnection.connect(adminDatabaseURL)
+        defer { Task { await admin.close() } }
+        try await admin.executeScript(unsafeSQL: "CREATE DATABASE \(name)")
+        return databaseURL(named: name)
+    }
+
+    public static func dropDatabase(_ url: String) async throws {
+        guard let name = URLComponents(string: url)?.path.dropFirst(), !name.isEmpty else { return }
+        let admin = try await PostgresConnection.connect(adminDatabaseURL)
+        try await admin.executeScript(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+        await admin.close()
+    }
+
+    public static func databaseURL(named name: String) -> String {
+        var components = URLComponents(string: adminDatabaseURL)!
+        components.path = "/\(name)"
+        return components.string!
+    }
+}
