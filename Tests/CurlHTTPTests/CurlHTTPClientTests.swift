@@ -1,0 +1,110 @@
+import CurlHTTP
+import Foundation
+import Hummingbird
+import HTTPTypes
+import Testing
+
+/// The libcurl client against a real local HTTP server.
+@Suite struct CurlHTTPClientTests {
+    private func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.get("/hello") { _, _ -> Response in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain", HTTPField.Name("X-Trace")!: "abc"],
+                body: .init(byteBuffer: ByteBuffer(string: "hello")))
+        }
+        router.post("/echo") { request, _ -> Response in
+            let body = try await request.body.collect(upTo: 1 << 20)
+            let type = request.headers[.contentType] ?? ""
+            return Response(
+                status: .created, headers: [HTTPField.Name("X-Seen-Type")!: type],
+                body: .init(byteBuffer: body))
+        }
+        router.put("/method") { request, _ -> String in request.method.rawValue }
+        router.get("/slow") { _, _ -> String in
+            try await Task.sleep(for: .seconds(3))
+            return "late"
+        }
+        router.get("/redirect") { _, _ -> Response in
+            Response(status: .found, headers: [.location: "/hello?code=abc%2Bdef"])
+        }
+        router.get("/status/:code") { _, context -> Response in
+            Response(status: .init(code: Int(context.parameters.get("code") ?? "500") ?? 500))
+        }
+        return router
+    }
+
+    @Test func readsStatusHeadersAndBody() async throws {
+        try await withLocalServer(router()) { base in
+            let client = CurlHTTPClient()
+            let response = try await client.execute(HTTPClientRequest(url: base + "/hello"))
+            #expect(response.status == 200)
+            #expect(response.text == "hello")
+            #expect(response.header("x-trace") == "abc")
+            #expect(response.header("Content-Type") == "text/plain")
+            let missing = try await client.execute(HTTPClientRequest(url: base + "/status/503"))
+            #expect(missing.status == 503)
+        }
+    }
+
+    @Test func sendsFormAndJSONBodies() async throws {
+        try await withLocalServer(router()) { base in
+            let client = CurlHTTPClient()
+            let form = try await client.execute(
+                .form(url: base + "/echo", fields: [("grant_type", "authorization_code"), ("code", "a b&c=d")]))
+            #expect(form.status == 201)
+            #expect(form.text == "grant_type=authorization_code&code=a%20b%26c%3Dd")
+            #expect(form.header("X-Seen-Type") == "application/x-www-form-urlencoded")
+            let json = try await client.execute(.json(method: "POST", url: base + "/echo", body: Array(#"{"a":1}"#.utf8)))
+            #expect(json.text == #"{"a":1}"#)
+            let put = try await client.execute(.json(method: "PUT", url: base + "/method", body: Array("{}".utf8)))
+            #expect(put.text == "PUT")
+        }
+    }
+
+    @Test func doesNotFollowRedirectsUnlessAsked() async throws {
+        try await withLocalServer(router()) { base in
+            let client = CurlHTTPClient()
+            let redirect = try await client.execute(HTTPClientRequest(url: base + "/redirect"))
+            #expect(redirect.status == 302)
+            #expect(redirect.header("Location") == "/hello?code=abc%2Bdef")
+            let followed = try await client.execute(HTTPClientRequest(url: base + "/redirect", followRedirects: true))
+            #expect(followed.status == 200)
+            #expect(followed.text == "hello")
+        }
+    }
+
+    @Test func timesOutWithoutLeakingTheQuery() async throws {
+        try await withLocalServer(router()) { base in
+            let client = CurlHTTPClient()
+            let started = ContinuousClock.now
+            await #expect {
+                _ = try await client.execute(HTTPClientRequest(url: base + "/slow?password=hunter2", timeout: .milliseconds(300)))
+            } throws: { error in
+                (error as? HTTPClientError)?.code == .timeout && !"\(error)".contains("hunter2")
+            }
+            #expect(ContinuousClock.now - started < .seconds(2.5))
+        }
+    }
+
+    @Test func refusedConnectionIsARetriableConnectError() async throws {
+        let client = CurlHTTPClient()
+        await #expect {
+            _ = try await client.execute(HTTPClientRequest(url: "http://127.0.0.1:1/nothing"))
+        } throws: { error in
+            (error as? HTTPClientError)?.code == .connect && (error as? HTTPClientError)?.isRetriable == true
+        }
+    }
+
+    @Test func manyConcurrentCallersShareFewHandles() async throws {
+        try await withLocalServer(router()) { base in
+            let client = CurlHTTPClient(maxConcurrentRequests: 3)
+            let bodies = try await withThrowingTaskGroup(of: String.self) { group in
+                for _ in 0..<50 { group.addTask { try await client.execute(HTTPClientRequest(url: base + "/hello")).text } }
+                return try await group.reduce(into: [String]()) { $0.append($1) }
+            }
+            #expect(bodies.count == 50)
+            #expect(bodies.allSatisfy { $0 == "hello" })
+        }
+    }
+}
