@@ -15,7 +15,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.5.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
     ],
@@ -81,7 +81,7 @@ let package = Package(
 
         .target(
             name: "IntegrationSupport",
-            dependencies: ["AMQPClient", "PostgresClient"],
+            dependencies: ["AMQPClient", "PostgresClient", "CurlHTTP"],
             path: "Tests/IntegrationSupport",
             swiftSettings: swiftSettings
         ),
@@ -106,7 +106,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TearsheetSyncCoreTests",
-            dependencies: ["TearsheetSyncCore", "IntegrationSupport"],
+            dependencies: ["TearsheetSyncCore", "IntegrationSupport", "tearsheet-sync"],
             swiftSettings: swiftSettings
         ),
     ]

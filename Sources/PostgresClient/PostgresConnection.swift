@@ -168,6 +168,9 @@ public final class PostgresConnection: @unchecked Sendable {
             PQfinish(handle)
             throw error
         }
+        // libpq prints server notices ("relation already exists, skipping") to stderr by
+        // default; they are not errors and would break the one-line output of commands.
+        PQsetNoticeProcessor(handle, { _, _ in }, nil)
         return handle
     }
 

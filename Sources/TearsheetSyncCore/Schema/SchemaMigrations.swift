@@ -1,0 +1,88 @@
+/// The versioned schema. A migration is never edited once released: changes are new versions.
+///
+/// The contract's tables may already exist, created by the host application with columns of
+/// its own, so each migration creates what is missing (`IF NOT EXISTS`) and adds our columns
+/// one by one rather than assuming it owns the table.
+public enum SchemaMigrations {
+    public struct Migration: Sendable {
+        public let version: Int
+        public let name: String
+        public let sql: String
+    }
+
+    public static let all: [Migration] = [
+        Migration(
+            version: 1, name: "contract tables",
+            sql: """
+                CREATE TABLE IF NOT EXISTS integrations (
+                    id text PRIMARY KEY
+                );
+                ALTER TABLE integrations
+                    ADD COLUMN IF NOT EXISTS provider text NOT NULL DEFAULT 'bullhorn',
+                    ADD COLUMN IF NOT EXISTS client_id text,
+                    ADD COLUMN IF NOT EXISTS username text,
+                    ADD COLUMN IF NOT EXISTS auth_url text,
+                    ADD COLUMN IF NOT EXISTS rest_url text,
+                    ADD COLUMN IF NOT EXISTS login_info_url text,
+                    ADD COLUMN IF NOT EXISTS sealed_secrets bytea,
+                    ADD COLUMN IF NOT EXISTS calls_per_minute integer NOT NULL DEFAULT 1200
+                        CHECK (calls_per_minute > 0),
+                    ADD COLUMN IF NOT EXISTS tearsheets_last_synced_at timestamptz NULL,
+                    ADD COLUMN IF NOT EXISTS active boolean NOT NULL DEFAULT true,
+                    ADD COLUMN IF NOT EXISTS created_at timestamptz NOT NULL DEFAULT now(),
+                    ADD COLUMN IF NOT EXISTS updated_at timestamptz NOT NULL DEFAULT now();
+
+                CREATE TABLE IF NOT EXISTS campaigns (
+                    id bigint PRIMARY KEY,
+                    integration_id text NOT NULL REFERENCES integrations (id),
+                    ats_job_id bigint NOT NULL,
+                    active boolean NOT NULL DEFAULT true
+                );
+                ALTER TABLE campaigns
+                    ADD COLUMN IF NOT EXISTS created_at timestamptz NOT NULL DEFAULT now();
+                CREATE INDEX IF NOT EXISTS campaigns_active_by_job
+                    ON campaigns (integration_id, ats_job_id) WHERE active;
+
+                CREATE TABLE IF NOT EXISTS candidates (
+                    integration_id text NOT NULL,
+                    ats_candidate_id bigint NOT NULL,
+                    PRIMARY KEY (integration_id, ats_candidate_id)
+                );
+                ALTER TABLE candidates
+                    ADD COLUMN IF NOT EXISTS first_name text,
+                    ADD COLUMN IF NOT EXISTS last_name text,
+                    ADD COLUMN IF NOT EXISTS name text,
+                    ADD COLUMN IF NOT EXISTS email text,
+                    ADD COLUMN IF NOT EXISTS phone text,
+                    ADD COLUMN IF NOT EXISTS mobile text,
+                    ADD COLUMN IF NOT EXISTS personal_url text,
+                    ADD COLUMN IF NOT EXISTS city text,
+                    ADD COLUMN IF NOT EXISTS state text,
+                    ADD COLUMN IF NOT EXISTS zip text,
+                    ADD COLUMN IF NOT EXISTS country_id integer,
+                    ADD COLUMN IF NOT EXISTS occupation text,
+                    ADD COLUMN IF NOT EXISTS company_name text,
+                    ADD COLUMN IF NOT EXISTS status text,
+                    ADD COLUMN IF NOT EXISTS owner_id bigint,
+                    ADD COLUMN IF NOT EXISTS owner_name text,
+                    ADD COLUMN IF NOT EXISTS is_deleted boolean NOT NULL DEFAULT false,
+                    ADD COLUMN IF NOT EXISTS ats_date_last_modified timestamptz,
+                    ADD COLUMN IF NOT EXISTS indexed_at timestamptz;
+                ALTER TABLE candidates ADD COLUMN IF NOT EXISTS search tsvector
+                    GENERATED ALWAYS AS (to_tsvector('simple',
+                        coalesce(name, '') || ' ' || coalesce(email, '') || ' ' || coalesce(occupation, '') || ' ' ||
+                        coalesce(company_name, '') || ' ' || coalesce(city, '') || ' ' || coalesce(state, ''))) STORED;
+                CREATE INDEX IF NOT EXISTS candidates_search ON candidates USING gin (search);
+
+                CREATE TABLE IF NOT EXISTS campaign_candidates (
+                    campaign_id bigint NOT NULL,
+                    ats_candidate_id bigint NOT NULL,
+                    integration_id text NOT NULL,
+                    source text NOT NULL,
+                    ats_application_id bigint NULL,
+                    added_at timestamptz NOT NULL,
+                    PRIMARY KEY (campaign_id, ats_candidate_id)
+                );
+                """),
+    ]
+}

@@ -1,0 +1,50 @@
+import ArgumentParser
+import Foundation
+import TearsheetSyncCore
+
+/// Flags every command accepts; each overrides its environment variable.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .customLong("amqp-url"), help: "Broker URL (TSYNC_AMQP_URL).")
+    var amqpURL: String?
+
+    @Option(name: .customLong("database-url"), help: "PostgreSQL URI or conninfo (TSYNC_DATABASE_URL).")
+    var databaseURL: String?
+
+    @Option(name: .customLong("log-format"), help: "text or json (TSYNC_LOG_FORMAT).")
+    var logFormat: String?
+
+    @Option(name: .customLong("log-level"), help: "trace … critical (TSYNC_LOG_LEVEL).")
+    var logLevel: String?
+
+    var settings: Settings {
+        Settings(overrides: [
+            Settings.amqpURLVariable: amqpURL,
+            Settings.databaseURLVariable: databaseURL,
+            Settings.logFormatVariable: logFormat,
+            Settings.logLevelVariable: logLevel,
+        ])
+    }
+}
+
+/// Runs a command body with the process conventions: logging bootstrapped from the settings,
+/// a configuration problem printed as one line naming the setting with exit code 2, any other
+/// failure as one line with exit code 1. Never a stack trace, never a secret.
+func runCommand(_ options: GlobalOptions, _ body: (Settings) async throws -> Void) async throws {
+    let settings = options.settings
+    do {
+        LogSetup.bootstrap(format: try settings.logFormat(), level: try settings.logLevel())
+        try await body(settings)
+    } catch let error as ConfigurationError {
+        printError("\(error)")
+        throw ExitCode(2)
+    } catch let error as ExitCode {
+        throw error
+    } catch {
+        printError("\(error)")
+        throw ExitCode(1)
+    }
+}
+
+func printError(_ line: String) {
+    FileHandle.standardError.write(Data("tearsheet-sync: \(line)\n".utf8))
+}

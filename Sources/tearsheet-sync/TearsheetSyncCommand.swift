@@ -1,0 +1,15 @@
+import ArgumentParser
+
+@main
+struct TearsheetSyncCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tearsheet-sync",
+        abstract: "Keeps sourcing campaigns in step with Bullhorn tearsheets.",
+        discussion: """
+            Settings come from the environment (TSYNC_AMQP_URL, TSYNC_DATABASE_URL, TSYNC_TOPOLOGY, \
+            TSYNC_LOG_FORMAT, TSYNC_LOG_LEVEL, TSYNC_SECRET_KEY, TSYNC_MANAGEMENT_URL); the flags \
+            below override them. A bad setting stops the command with exit code 2.
+            """,
+        subcommands: [MigrateCommand.self, TopologyCommand.self]
+    )
+}

@@ -1,0 +1,30 @@
+import ArgumentParser
+import TearsheetSyncCore
+
+struct TopologyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "topology",
+        abstract: "Broker topology (exchanges, partition queues, dead-letter queue).",
+        subcommands: [Apply.self])
+
+    struct Apply: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Declares topology.json on the broker; refuses when a queue exists with other arguments.")
+
+        @OptionGroup var options: GlobalOptions
+
+        @Option(name: .customLong("file"), help: "RabbitMQ definitions file (TSYNC_TOPOLOGY, default topology.json).")
+        var file: String?
+
+        func run() async throws {
+            try await runCommand(options) { settings in
+                let path = file ?? settings.topologyPath()
+                let topology = try Topology.load(path: path)
+                let connection = try await StartupConnections.broker(settings)
+                let summary = try await TopologyApplier(definitions: topology.definitions).apply(on: connection)
+                await connection.close()
+                print("declared \(summary.exchanges) exchanges, \(summary.queues) queues (\(topology.partitions.count) partitions), \(summary.bindings) bindings from \(path)")
+            }
+        }
+    }
+}

@@ -1,0 +1,45 @@
+import Foundation
+
+/// Paths of files in this repository and of the built command, for tests.
+enum RepositoryFiles {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    static var topologyJSON: String { root.appendingPathComponent("topology.json").path }
+
+    /// The `tearsheet-sync` binary that `swift build` put beside the test bundle.
+    static var commandBinary: URL {
+        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        while directory.path != "/" {
+            let candidate = directory.appendingPathComponent("tearsheet-sync")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+            directory.deleteLastPathComponent()
+        }
+        return root.appendingPathComponent(".build/debug/tearsheet-sync")
+    }
+}
+
+/// Runs the built command and captures what it printed.
+struct CommandRun {
+    let exitCode: Int32
+    let standardOutput: String
+    let standardError: String
+
+    static func run(_ arguments: [String], environment: [String: String]) throws -> CommandRun {
+        let process = Process()
+        process.executableURL = RepositoryFiles.commandBinary
+        process.arguments = arguments
+        process.environment = environment.merging(["PATH": "/usr/bin:/bin"]) { a, _ in a }
+        process.currentDirectoryURL = RepositoryFiles.root
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return CommandRun(
+            exitCode: process.terminationStatus, standardOutput: String(decoding: outData, as: UTF8.self),
+            standardError: String(decoding: errData, as: UTF8.self))
+    }
+}
