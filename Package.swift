@@ -74,8 +74,9 @@ let package = Package(
         ),
         .executableTarget(
             name: "tearsheet-bench",
-            dependencies: ["AMQPClient", "PostgresClient", "TearsheetSyncCore"],
+            dependencies: ["AMQPClient", "PostgresClient"],
             path: "Benchmarks/tearsheet-bench",
+            exclude: [],
             swiftSettings: swiftSettings
         ),
 

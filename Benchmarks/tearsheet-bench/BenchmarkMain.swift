@@ -1,0 +1,113 @@
+import Foundation
+
+/// `swift run -c release tearsheet-bench [amqp|postgres|all] [--messages N] [--rows N]`
+///
+/// Measures the project's AMQP and PostgreSQL paths and, in the same run on the same services,
+/// the thin-C baselines (../shared/bench/raw-limit for the broker, Benchmarks/baseline/pg_limit.c
+/// for the database), then prints each figure as a ratio of its baseline.
+@main
+struct BenchmarkMain {
+    static func main() async throws {
+        let options = BenchmarkOptions(arguments: Array(CommandLine.arguments.dropFirst()))
+        var report = BenchmarkReport()
+        if options.suites.contains("amqp") {
+            try await AMQPBenchmark(options: options).run(into: &report)
+        }
+        if options.suites.contains("postgres") {
+            try await PostgresBenchmark(options: options).run(into: &report)
+        }
+        report.print()
+    }
+}
+
+struct BenchmarkOptions {
+    var suites: Set<String> = ["amqp", "postgres"]
+    var messages = 100_000
+    var rows = 200_000
+    var window = 1024
+    var prefetch = 1000
+    var amqpHost = ProcessInfo.processInfo.environment["AMQP_HOST"] ?? "127.0.0.1"
+    var amqpPort = Int(ProcessInfo.processInfo.environment["AMQP_PORT"] ?? "") ?? 5672
+    var databaseURL = ProcessInfo.processInfo.environment["TSYNC_DATABASE_URL"] ?? "postgresql://postgres@127.0.0.1:5432/postgres"
+    var sharedDirectory = ProcessInfo.processInfo.environment["TSYNC_SHARED_DIR"] ?? "../shared"
+
+    init(arguments: [String]) {
+        var iterator = arguments.makeIterator()
+        while let argument = iterator.next() {
+            switch argument {
+            case "amqp", "postgres": suites = [argument]
+            case "all": suites = ["amqp", "postgres"]
+            case "--messages": messages = Int(iterator.next() ?? "") ?? messages
+            case "--rows": rows = Int(iterator.next() ?? "") ?? rows
+            case "--window": window = Int(iterator.next() ?? "") ?? window
+            case "--prefetch": prefetch = Int(iterator.next() ?? "") ?? prefetch
+            case "--shared": sharedDirectory = iterator.next() ?? sharedDirectory
+            default:
+                FileHandle.standardError.write(Data("unknown argument \(argument)\n".utf8))
+                exit(2)
+            }
+        }
+    }
+}
+
+/// Rows of (what, ours, baseline) in the units each measurement uses.
+struct BenchmarkReport {
+    struct Row {
+        let name: String
+        let ours: Double
+        let baseline: Double?
+        let unit: String
+    }
+
+    var rows: [Row] = []
+
+    mutating func add(_ name: String, ours: Double, baseline: Double?, unit: String) {
+        rows.append(Row(name: name, ours: ours, baseline: baseline, unit: unit))
+    }
+
+    func print() {
+        Swift.print("benchmark".padding(toLength: 44, withPad: " ", startingAt: 0) + "ours".leftPadded(12) + "baseline".leftPadded(12) + "ratio".leftPadded(8) + "  unit")
+        for row in rows {
+            let baseline = row.baseline.map { String(format: "%.0f", $0) } ?? "-"
+            let ratio = row.baseline.map { String(format: "%.2f", row.ours / $0) } ?? "-"
+            Swift.print(row.name.padding(toLength: 44, withPad: " ", startingAt: 0) + String(format: "%.0f", row.ours).leftPadded(12) + baseline.leftPadded(12) + ratio.leftPadded(8) + "  \(row.unit)")
+        }
+    }
+}
+
+extension String {
+    func leftPadded(_ width: Int) -> String {
+        count >= width ? self : String(repeating: " ", count: width - count) + self
+    }
+}
+
+/// Runs a baseline tool and reads the `name value` lines it prints.
+enum BaselineProcess {
+    /// The figures printed, and the process id (raw-limit names its queue after it).
+    static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) -> [String: Double] {
+        runWithPID(executable, arguments, environment: environment).figures
+    }
+
+    static func runWithPID(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) -> (figures: [String: Double], pid: Int32) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        let output = Pipe()
+        process.standardOutput = output
+        do {
+            try process.run()
+        } catch {
+            FileHandle.standardError.write(Data("baseline \(executable) did not start: \(error)\n".utf8))
+            return ([:], 0)
+        }
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        var values: [String: Double] = [:]
+        for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+            let parts = line.split(separator: " ")
+            if parts.count == 2, let value = Double(parts[1]) { values[String(parts[0])] = value }
+        }
+        return (values, process.processIdentifier)
+    }
+}
