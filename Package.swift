@@ -56,6 +56,20 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "BullhornClient",
+            dependencies: ["CurlHTTP"],
+            swiftSettings: swiftSettings
+        ),
+        // A faithful Bullhorn REST simulator, for the tests and the demo.
+        .target(
+            name: "BullhornSimulator",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "TearsheetSyncCore",
             dependencies: [
                 "AMQPClient", "PostgresClient", "CurlHTTP",
@@ -102,6 +116,14 @@ let package = Package(
                 "CurlHTTP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BullhornClientTests",
+            dependencies: [
+                "BullhornClient", "BullhornSimulator",
+                .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -1,0 +1,216 @@
+import CurlHTTP
+import Foundation
+
+/// A live REST session: the token every call sends and the corporation's REST base.
+struct BullhornSession: Sendable {
+    let bhRestToken: String
+    /// Ends with `/`, e.g. `https://rest22.bullhornstaffing.com/rest-services/abc123/`.
+    let restURL: String
+    /// Increases with every new session, so concurrent callers that all saw a 401 renew once.
+    let generation: Int
+}
+
+/// Bullhorn's login dance (loginInfo → authorize → token → REST login) and its renewal.
+///
+/// Refresh tokens rotate: each works once, so the newest is always kept. When a refresh is
+/// refused (`invalid_grant`), the full login runs again. Only one renewal runs at a time;
+/// callers that hit 401 together share it.
+actor BullhornAuthenticator {
+    private let credentials: BullhornCredentials
+    private let endpoints: BullhornEndpoints
+    private let http: CurlHTTPClient
+    private let retry: BullhornRetryPolicy
+    private let timeout: Duration
+
+    private var session: BullhornSession?
+    private var refreshToken: String?
+    private var bases: (auth: String, rest: String)?
+    private var renewal: Task<BullhornSession, any Error>?
+    private var generation = 0
+
+    init(credentials: BullhornCredentials, endpoints: BullhornEndpoints, http: CurlHTTPClient, retry: BullhornRetryPolicy, timeout: Duration) {
+        self.credentials = credentials
+        self.endpoints = endpoints
+        self.http = http
+        self.retry = retry
+        self.timeout = timeout
+    }
+
+    func current() async throws -> BullhornSession {
+        if let session { return session }
+        return try await renew(replacing: nil)
+    }
+
+    /// A new session, unless one newer than `stale` exists already.
+    func renew(replacing stale: Int?) async throws -> BullhornSession {
+        if let session, let stale, session.generation > stale { return session }
+        if let renewal { return try await renewal.value }
+        let task = Task { try await self.establish() }
+        renewal = task
+        do {
+            let fresh = try await task.value
+            renewal = nil
+            return fresh
+        } catch {
+            renewal = nil
+            throw error
+        }
+    }
+
+    private func establish() async throws -> BullhornSession {
+        var tokens: OAuthTokens
+        if let refreshToken {
+            do {
+                tokens = try await refresh(refreshToken)
+            } catch let error as BullhornError where error.code == .authentication {
+                tokens = try await fullLogin()
+            }
+        } else {
+            tokens = try await fullLogin()
+        }
+        refreshToken = tokens.refreshToken
+        var loginError: BullhornError?
+        // The REST login sometimes refuses a good access token; Bullhorn's advice is to retry.
+        for attempt in 0..<4 {
+            do {
+                let (token, restURL) = try await restLogin(accessToken: tokens.accessToken)
+                generation += 1
+                let fresh = BullhornSession(bhRestToken: token, restURL: restURL.hasSuffix("/") ? restURL : restURL + "/", generation: generation)
+                session = fresh
+                return fresh
+            } catch let error as BullhornError where error.code == .authentication {
+                loginError = error
+                if attempt == 2, let refreshToken {  // perhaps the access token did expire
+                    tokens = try await refresh(refreshToken)
+                    self.refreshToken = tokens.refreshToken
+                }
+                try await Task.sleep(for: retry.delay(afterAttempt: attempt))
+            }
+        }
+        throw loginError!
+    }
+
+    private func fullLogin() async throws -> OAuthTokens {
+        let (authBase, _) = try await resolveBases()
+        let code = try await authorize(authBase: authBase)
+        return try await tokenRequest(
+            authBase: authBase,
+            fields: [("grant_type", "authorization_code"), ("code", code), ("client_id", credentials.clientID), ("client_secret", credentials.clientSecret)])
+    }
+
+    private func refresh(_ token: String) async throws -> OAuthTokens {
+        let (authBase, _) = try await resolveBases()
+        return try await tokenRequest(
+            authBase: authBase,
+            fields: [("grant_type", "refresh_token"), ("refresh_token", token), ("client_id", credentials.clientID), ("client_secret", credentials.clientSecret)])
+    }
+
+    private func resolveBases() async throws -> (auth: String, rest: String) {
+        if let bases { return bases }
+        switch endpoints {
+        case .fixed(let auth, let rest):
+            bases = (trimSlash(auth), trimSlash(rest))
+        case .discovered(let loginInfoURL):
+            let url = "\(loginInfoURL)?username=\(FormEncoding.escape(credentials.username))"
+            let response = try await send(HTTPClientRequest(url: url, timeout: timeout), endpoint: "GET loginInfo")
+            guard response.status == 200 else {
+                throw BullhornError(.server, endpoint: "GET loginInfo", "unexpected answer (a wrong data centre answers 307)", status: response.status)
+            }
+            let info: LoginInfo = try BullhornJSON.decode(response.body, endpoint: "GET loginInfo")
+            bases = (trimSlash(info.oauthUrl), trimSlash(info.restUrl))
+        }
+        return bases!
+    }
+
+    private func authorize(authBase: String) async throws -> String {
+        let query = FormEncoding.encode([
+            ("client_id", credentials.clientID), ("response_type", "code"), ("action", "Login"),
+            ("username", credentials.username), ("password", credentials.password),
+        ])
+        let response = try await send(HTTPClientRequest(url: "\(authBase)/authorize?\(query)", timeout: timeout), endpoint: "GET oauth/authorize")
+        guard (300..<400).contains(response.status), let location = response.header("Location") else {
+            if response.status == 200 {
+                throw BullhornError(
+                    .authentication, endpoint: "GET oauth/authorize",
+                    "Bullhorn refused the client id, username or password for \(credentials.username) (it answered its login page)",
+                    status: 200)
+            }
+            throw BullhornError(.authentication, endpoint: "GET oauth/authorize", "no authorization code in the answer", status: response.status)
+        }
+        // The code arrives URL-encoded (it contains ':'); URLComponents decodes it once.
+        guard let code = URLComponents(string: location)?.queryItems?.first(where: { $0.name == "code" })?.value, !code.isEmpty else {
+            throw BullhornError(.malformedResponse, endpoint: "GET oauth/authorize", "the redirect carries no code")
+        }
+        return code
+    }
+
+    private func tokenRequest(authBase: String, fields: [(String, String)]) async throws -> OAuthTokens {
+        let response = try await send(.form(url: "\(authBase)/token", fields: fields, timeout: timeout), endpoint: "POST oauth/token")
+        if response.status == 200 {
+            return try BullhornJSON.decode(response.body, endpoint: "POST oauth/token")
+        }
+        let error = (try? JSONDecoder().decode(OAuthErrorBody.self, from: Data(response.body)))?.error ?? "HTTP \(response.status)"
+        throw BullhornError(.authentication, endpoint: "POST oauth/token", "token request refused: \(error)", status: response.status)
+    }
+
+    private func restLogin(accessToken: String) async throws -> (String, String) {
+        let (_, restBase) = try await resolveBases()
+        let query = FormEncoding.encode([("version", "*"), ("access_token", accessToken)])
+        let response = try await send(HTTPClientRequest(method: "POST", url: "\(restBase)/login?\(query)", timeout: timeout), endpoint: "POST login")
+        guard response.status == 200 else {
+            let body = try? JSONDecoder().decode(BullhornErrorBody.self, from: Data(response.body))
+            throw BullhornError(.authentication, endpoint: "POST login", body?.errorMessage ?? "REST login refused", status: response.status)
+        }
+        let login: RestLogin = try BullhornJSON.decode(response.body, endpoint: "POST login")
+        return (login.BhRestToken, login.restUrl)
+    }
+
+    /// Auth calls retry transport failures with backoff; statuses are for the caller to read.
+    private func send(_ request: HTTPClientRequest, endpoint: String) async throws -> HTTPClientResponse {
+        var attempt = 0
+        while true {
+            do {
+                return try await http.execute(request)
+            } catch let error as HTTPClientError {
+                attempt += 1
+                guard error.isRetriable, attempt < retry.maxAttempts else {
+                    throw BullhornError(.transport, endpoint: endpoint, error.message)
+                }
+                try await Task.sleep(for: retry.delay(afterAttempt: attempt))
+            }
+        }
+    }
+
+    private func trimSlash(_ url: String) -> String {
+        url.hasSuffix("/") ? String(url.dropLast()) : url
+    }
+}
+
+private struct LoginInfo: Decodable {
+    let oauthUrl: String
+    let restUrl: String
+}
+
+struct OAuthTokens: Decodable {
+    let accessToken: String
+    let refreshToken: String
+
+    enum CodingKeys: String, CodingKey {
+        case accessToken = "access_token"
+        case refreshToken = "refresh_token"
+    }
+}
+
+private struct OAuthErrorBody: Decodable {
+    let error: String
+}
+
+private struct RestLogin: Decodable {
+    let BhRestToken: String
+    let restUrl: String
+}
+
+struct BullhornErrorBody: Decodable {
+    let errorMessage: String?
+    let errorMessageKey: String?
+}

@@ -1,0 +1,35 @@
+import Foundation
+
+extension BullhornClient {
+    public static let submissionStatus = "New Lead"
+    public static let submissionSource = "TEARSHEETS"
+
+    /// Live JobSubmissions of `jobOrderID` for these candidates, as candidate id → submission
+    /// id (the lowest, should Bullhorn hold duplicates). One query per few hundred candidates.
+    public func findJobSubmissions(jobOrderID: Int64, candidateIDs: [Int64]) async throws -> [Int64: Int64] {
+        var found: [Int64: Int64] = [:]
+        for chunk in Self.chunks(of: candidateIDs, maxCharacters: 5_000) {
+            let conditions = ["jobOrder.id = \(jobOrderID)", "candidate.id IN (\(chunk.map(String.init).joined(separator: ",")))", "isDeleted = false"]
+            let pages = keysetQuery(entity: "JobSubmission", conditions: conditions, fields: "id,candidate(id)") { (record: SubmissionRecord) in
+                (record.id, record)
+            }
+            for try await submission in pages where found[submission.candidate.id] == nil {
+                found[submission.candidate.id] = submission.id
+            }
+        }
+        return found
+    }
+
+    /// Creates a JobSubmission ("New Lead", source TEARSHEETS) and returns its id. Bullhorn
+    /// accepts duplicates silently: call `findJobSubmissions` first. A `.ambiguousWrite`
+    /// error means it may exist now: look again before creating again.
+    public func createJobSubmission(candidateID: Int64, jobOrderID: Int64, at date: Date = Date()) async throws -> Int64 {
+        let body: [String: Any] = [
+            "candidate": ["id": candidateID], "jobOrder": ["id": jobOrderID], "status": Self.submissionStatus,
+            "source": Self.submissionSource, "dateWebResponse": date.bullhornMillis,
+        ]
+        let json = try JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])
+        let result: ChangeResult = try await put("entity/JobSubmission", json: Array(json), endpoint: "PUT entity/JobSubmission")
+        return result.changedEntityId
+    }
+}

@@ -1,0 +1,123 @@
+import CurlHTTP
+import Foundation
+
+/// One integration's Bullhorn REST client: logs in on first use, renews the session on 401,
+/// backs off on throttling, and spends every call from the integration's `BullhornCallBudget`.
+public final class BullhornClient: Sendable {
+    public let configuration: BullhornClientConfiguration
+    public let budget: BullhornCallBudget
+    private let authenticator: BullhornAuthenticator
+    private let http: CurlHTTPClient
+
+    /// `budget` is shared by every client of the same integration in this process; by default
+    /// each client gets its own, from `configuration`.
+    public init(
+        credentials: BullhornCredentials, endpoints: BullhornEndpoints,
+        configuration: BullhornClientConfiguration = BullhornClientConfiguration(), budget: BullhornCallBudget? = nil
+    ) {
+        self.configuration = configuration
+        self.budget = budget ?? BullhornCallBudget(callsPerMinute: configuration.callsPerMinute, maxConcurrent: configuration.maxConcurrentCalls)
+        let http = CurlHTTPClient(maxConcurrentRequests: max(configuration.maxConcurrentCalls, 2), userAgent: "tearsheet-sync")
+        self.http = http
+        authenticator = BullhornAuthenticator(
+            credentials: credentials, endpoints: endpoints, http: http, retry: configuration.retry, timeout: configuration.requestTimeout)
+    }
+
+    /// Logs in now (rather than on the first call), to fail fast on bad credentials.
+    public func connect() async throws {
+        _ = try await authenticator.current()
+    }
+
+    /// `GET {restUrl}{path}?{query}`; decodes the JSON body as `T`.
+    func get<T: Decodable>(_ path: String, query: [(String, String)], endpoint: String, as type: T.Type = T.self) async throws -> T {
+        let body = try await call(method: "GET", path: path, query: query, body: nil, endpoint: endpoint, idempotent: true)
+        return try BullhornJSON.decode(body, endpoint: endpoint)
+    }
+
+    /// `PUT {restUrl}{path}` with a JSON body. Not idempotent: a failure after the request may
+    /// have reached Bullhorn is `.ambiguousWrite`, never retried blindly.
+    func put<T: Decodable>(_ path: String, json: [UInt8], endpoint: String, as type: T.Type = T.self) async throws -> T {
+        let body = try await call(method: "PUT", path: path, query: [], body: json, endpoint: endpoint, idempotent: false)
+        return try BullhornJSON.decode(body, endpoint: endpoint)
+    }
+
+    private func call(
+        method: String, path: String, query: [(String, String)], body: [UInt8]?, endpoint: String, idempotent: Bool
+    ) async throws -> [UInt8] {
+        var attempt = 0
+        var renewed = false
+        while true {
+            let session = try await authenticator.current()
+            var url = session.restURL + path
+            if !query.isEmpty { url += "?" + FormEncoding.encode(query) }
+            var request = HTTPClientRequest(
+                method: method, url: url, headers: [("BhRestToken", session.bhRestToken)], body: body,
+                timeout: configuration.requestTimeout)
+            if body != nil { request.headers.append(("Content-Type", "application/json")) }
+
+            let response: HTTPClientResponse
+            do {
+                response = try await budget.spend { try await http.execute(request) }
+            } catch let error as HTTPClientError {
+                // A request that never connected did nothing; after that, a write may have landed.
+                let safeToRepeat = idempotent || error.code == .connect
+                attempt += 1
+                guard error.isRetriable, safeToRepeat, attempt < configuration.retry.maxAttempts else {
+                    throw BullhornError(safeToRepeat ? .transport : .ambiguousWrite, endpoint: endpoint, error.message)
+                }
+                try await Task.sleep(for: configuration.retry.delay(afterAttempt: attempt))
+                continue
+            }
+
+            switch response.status {
+            case 200..<300:
+                return response.body
+            case 401:
+                guard !renewed else {
+                    throw BullhornError(.authentication, endpoint: endpoint, "the session was refused again after renewal", status: 401)
+                }
+                renewed = true
+                _ = try await authenticator.renew(replacing: session.generation)
+            case 412:
+                throw BullhornError(.protocolViolation, endpoint: endpoint, "Bullhorn says the BhRestToken is missing", status: 412)
+            case 429, 503, 500 where Self.isCapacityError(response):
+                // Throttled before any work was done (429, capacity 500); 503 may come from a
+                // proxy after the write reached Bullhorn, so a write does not repeat it.
+                attempt += 1
+                guard attempt < configuration.retry.maxAttempts, idempotent || response.status != 503 else {
+                    let code: BullhornError.Code = (!idempotent && response.status == 503) ? .ambiguousWrite : .throttled
+                    throw BullhornError(code, endpoint: endpoint, "still throttled after \(attempt) attempts", status: response.status)
+                }
+                try await Task.sleep(for: configuration.retry.delay(afterAttempt: attempt))
+            case 404:
+                throw BullhornError(.notFound, endpoint: endpoint, Self.message(response) ?? "not found", status: 404)
+            case 400:
+                throw BullhornError(.validation, endpoint: endpoint, Self.message(response) ?? "bad request", status: 400)
+            default:
+                throw BullhornError(
+                    idempotent ? .server : .ambiguousWrite, endpoint: endpoint, Self.message(response) ?? "unexpected answer",
+                    status: response.status)
+            }
+        }
+    }
+
+    private static func isCapacityError(_ response: HTTPClientResponse) -> Bool {
+        response.text.localizedCaseInsensitiveContains("capacity exceeded")
+    }
+
+    /// Bullhorn's `errorMessage`, plus validation details (field names, never values).
+    private static func message(_ response: HTTPClientResponse) -> String? {
+        struct Body: Decodable {
+            struct FieldError: Decodable {
+                let propertyName: String?
+                let type: String?
+            }
+
+            let errorMessage: String?
+            let errors: [FieldError]?
+        }
+        guard let body = try? JSONDecoder().decode(Body.self, from: Data(response.body)) else { return nil }
+        let details = (body.errors ?? []).map { "\($0.propertyName ?? "?"): \($0.type ?? "?")" }
+        return ([body.errorMessage].compactMap { $0 } + details).joined(separator: "; ")
+    }
+}

@@ -1,0 +1,39 @@
+/// Records that arrive page by page, fetched only as the consumer reaches them: one page in
+/// memory at a time, however large the result.
+public struct BullhornPages<Element: Sendable>: AsyncSequence, Sendable {
+    /// Fetches the page at `cursor`; returns its records and the next cursor (nil: last page).
+    typealias Fetch = @Sendable (_ cursor: Int64) async throws -> (records: [Element], next: Int64?)
+
+    let first: Int64
+    let fetch: Fetch
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        var buffer: [Element] = []
+        var index = 0
+        var cursor: Int64?
+        let fetch: Fetch
+
+        public mutating func next() async throws -> Element? {
+            while index == buffer.count {
+                guard let current = cursor else { return nil }
+                let page = try await fetch(current)
+                buffer = page.records
+                index = 0
+                cursor = page.next
+            }
+            defer { index += 1 }
+            return buffer[index]
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(cursor: first, fetch: fetch)
+    }
+
+    /// Every element, for callers that know the result is small.
+    public func collect() async throws -> [Element] {
+        var all: [Element] = []
+        for try await element in self { all.append(element) }
+        return all
+    }
+}

@@ -1,0 +1,43 @@
+/// The fault schedule and call counters, advanced by every request.
+extension BullhornWorld {
+    enum InjectedFault {
+        case throttled, capacity, unavailable
+    }
+
+    func count(_ endpoint: String) {
+        state.withLock { $0.calls[endpoint, default: 0] += 1 }
+    }
+
+    /// Counts a REST data call and says which fault, if any, it gets.
+    func restCall(_ endpoint: String) -> (fault: InjectedFault?, corrupt: Bool, latency: Duration) {
+        state.withLock { state in
+            state.calls[endpoint, default: 0] += 1
+            state.restCalls += 1
+            let n = state.restCalls
+            let faults = state.faults
+            var fault: InjectedFault?
+            if state.throttledRemaining > 0 {
+                state.throttledRemaining -= 1
+                fault = .throttled
+            } else if let every = faults.throttleEvery, n % every == 0 {
+                state.throttledRemaining = max(faults.throttleBurst - 1, 0)
+                fault = .throttled
+            } else if let every = faults.capacityErrorEvery, n % every == 0 {
+                fault = .capacity
+            } else if let every = faults.unavailableEvery, n % every == 0 {
+                fault = .unavailable
+            }
+            let bareEndpoint = endpoint.split(separator: " ", maxSplits: 1).last.map(String.init) ?? endpoint
+            return (fault, faults.corruptEndpoints.contains(bareEndpoint), faults.latency)
+        }
+    }
+
+    /// Whether this REST login flakes, and how many calls the new session may make.
+    func loginAttempt() -> (flake: Bool, sessionCalls: Int?) {
+        state.withLock { state in
+            state.logins += 1
+            let flake = state.faults.loginFlakeEvery.map { state.logins % $0 == 0 } ?? false
+            return (flake, state.faults.sessionExpiresAfterCalls)
+        }
+    }
+}

@@ -1,0 +1,42 @@
+/// Faults the simulator injects, to make the client prove it copes with real Bullhorn.
+/// Counters are per simulator; "every N" means calls N, 2N, 3N … of the REST data API.
+public struct SimulatorFaults: Sendable {
+    /// Every N-th call starts a burst of `throttleBurst` consecutive 429s (with no Retry-After).
+    public var throttleEvery: Int?
+    public var throttleBurst: Int
+    /// Every N-th call answers 500 "Server API capacity exceeded".
+    public var capacityErrorEvery: Int?
+    /// Every N-th call answers 503.
+    public var unavailableEvery: Int?
+    /// A REST session (BhRestToken) dies after this many calls: the next one answers 401.
+    public var sessionExpiresAfterCalls: Int?
+    /// Every N-th REST login fails with the sporadic "Invalid or expired OAuth access token" 400.
+    public var loginFlakeEvery: Int?
+    /// Added before every answer.
+    public var latency: Duration
+    /// Endpoints (such as `query/Tearsheet`) whose answers are cut short, invalid JSON.
+    public var corruptEndpoints: Set<String>
+    /// Whether adding a member bumps the tearsheet's dateLastModified (Bullhorn: unclear).
+    public var memberAddBumpsTearsheet: Bool
+
+    public init(
+        throttleEvery: Int? = nil, throttleBurst: Int = 3, capacityErrorEvery: Int? = nil,
+        unavailableEvery: Int? = nil, sessionExpiresAfterCalls: Int? = nil, loginFlakeEvery: Int? = nil,
+        latency: Duration = .zero, corruptEndpoints: Set<String> = [], memberAddBumpsTearsheet: Bool = false
+    ) {
+        self.throttleEvery = throttleEvery
+        self.throttleBurst = throttleBurst
+        self.capacityErrorEvery = capacityErrorEvery
+        self.unavailableEvery = unavailableEvery
+        self.sessionExpiresAfterCalls = sessionExpiresAfterCalls
+        self.loginFlakeEvery = loginFlakeEvery
+        self.latency = latency
+        self.corruptEndpoints = corruptEndpoints
+        self.memberAddBumpsTearsheet = memberAddBumpsTearsheet
+    }
+
+    /// Every fault at once, at rates a client with retries must absorb.
+    public static let hostile = SimulatorFaults(
+        throttleEvery: 23, throttleBurst: 3, capacityErrorEvery: 37, unavailableEvery: 41,
+        sessionExpiresAfterCalls: 50, loginFlakeEvery: 3)
+}

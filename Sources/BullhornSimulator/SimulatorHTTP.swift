@@ -1,0 +1,45 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// JSON and HTML answers in the shapes Bullhorn uses.
+enum SimulatorHTTP {
+    static func json(_ status: HTTPResponse.Status, _ object: Any) -> Response {
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return Response(
+            status: status, headers: [.contentType: "application/json;charset=UTF-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    static func error(_ status: HTTPResponse.Status, _ message: String, key: String? = nil) -> Response {
+        var body: [String: Any] = ["errorMessage": message, "errorCode": status.code]
+        if let key { body["errorMessageKey"] = key }
+        return json(status, body)
+    }
+
+    static func html(_ status: HTTPResponse.Status, _ text: String) -> Response {
+        Response(status: status, headers: [.contentType: "text/html;charset=UTF-8"], body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    /// Query parameters, then form fields from the body (OAuth accepts either).
+    static func parameters(_ request: Request) async throws -> [String: String] {
+        var values: [String: String] = [:]
+        for (key, value) in request.uri.queryParameters { values[String(key)] = String(value) }
+        var mutable = request
+        let body = try await mutable.body.collect(upTo: 1 << 20)
+        let text = String(buffer: body)
+        if request.headers[.contentType]?.hasPrefix("application/x-www-form-urlencoded") == true {
+            for pair in text.split(separator: "&") {
+                let parts = pair.split(separator: "=", maxSplits: 1).map {
+                    String($0).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String($0)
+                }
+                if parts.count == 2 { values[parts[0]] = parts[1] }
+            }
+        }
+        return values
+    }
+
+    static func queryParameter(_ request: Request, _ name: String) -> String? {
+        request.uri.queryParameters[name[...]].map(String.init)
+    }
+}
