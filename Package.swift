@@ -80,7 +80,7 @@ let package = Package(
         .executableTarget(
             name: "tearsheet-sync",
             dependencies: [
-                "TearsheetSyncCore",
+                "TearsheetSyncCore", "BullhornSimulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -10,6 +10,6 @@ struct TearsheetSyncCommand: AsyncParsableCommand {
             TSYNC_LOG_FORMAT, TSYNC_LOG_LEVEL, TSYNC_SECRET_KEY, TSYNC_MANAGEMENT_URL); the flags \
             below override them. A bad setting stops the command with exit code 2.
             """,
-        subcommands: [MigrateCommand.self, TopologyCommand.self]
+        subcommands: [MigrateCommand.self, TopologyCommand.self, SimulateCommand.self]
     )
 }

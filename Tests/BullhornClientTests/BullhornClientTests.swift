@@ -26,6 +26,25 @@ import Testing
         }
     }
 
+    @Test func aPassOverA10000MemberTearsheetTakes22RESTCalls() async throws {
+        let seed = SimulatorSeed(candidates: 12_000, tearsheets: [.init(members: 10_000, jobs: 3)])
+        try await withSimulator(seed: seed) { world, client in
+            var members = 0
+            for try await tearsheet in client.tearsheetsModified(since: nil) {
+                _ = try await client.tearsheetJobOrderIDs(tearsheet.id).collect()
+                for try await _ in client.tearsheetCandidateIDs(tearsheet.id) { members += 1 }
+            }
+            #expect(members == 10_000)
+            let calls = world.callCounts
+            #expect(calls["GET query/Tearsheet"] == 1)
+            #expect(calls["GET entity/Tearsheet/jobOrders"] == 1)
+            #expect(calls["GET entity/Tearsheet/candidates"] == 20)
+            // Logging in: loginInfo, authorize, token, REST login.
+            #expect(calls["GET loginInfo"] == 1 && calls["GET oauth/authorize"] == 1 && calls["POST oauth/token"] == 1 && calls["POST login"] == 1)
+            #expect(world.totalCalls == 26)
+        }
+    }
+
     @Test func listsModifiedTearsheetsAcrossPagesSkippingPrivateAndDeleted() async throws {
         var specs = (0..<1_150).map { _ in SimulatorSeed.TearsheetSpec(members: 0) }
         specs[3].isPrivate = true

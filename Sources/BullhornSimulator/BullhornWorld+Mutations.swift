@@ -1,0 +1,32 @@
+/// Deterministic activity over time, for the demo and soak runs: recruiters adding candidates
+/// to hotlists and, now and then, deleting one.
+extension BullhornWorld {
+    public struct MutationSummary: Sendable, Equatable {
+        public var membersAdded = 0
+        public var tearsheetsDeleted: [Int64] = []
+    }
+
+    /// Applies step `step` of the seeded mutation schedule: the same seed and step always make
+    /// the same change.
+    @discardableResult
+    public func mutate(step: Int, seed: UInt64 = 42, at millis: Int64? = nil) -> MutationSummary {
+        var rng = SplitMix64(seed: seed &+ UInt64(step) &* 0x9e37_79b9)
+        let live = tearsheets.filter { !$0.isDeleted && !$0.isPrivate }
+        let candidates = candidateIDs
+        var summary = MutationSummary()
+        guard !live.isEmpty, !candidates.isEmpty else { return summary }
+        for _ in 0..<3 {
+            let tearsheet = live.randomElement(using: &rng)!
+            let additions = (0..<Int.random(in: 1...25, using: &rng)).map { _ in candidates.randomElement(using: &rng)! }
+            let before = self.tearsheet(tearsheet.id)?.members.count ?? 0
+            addMembers(additions, to: tearsheet.id, at: millis)
+            summary.membersAdded += (self.tearsheet(tearsheet.id)?.members.count ?? 0) - before
+        }
+        if step % 10 == 9, live.count > 1 {
+            let doomed = live.randomElement(using: &rng)!
+            updateTearsheet(doomed.id, at: millis) { $0.isDeleted = true }
+            summary.tearsheetsDeleted.append(doomed.id)
+        }
+        return summary
+    }
+}
