@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.5.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
     ],
     targets: [
         // Thin C modules: one per Debian library, plus static-inline shims in their headers for
@@ -72,8 +73,9 @@ let package = Package(
         .target(
             name: "TearsheetSyncCore",
             dependencies: [
-                "AMQPClient", "PostgresClient", "CurlHTTP",
+                "AMQPClient", "PostgresClient", "CurlHTTP", "BullhornClient",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -129,7 +131,10 @@ let package = Package(
         ),
         .testTarget(
             name: "TearsheetSyncCoreTests",
-            dependencies: ["TearsheetSyncCore", "IntegrationSupport", "tearsheet-sync"],
+            dependencies: [
+                "TearsheetSyncCore", "IntegrationSupport", "BullhornSimulator", "tearsheet-sync",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

@@ -15,9 +15,14 @@ extension BullhornClient {
     /// Members added to any tearsheet after `since`, in member id order: Bullhorn may not bump
     /// a tearsheet's `dateLastModified` when a member is added, so this is the second source.
     public func membersAdded(since: Date) -> BullhornPages<BullhornMemberAddition> {
-        keysetQuery(entity: "TearsheetMember", conditions: ["dateAdded > \(since.bullhornMillis)"], fields: "id,dateAdded,tearsheet(id)") {
+        keysetQuery(entity: "TearsheetMember", conditions: ["dateAdded > \(since.bullhornMillis)"], fields: "id,dateAdded,tearsheet(id),person(id,_subtype)") {
             (record: MemberRecord) in
-            (record.id, BullhornMemberAddition(memberID: record.id, tearsheetID: record.tearsheet.id, dateAdded: Date(bullhornMillis: record.dateAdded)))
+            let candidate = record.person.flatMap { ($0._subtype ?? "Candidate") == "Candidate" ? $0.id : nil }
+            return (
+                record.id,
+                BullhornMemberAddition(
+                    memberID: record.id, tearsheetID: record.tearsheet.id, candidateID: candidate, dateAdded: Date(bullhornMillis: record.dateAdded))
+            )
         }
     }
 

@@ -13,6 +13,8 @@ public struct BullhornTearsheet: Sendable, Equatable {
 public struct BullhornMemberAddition: Sendable, Equatable {
     public let memberID: Int64
     public let tearsheetID: Int64
+    /// The person added; nil when it is not a candidate (a client contact).
+    public let candidateID: Int64?
     public let dateAdded: Date
 }
 
@@ -64,9 +66,15 @@ struct TearsheetRecord: Decodable {
 }
 
 struct MemberRecord: Decodable {
+    struct Person: Decodable {
+        let id: Int64
+        let _subtype: String?
+    }
+
     let id: Int64
     let dateAdded: Int64
     let tearsheet: IDRef
+    let person: Person?
 }
 
 struct CandidateRecord: Decodable {

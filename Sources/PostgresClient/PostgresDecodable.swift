@@ -143,3 +143,31 @@ enum PostgresTimestamp {
         return calendar
     }()
 }
+
+/// `bytea` in the server's default hex output (`\x0a1b…`).
+extension Data: PostgresDecodable {
+    public static func decode(postgresText text: String?, column: String) throws -> Data {
+        let text = try nonNull(text, column)
+        guard text.hasPrefix("\\x") else { throw mismatch(column) }
+        var bytes = Data()
+        bytes.reserveCapacity((text.utf8.count - 2) / 2)
+        var high: UInt8?
+        for c in text.utf8.dropFirst(2) {
+            let nibble: UInt8
+            switch c {
+            case 48...57: nibble = c - 48
+            case 97...102: nibble = c - 87
+            case 65...70: nibble = c - 55
+            default: throw mismatch(column)
+            }
+            if let h = high {
+                bytes.append(h << 4 | nibble)
+                high = nil
+            } else {
+                high = nibble
+            }
+        }
+        guard high == nil else { throw mismatch(column) }
+        return bytes
+    }
+}

@@ -10,6 +10,9 @@ struct TearsheetSyncCommand: AsyncParsableCommand {
             TSYNC_LOG_FORMAT, TSYNC_LOG_LEVEL, TSYNC_SECRET_KEY, TSYNC_MANAGEMENT_URL); the flags \
             below override them. A bad setting stops the command with exit code 2.
             """,
-        subcommands: [MigrateCommand.self, TopologyCommand.self, SimulateCommand.self]
+        subcommands: [
+            MigrateCommand.self, TopologyCommand.self, IntegrationCommand.self, CampaignCommand.self, PublishCommand.self,
+            SimulateCommand.self,
+        ]
     )
 }

@@ -1,5 +1,6 @@
 import Foundation
 import IntegrationSupport
+import BullhornSimulator
 import Testing
 
 /// The built `tearsheet-sync` binary, as an operator or a script runs it.
@@ -61,5 +62,57 @@ import Testing
         #expect(refused.exitCode == 1)
         #expect(refused.standardError.contains("queue tearsheet.dead-letter exists on the broker with different settings"))
         #expect(refused.standardError.split(separator: "\n").count == 1)
+    }
+}
+
+/// `integration add`, `campaign add` and `publish`, as an operator types them.
+@Suite struct PublishCommandLineTests {
+    @Test func registerAnIntegrationAndACampaignThenPublish() async throws {
+        let seed = SimulatorSeed(candidates: 100, jobOrders: 2, tearsheets: [.init(members: 40, jobs: 1)])
+        try await FleetFixture.run(seed: seed) { fixture in
+            let key = Data((0..<32).map { UInt8($0) }).base64EncodedString()
+            let secretsFile = NSTemporaryDirectory() + "tsync-secrets-\(UUID().uuidString).json"
+            try Data(#"{"clientSecret": "sim-client-secret", "password": "sim-password"}"#.utf8).write(to: URL(fileURLWithPath: secretsFile))
+            defer { try? FileManager.default.removeItem(atPath: secretsFile) }
+            let environment = [
+                "TSYNC_DATABASE_URL": fixture.databaseURL, "TSYNC_AMQP_URL": fixture.amqpURL, "TSYNC_SECRET_KEY": key,
+                "TSYNC_TOPOLOGY": RepositoryFiles.topologyJSON,
+            ]
+            let added = try CommandRun.run(
+                [
+                    "integration", "add", "--id", "cli-co", "--client-id", "sim-client-id", "--username", "sim.api.user",
+                    "--login-info-url", "\(fixture.simulatorBase)/rest-services/loginInfo", "--secrets-file", secretsFile,
+                ], environment: environment)
+            #expect(added.exitCode == 0, "\(added.standardError)")
+            let stored = try await fixture.pool.query("SELECT encode(sealed_secrets, 'escape') FROM integrations WHERE id = 'cli-co'").scalar(String.self)
+            #expect(!stored.contains("sim-password"), "secrets are stored sealed")
+
+            let job = fixture.world.tearsheets[0].jobOrderIDs[0]
+            let campaign = try CommandRun.run(["campaign", "add", "--integration", "cli-co", "--campaign", "501", "--job", "\(job)"], environment: environment)
+            #expect(campaign.exitCode == 0, "\(campaign.standardError)")
+            let orphan = try CommandRun.run(["campaign", "add", "--integration", "nobody", "--campaign", "502", "--job", "1"], environment: environment)
+            #expect(orphan.exitCode == 2)
+
+            let published = try CommandRun.run(["publish", "--integration", "cli-co"], environment: environment)
+            #expect(published.exitCode == 0, "\(published.standardError)")
+            #expect(published.standardOutput.contains("cli-co: 1 tearsheets, 40 pairs, 0 already on campaign, 40 published"))
+            let taken = try await fixture.drainPartitions()
+            #expect(taken.count == 40)
+            #expect(taken.allSatisfy { $0.pair.integrationId == "cli-co" && $0.pair.campaignId == 501 })
+        }
+    }
+
+    @Test func aMissingSecretKeyStopsPublishWithExitCode2() throws {
+        let run = try CommandRun.run(["publish"], environment: ["TSYNC_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/x"])
+        #expect(run.exitCode == 2)
+        #expect(run.standardError.contains("TSYNC_SECRET_KEY"))
+    }
+
+    @Test func secretsNeverComeFromTheCommandLine() throws {
+        let run = try CommandRun.run(
+            ["integration", "add", "--id", "x", "--client-id", "c", "--username", "u"],
+            environment: ["TSYNC_SECRET_KEY": Data(count: 32).base64EncodedString(), "TSYNC_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/x"])
+        #expect(run.exitCode == 2)
+        #expect(run.standardError.contains("BULLHORN_CLIENT_SECRET"))
     }
 }

@@ -84,5 +84,18 @@ public enum SchemaMigrations {
                     PRIMARY KEY (campaign_id, ats_candidate_id)
                 );
                 """),
+        Migration(
+            version: 2, name: "publisher marks",
+            sql: """
+                -- What the publisher already handled inside the overlap window before the
+                -- watermark: a re-read of an unchanged tearsheet or member publishes nothing.
+                CREATE TABLE IF NOT EXISTS publisher_marks (
+                    integration_id text NOT NULL REFERENCES integrations (id) ON DELETE CASCADE,
+                    kind text NOT NULL CHECK (kind IN ('tearsheet', 'member')),
+                    entity_id bigint NOT NULL,
+                    version timestamptz NOT NULL,
+                    PRIMARY KEY (integration_id, kind, entity_id)
+                );
+                """),
     ]
 }

@@ -13,6 +13,16 @@ public enum StartupConnections {
         }
     }
 
+    /// Opens one pooled connection now, so that a bad database setting stops the command at
+    /// start rather than at first use.
+    public static func check(_ pool: PostgresPool) async throws {
+        do {
+            try await pool.query("SELECT 1")
+        } catch let error as PostgresError where error.code == .connection {
+            throw ConfigurationError(setting: Settings.databaseURLVariable, "cannot connect: \(error.message)")
+        }
+    }
+
     public static func broker(_ settings: Settings) async throws -> AMQPConnection {
         let configuration = try settings.amqp()
         do {

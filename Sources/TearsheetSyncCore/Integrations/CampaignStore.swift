@@ -1,0 +1,52 @@
+import PostgresClient
+
+/// `campaigns` and `campaign_candidates`, as the publisher reads them.
+public struct CampaignStore: Sendable {
+    let pool: PostgresPool
+
+    public init(pool: PostgresPool) {
+        self.pool = pool
+    }
+
+    public struct Campaign: Sendable, Equatable {
+        public let id: Int64
+        public let atsJobID: Int64
+    }
+
+    /// Registers or updates a campaign (the host application may write the table directly).
+    public func upsert(id: Int64, integrationID: String, atsJobID: Int64, active: Bool = true) async throws {
+        try await pool.query(
+            """
+            INSERT INTO campaigns (id, integration_id, ats_job_id, active) VALUES (\(id), \(integrationID), \(atsJobID), \(active))
+            ON CONFLICT (id) DO UPDATE SET integration_id = EXCLUDED.integration_id, ats_job_id = EXCLUDED.ats_job_id, active = EXCLUDED.active
+            """)
+    }
+
+    /// Active campaigns of the integration tied to any of these jobs.
+    public func activeCampaigns(integrationID: String, jobIDs: [Int64]) async throws -> [Campaign] {
+        guard !jobIDs.isEmpty else { return [] }
+        return try await pool.query(
+            "SELECT id, ats_job_id FROM campaigns WHERE integration_id = \(integrationID) AND active AND ats_job_id = ANY(\(jobIDs)) ORDER BY id"
+        ).rows.map { Campaign(id: try $0.decode("id"), atsJobID: try $0.decode("ats_job_id")) }
+    }
+
+    /// Which of campaigns × candidates are already on their campaign: one query for the batch.
+    public func existingPairs(campaignIDs: [Int64], candidateIDs: [Int64]) async throws -> Set<PairKey> {
+        guard !campaignIDs.isEmpty, !candidateIDs.isEmpty else { return [] }
+        let rows = try await pool.query(
+            "SELECT campaign_id, ats_candidate_id FROM campaign_candidates WHERE campaign_id = ANY(\(campaignIDs)) AND ats_candidate_id = ANY(\(candidateIDs))"
+        ).rows
+        return Set(try rows.map { PairKey(campaignID: try $0.decode("campaign_id"), candidateID: try $0.decode("ats_candidate_id")) })
+    }
+}
+
+/// A (campaign, candidate) pair.
+public struct PairKey: Hashable, Sendable {
+    public let campaignID: Int64
+    public let candidateID: Int64
+
+    public init(campaignID: Int64, candidateID: Int64) {
+        self.campaignID = campaignID
+        self.candidateID = candidateID
+    }
+}

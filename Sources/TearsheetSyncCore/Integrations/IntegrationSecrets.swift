@@ -1,0 +1,63 @@
+import Crypto
+import Foundation
+
+/// A Bullhorn integration's client secret and password, sealed at rest with AES-GCM under
+/// `TSYNC_SECRET_KEY`. The integration id is bound in as associated data, so a sealed blob
+/// copied onto another integration's row does not open.
+public struct IntegrationSecrets: Sendable, Equatable, Codable, CustomStringConvertible {
+    public var clientSecret: String
+    public var password: String
+
+    public init(clientSecret: String, password: String) {
+        self.clientSecret = clientSecret
+        self.password = password
+    }
+
+    public var description: String { "IntegrationSecrets(<sealed>)" }
+
+    public func seal(key: [UInt8], integrationID: String) throws -> [UInt8] {
+        let plaintext = try JSONEncoder().encode(self)
+        let box = try AES.GCM.seal(plaintext, using: SymmetricKey(data: key), authenticating: Data(integrationID.utf8))
+        guard let combined = box.combined else { throw SecretsError("cannot seal the secrets") }
+        return Array(combined)
+    }
+
+    public static func open(_ sealed: [UInt8], key: [UInt8], integrationID: String) throws -> IntegrationSecrets {
+        do {
+            let box = try AES.GCM.SealedBox(combined: sealed)
+            let plaintext = try AES.GCM.open(box, using: SymmetricKey(data: key), authenticating: Data(integrationID.utf8))
+            return try JSONDecoder().decode(IntegrationSecrets.self, from: plaintext)
+        } catch {
+            throw SecretsError("the Bullhorn secrets of integration \(integrationID) do not open with TSYNC_SECRET_KEY (wrong key, or sealed for another integration)")
+        }
+    }
+
+    /// Reads `{"clientSecret": "...", "password": "..."}` from a file, else the environment's
+    /// BULLHORN_CLIENT_SECRET and BULLHORN_PASSWORD: never from the command line, where any
+    /// user could read them in the process list.
+    public static func load(file: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> IntegrationSecrets {
+        if let file {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw ConfigurationError(setting: "--secrets-file", "cannot read \(file)")
+            }
+            guard let secrets = try? JSONDecoder().decode(IntegrationSecrets.self, from: data),
+                !secrets.clientSecret.isEmpty, !secrets.password.isEmpty
+            else {
+                throw ConfigurationError(setting: "--secrets-file", "\(file) must hold {\"clientSecret\": \"…\", \"password\": \"…\"}")
+            }
+            return secrets
+        }
+        guard let secret = environment["BULLHORN_CLIENT_SECRET"], !secret.isEmpty else {
+            throw ConfigurationError(setting: "BULLHORN_CLIENT_SECRET", "not set (or pass --secrets-file)")
+        }
+        guard let password = environment["BULLHORN_PASSWORD"], !password.isEmpty else {
+            throw ConfigurationError(setting: "BULLHORN_PASSWORD", "not set (or pass --secrets-file)")
+        }
+        return IntegrationSecrets(clientSecret: secret, password: password)
+    }
+}
+
+public struct SecretsError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}

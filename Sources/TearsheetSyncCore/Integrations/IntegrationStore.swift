@@ -1,0 +1,83 @@
+import BullhornClient
+import Foundation
+import PostgresClient
+
+/// `integrations`: registration, lookup and the tearsheet watermark.
+public struct IntegrationStore: Sendable {
+    let pool: PostgresPool
+
+    public init(pool: PostgresPool) {
+        self.pool = pool
+    }
+
+    /// Registers or updates an integration. Its watermark is kept on update and empty when
+    /// new, so that the first pass covers every tearsheet.
+    public func upsert(
+        id: String, clientID: String, username: String, endpoints: BullhornEndpoints, secrets: IntegrationSecrets,
+        secretKey: [UInt8], callsPerMinute: Int
+    ) async throws {
+        let sealed = Data(try secrets.seal(key: secretKey, integrationID: id))
+        var authURL: String?
+        var restURL: String?
+        var loginInfoURL: String?
+        switch endpoints {
+        case .fixed(let auth, let rest):
+            authURL = auth
+            restURL = rest
+        case .discovered(let url):
+            loginInfoURL = url
+        }
+        try await pool.query(
+            """
+            INSERT INTO integrations (id, provider, client_id, username, auth_url, rest_url, login_info_url,
+                                      sealed_secrets, calls_per_minute, active, updated_at)
+            VALUES (\(id), 'bullhorn', \(clientID), \(username), \(authURL), \(restURL), \(loginInfoURL),
+                    \(sealed), \(callsPerMinute), true, now())
+            ON CONFLICT (id) DO UPDATE SET
+                client_id = EXCLUDED.client_id, username = EXCLUDED.username, auth_url = EXCLUDED.auth_url,
+                rest_url = EXCLUDED.rest_url, login_info_url = EXCLUDED.login_info_url,
+                sealed_secrets = EXCLUDED.sealed_secrets, calls_per_minute = EXCLUDED.calls_per_minute,
+                active = true, updated_at = now()
+            """)
+    }
+
+    /// Active Bullhorn integrations, or those named (active or not: naming one is deliberate).
+    public func load(ids: [String] = []) async throws -> [Integration] {
+        let rows: [PostgresRow]
+        let columns = "id, client_id, username, auth_url, rest_url, login_info_url, sealed_secrets, calls_per_minute, tearsheets_last_synced_at, active"
+        if ids.isEmpty {
+            rows = try await pool.query("SELECT \(unescaped: columns) FROM integrations WHERE active AND provider = 'bullhorn' ORDER BY id").rows
+        } else {
+            rows = try await pool.query("SELECT \(unescaped: columns) FROM integrations WHERE id = ANY(\(ids)) ORDER BY id").rows
+            let found = Set(try rows.map { try $0.decode("id", as: String.self) })
+            if let missing = ids.first(where: { !found.contains($0) }) {
+                throw ConfigurationError(setting: "--integration", "no integration \(missing) (register it with `integration add`)")
+            }
+        }
+        return try rows.map(Self.integration)
+    }
+
+    private static func integration(_ row: PostgresRow) throws -> Integration {
+        let id = try row.decode("id", as: String.self)
+        let endpoints: BullhornEndpoints
+        if let auth = try row.decode("auth_url", as: String?.self), let rest = try row.decode("rest_url", as: String?.self) {
+            endpoints = .fixed(authURL: auth, restURL: rest)
+        } else {
+            endpoints = .discovered(loginInfoURL: try row.decode("login_info_url", as: String?.self) ?? BullhornEndpoints.defaultLoginInfoURL)
+        }
+        guard let sealed = try row.decode("sealed_secrets", as: Data?.self),
+            let clientID = try row.decode("client_id", as: String?.self), let username = try row.decode("username", as: String?.self)
+        else {
+            throw ConfigurationError(setting: "integrations", "integration \(id) has no Bullhorn credentials (run `integration add`)")
+        }
+        return Integration(
+            id: id, clientID: clientID, username: username, endpoints: endpoints, sealedSecrets: Array(sealed),
+            callsPerMinute: try row.decode("calls_per_minute", as: Int.self),
+            tearsheetsLastSyncedAt: try row.decode("tearsheets_last_synced_at", as: Date?.self),
+            active: try row.decode("active", as: Bool.self))
+    }
+
+    public func watermark(of id: String) async throws -> Date? {
+        try await pool.query("SELECT tearsheets_last_synced_at FROM integrations WHERE id = \(id)").scalar(Date?.self)
+    }
+}

@@ -1,0 +1,82 @@
+import AMQPClient
+import Foundation
+
+/// One (campaign, candidate) pair to add, as ../shared/contract.md fixes it on the wire.
+public struct PairMessage: Sendable, Equatable, Codable {
+    public static let type = "tearsheet.pair.v1"
+    public static let source = "TEARSHEETS"
+
+    public let integrationId: String
+    public let campaignId: Int64
+    public let atsCandidateId: Int64
+    public let atsJobId: Int64
+    public let tearsheetId: Int64
+    public let source: String
+
+    public init(integrationId: String, campaignId: Int64, atsCandidateId: Int64, atsJobId: Int64, tearsheetId: Int64) {
+        self.integrationId = integrationId
+        self.campaignId = campaignId
+        self.atsCandidateId = atsCandidateId
+        self.atsJobId = atsJobId
+        self.tearsheetId = tearsheetId
+        self.source = Self.source
+    }
+
+    /// `{integration_id}:{campaign_id}:{ats_candidate_id}`: the same pair always has the same
+    /// id, which is what makes republishing harmless.
+    public var messageID: String { "\(integrationId):\(campaignId):\(atsCandidateId)" }
+
+    public var pair: PairKey { PairKey(campaignID: campaignId, candidateID: atsCandidateId) }
+
+    public func amqpMessage(at date: Date = Date()) throws -> AMQPMessage {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return AMQPMessage(
+            body: Array(try encoder.encode(self)),
+            properties: AMQPProperties(
+                contentType: "application/json", messageID: messageID, type: Self.type,
+                timestamp: UInt64(date.timeIntervalSince1970), persistent: true,
+                headers: ["session-id": .string(integrationId)]))
+    }
+
+    /// Decodes and validates a delivered message. The error says what is wrong, for the
+    /// dead-letter reason.
+    public static func decode(_ message: AMQPMessage) throws -> PairMessage {
+        if let type = message.properties.type, type != Self.type {
+            throw PairMessageError("unsupported message type \(type)")
+        }
+        let pair: PairMessage
+        do {
+            pair = try JSONDecoder().decode(PairMessage.self, from: Data(message.body))
+        } catch {
+            throw PairMessageError("body is not a \(Self.type) JSON object: \(Self.describe(error))")
+        }
+        guard !pair.integrationId.isEmpty else { throw PairMessageError("integrationId is empty") }
+        guard pair.campaignId > 0, pair.atsCandidateId > 0, pair.atsJobId > 0 else {
+            throw PairMessageError("ids must be positive")
+        }
+        guard pair.source == Self.source else { throw PairMessageError("source must be \(Self.source), not \(pair.source)") }
+        if let id = message.properties.messageID, id != pair.messageID {
+            throw PairMessageError("message_id \(id) does not match the body (\(pair.messageID))")
+        }
+        if let session = message.properties.headers["session-id"]?.stringValue, session != pair.integrationId {
+            throw PairMessageError("session-id \(session) does not match integrationId \(pair.integrationId)")
+        }
+        return pair
+    }
+
+    private static func describe(_ error: any Error) -> String {
+        switch error {
+        case DecodingError.keyNotFound(let key, _): return "missing \(key.stringValue)"
+        case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context):
+            return "wrong type at \(context.codingPath.map(\.stringValue).joined(separator: "."))"
+        case DecodingError.dataCorrupted: return "invalid JSON"
+        default: return "undecodable"
+        }
+    }
+}
+
+public struct PairMessageError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,137 @@
+import AMQPClient
+import BullhornClient
+import Foundation
+import Logging
+import PostgresClient
+
+/// One publisher pass over one integration: tearsheets changed since the watermark, to one
+/// confirmed message per (campaign, candidate) pair, then the watermark.
+///
+/// Memory stays flat: members stream page by page and each batch is published (and
+/// confirmed) before the next page is read. The watermark moves only when every message of
+/// the pass was confirmed and routed; any failure leaves it where it was.
+struct IntegrationPass {
+    let integration: Integration
+    let client: BullhornClient
+    let campaigns: CampaignStore
+    let channel: AMQPChannel
+    let partition: Topology.Partition
+    let options: PublisherOptions
+    let progress: @Sendable (PassSummary) -> Void
+
+    /// `previous` is what earlier passes handled inside the overlap window; what this pass
+    /// handles goes into `handled`, committed with the watermark.
+    func run(into summary: inout PassSummary, previous: PublisherMarks, handled: inout PublisherMarks) async throws {
+        let since: Date? = options.full ? nil : integration.tearsheetsLastSyncedAt.map { $0 - options.overlap.timeInterval }
+        var fullyPublished = Set<Int64>()
+        for try await tearsheet in client.tearsheetsModified(since: since) {
+            summary.newestChange = max(summary.newestChange ?? tearsheet.dateLastModified, tearsheet.dateLastModified)
+            handled.tearsheets[tearsheet.id] = tearsheet.dateLastModified
+            if !options.full, previous.handled(tearsheet: tearsheet.id, version: tearsheet.dateLastModified) {
+                summary.tearsheetsUnchanged += 1  // re-read inside the overlap window, already sent
+                continue
+            }
+            fullyPublished.insert(tearsheet.id)
+            try await publishAllMembers(of: tearsheet, into: &summary)
+        }
+        // Adding a member may not bump the tearsheet's dateLastModified: member additions since
+        // the watermark find those, and only the added candidates need publishing. A pass with
+        // no watermark still reads the additions of the overlap window, to mark them handled
+        // (its full reads covered them) so that the next pass does not send them again.
+        guard let additionsSince = since ?? summary.newestChange.map({ $0 - options.overlap.timeInterval }) else { return }
+        var added: [Int64: [Int64]] = [:]
+        for try await addition in client.membersAdded(since: additionsSince) {
+            summary.newestChange = max(summary.newestChange ?? addition.dateAdded, addition.dateAdded)
+            handled.members[addition.memberID] = addition.dateAdded
+            guard previous.members[addition.memberID] == nil, !fullyPublished.contains(addition.tearsheetID),
+                let candidate = addition.candidateID
+            else { continue }
+            added[addition.tearsheetID, default: []].append(candidate)
+        }
+        for tearsheet in try await client.tearsheets(ids: added.keys.sorted()) {
+            if tearsheet.isPrivate || tearsheet.isDeleted {
+                summary.tearsheetsIgnored += 1
+                continue
+            }
+            summary.tearsheetsScanned += 1
+            let active = try await activeCampaigns(of: tearsheet, into: &summary)
+            guard !active.isEmpty else { continue }
+            let candidates = added[tearsheet.id] ?? []
+            for start in stride(from: 0, to: candidates.count, by: options.candidatesPerBatch) {
+                let batch = Array(candidates[start..<min(start + options.candidatesPerBatch, candidates.count)])
+                try await publish(candidates: batch, campaigns: active, tearsheet: tearsheet, into: &summary)
+            }
+        }
+    }
+
+    private func activeCampaigns(of tearsheet: BullhornTearsheet, into summary: inout PassSummary) async throws -> [CampaignStore.Campaign] {
+        let jobs = try await client.tearsheetJobOrderIDs(tearsheet.id).collect()
+        let active = try await campaigns.activeCampaigns(integrationID: integration.id, jobIDs: jobs)
+        if active.isEmpty {
+            summary.tearsheetsWithoutCampaigns += 1  // no campaign: no pairs, and no member reads
+            progress(summary)
+        }
+        return active
+    }
+
+    private func publishAllMembers(of tearsheet: BullhornTearsheet, into summary: inout PassSummary) async throws {
+        summary.tearsheetsScanned += 1
+        let active = try await activeCampaigns(of: tearsheet, into: &summary)
+        guard !active.isEmpty else { return }
+        var batch: [Int64] = []
+        batch.reserveCapacity(options.candidatesPerBatch)
+        for try await candidate in client.tearsheetCandidateIDs(tearsheet.id) {
+            batch.append(candidate)
+            if batch.count == options.candidatesPerBatch {
+                try await publish(candidates: batch, campaigns: active, tearsheet: tearsheet, into: &summary)
+                batch.removeAll(keepingCapacity: true)
+            }
+        }
+        if !batch.isEmpty { try await publish(candidates: batch, campaigns: active, tearsheet: tearsheet, into: &summary) }
+        progress(summary)
+    }
+
+    private func publish(
+        candidates: [Int64], campaigns active: [CampaignStore.Campaign], tearsheet: BullhornTearsheet, into summary: inout PassSummary
+    ) async throws {
+        let existing = try await campaigns.existingPairs(campaignIDs: active.map(\.id), candidateIDs: candidates)
+        var publishes: [AMQPPublish] = []
+        publishes.reserveCapacity(active.count * candidates.count)
+        let now = Date()
+        for campaign in active {
+            for candidate in candidates {
+                summary.pairsFound += 1
+                if existing.contains(PairKey(campaignID: campaign.id, candidateID: candidate)) {
+                    summary.pairsAlreadyOnCampaign += 1
+                    continue
+                }
+                let pair = PairMessage(
+                    integrationId: integration.id, campaignId: campaign.id, atsCandidateId: candidate, atsJobId: campaign.atsJobID,
+                    tearsheetId: tearsheet.id)
+                publishes.append(
+                    AMQPPublish(exchange: Topology.pairsExchange, routingKey: partition.routingKey, mandatory: true, message: try pair.amqpMessage(at: now)))
+            }
+        }
+        guard !publishes.isEmpty else { return }
+        let outcomes = try await channel.publish(publishes, window: options.confirmWindow)
+        let unconfirmed = outcomes.filter { !$0.isConfirmed }
+        guard unconfirmed.isEmpty else {
+            let returned = unconfirmed.filter { if case .returned = $0 { return true } else { return false } }.count
+            throw PublishFailure(
+                "\(unconfirmed.count) of \(outcomes.count) messages not accepted by the broker (\(returned) unroutable: is the topology applied?, \(unconfirmed.count - returned) nacked: is partition \(partition.queue) full?)")
+        }
+        summary.pairsPublished += publishes.count
+        progress(summary)
+    }
+}
+
+public struct PublishFailure: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
+
+extension Duration {
+    var timeInterval: TimeInterval {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+}

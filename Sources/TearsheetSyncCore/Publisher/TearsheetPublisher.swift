@@ -1,0 +1,109 @@
+import AMQPClient
+import BullhornClient
+import Foundation
+import Logging
+import PostgresClient
+
+/// The publisher: one pass per integration, several integrations at once, each under a
+/// PostgreSQL advisory lock so that two publishers never run the same integration together.
+public struct TearsheetPublisher: Sendable {
+    public let pool: PostgresPool
+    public let broker: AMQPConnection
+    public let topology: Topology
+    public let secretKey: [UInt8]
+    public let options: PublisherOptions
+    /// Overrides the Bullhorn client's retry and paging settings (tests use fast retries).
+    public let clientConfiguration: BullhornClientConfiguration?
+    let logger: Logger
+
+    public init(
+        pool: PostgresPool, broker: AMQPConnection, topology: Topology, secretKey: [UInt8], options: PublisherOptions = PublisherOptions(),
+        clientConfiguration: BullhornClientConfiguration? = nil, logger: Logger = Logger(label: "tearsheet-sync.publisher")
+    ) {
+        self.pool = pool
+        self.broker = broker
+        self.topology = topology
+        self.secretKey = secretKey
+        self.options = options
+        self.clientConfiguration = clientConfiguration
+        self.logger = logger
+    }
+
+    public static func lockKey(_ integrationID: String) -> Int64 {
+        AdvisoryLockKey.key("tearsheet-sync.publisher", integrationID)
+    }
+
+    /// One pass over every active integration (or those named); a summary for each.
+    public func run(integrationIDs: [String] = [], progress: @escaping @Sendable (PassSummary) -> Void = { _ in }) async throws -> [PassSummary] {
+        let integrations = try await IntegrationStore(pool: pool).load(ids: integrationIDs)
+        return await withTaskGroup(of: PassSummary.self) { group in
+            var summaries: [PassSummary] = []
+            var pending = integrations.makeIterator()
+            for _ in 0..<options.concurrency {
+                guard let integration = pending.next() else { break }
+                group.addTask { await pass(integration, progress: progress) }
+            }
+            for await summary in group {
+                summaries.append(summary)
+                if let integration = pending.next() { group.addTask { await pass(integration, progress: progress) } }
+            }
+            return summaries.sorted { $0.integrationID < $1.integrationID }
+        }
+    }
+
+    /// One integration's pass. Never throws: a failure is in the summary, and leaves the
+    /// watermark where it was.
+    public func pass(_ integration: Integration, progress: @escaping @Sendable (PassSummary) -> Void = { _ in }) async -> PassSummary {
+        var summary = PassSummary(integrationID: integration.id)
+        let started = ContinuousClock.now
+        do {
+            try await pool.withConnection { lockConnection in
+                let key = Self.lockKey(integration.id)
+                guard try await lockConnection.tryAdvisoryLock(key) else {
+                    summary.outcome = .skippedLocked
+                    return
+                }
+                do {
+                    try await locked(integration, summary: &summary, progress: progress)
+                    try await lockConnection.advisoryUnlock(key)
+                } catch {
+                    _ = try? await lockConnection.advisoryUnlock(key)
+                    throw error
+                }
+            }
+        } catch {
+            summary.outcome = .failed("\(error)")
+        }
+        summary.elapsed = ContinuousClock.now - started
+        if summary.isFailure {
+            logger.error("publisher pass failed", metadata: ["integration": "\(integration.id)", "summary": "\(summary)"])
+        } else {
+            logger.info("publisher pass done", metadata: ["integration": "\(integration.id)", "summary": "\(summary)"])
+        }
+        return summary
+    }
+
+    private func locked(_ integration: Integration, summary: inout PassSummary, progress: @escaping @Sendable (PassSummary) -> Void) async throws {
+        // Read the watermark again under the lock: a publisher that just finished may have moved it.
+        let current = try await IntegrationStore(pool: pool).load(ids: [integration.id]).first ?? integration
+        let client = try current.bullhornClient(secretKey: secretKey, configuration: clientConfiguration)
+        let channel = try await broker.openChannel(confirms: true)
+        let pass = IntegrationPass(
+            integration: current, client: client, campaigns: CampaignStore(pool: pool), channel: channel,
+            partition: PartitionRouter(topology: topology).partition(for: current.id), options: options, progress: progress)
+        let previous = try await PublisherMarks.load(integrationID: current.id, pool: pool)
+        var handled = PublisherMarks()
+        do {
+            try await pass.run(into: &summary, previous: previous, handled: &handled)
+        } catch {
+            try? await channel.close()
+            throw error
+        }
+        try? await channel.close()
+        // Every message of the pass is confirmed and routed: now, and only now, the watermark.
+        if let newest = summary.newestChange {
+            try await PublisherMarks.commit(integrationID: current.id, newest: newest, handled: handled, overlap: options.overlap, pool: pool)
+            summary.watermarkAdvancedTo = try await IntegrationStore(pool: pool).watermark(of: current.id)
+        }
+    }
+}

@@ -1,0 +1,86 @@
+import ArgumentParser
+import BullhornClient
+import PostgresClient
+import TearsheetSyncCore
+
+struct IntegrationCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "integration", abstract: "Bullhorn integrations.", subcommands: [Add.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Registers (or updates) a Bullhorn integration.",
+            discussion: """
+                The client secret and password come from --secrets-file (JSON {"clientSecret": "…", "password": "…"}) \
+                or from BULLHORN_CLIENT_SECRET and BULLHORN_PASSWORD, never from the command line, and are stored \
+                encrypted (AES-GCM) under TSYNC_SECRET_KEY. A new integration's watermark is empty: its first pass \
+                covers every tearsheet.
+                """)
+
+        @OptionGroup var options: GlobalOptions
+        @Option(help: "Integration id (the host application's).") var id: String
+        @Option(name: .customLong("client-id"), help: "Bullhorn OAuth client id.") var clientID: String
+        @Option(help: "Bullhorn API user name.") var username: String
+        @Option(name: .customLong("auth-url"), help: "OAuth base, e.g. https://auth-west9.bullhornstaffing.com/oauth") var authURL: String?
+        @Option(name: .customLong("rest-url"), help: "REST base, e.g. https://rest-west9.bullhornstaffing.com/rest-services") var restURL: String?
+        @Option(name: .customLong("login-info-url"), help: "loginInfo URL for data-centre discovery.") var loginInfoURL: String?
+        @Option(name: .customLong("secrets-file"), help: "JSON file with clientSecret and password.") var secretsFile: String?
+        @Option(name: .customLong("calls-per-minute"), help: "Bullhorn call budget of this integration.") var callsPerMinute = 1_200
+
+        func validate() throws {
+            if (authURL == nil) != (restURL == nil) {
+                throw ValidationError("--auth-url and --rest-url go together (or give neither, to discover them)")
+            }
+            if authURL != nil && loginInfoURL != nil {
+                throw ValidationError("give --auth-url/--rest-url or --login-info-url, not both")
+            }
+            guard callsPerMinute > 0 else { throw ValidationError("--calls-per-minute must be positive") }
+        }
+
+        func run() async throws {
+            try await runCommand(options) { settings in
+                let key = try settings.secretKey()
+                let secrets = try IntegrationSecrets.load(file: secretsFile)
+                let endpoints: BullhornEndpoints =
+                    if let authURL, let restURL { .fixed(authURL: authURL, restURL: restURL) }
+                    else { .discovered(loginInfoURL: loginInfoURL ?? BullhornEndpoints.defaultLoginInfoURL) }
+                let pool = PostgresPool(connectionString: try settings.databaseURL(), maxConnections: 1)
+                try await StartupConnections.check(pool)
+                try await IntegrationStore(pool: pool).upsert(
+                    id: id, clientID: clientID, username: username, endpoints: endpoints, secrets: secrets, secretKey: key,
+                    callsPerMinute: callsPerMinute)
+                await pool.close()
+                print("integration \(id) registered (\(username), \(callsPerMinute) calls/min)")
+            }
+        }
+    }
+}
+
+struct CampaignCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "campaign", abstract: "Sourcing campaigns.", subcommands: [Add.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Registers (or updates) a sourcing campaign for a Bullhorn job.")
+
+        @OptionGroup var options: GlobalOptions
+        @Option(help: "Integration id.") var integration: String
+        @Option(help: "Campaign id (the host application's).") var campaign: Int64
+        @Option(help: "Bullhorn JobOrder id.") var job: Int64
+        @Flag(help: "Register the campaign as inactive.") var inactive = false
+
+        func run() async throws {
+            try await runCommand(options) { settings in
+                let pool = PostgresPool(connectionString: try settings.databaseURL(), maxConnections: 1)
+                try await StartupConnections.check(pool)
+                do {
+                    try await CampaignStore(pool: pool).upsert(id: campaign, integrationID: integration, atsJobID: job, active: !inactive)
+                } catch let error as PostgresError where error.sqlState == "23503" {
+                    throw ConfigurationError(setting: "--integration", "no integration \(integration) (register it with `integration add`)")
+                }
+                await pool.close()
+                print("campaign \(campaign) → job \(job) of integration \(integration)\(inactive ? " (inactive)" : "")")
+            }
+        }
+    }
+}

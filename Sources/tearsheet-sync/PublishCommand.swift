@@ -1,0 +1,82 @@
+import AMQPClient
+import ArgumentParser
+import Foundation
+import PostgresClient
+import TearsheetSyncCore
+
+struct PublishCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "publish",
+        abstract: "Publishes one message per (campaign, candidate) pair of every tearsheet changed since each integration's watermark.",
+        discussion: "One pass and exit (as cron runs it), or --every to loop. Exit 0 only when every integration's pass succeeded.")
+
+    @OptionGroup var options: GlobalOptions
+
+    @Option(name: .customLong("integration"), help: "Only this integration (repeatable).")
+    var integrations: [String] = []
+
+    @Option(help: "Loop: run a pass every DURATION (e.g. 5m).")
+    var every: String?
+
+    @Flag(help: "Ignore the watermark and reconcile every tearsheet.")
+    var full = false
+
+    @Option(help: "Re-read this much before the watermark (clock skew margin).")
+    var overlap = "5m"
+
+    @Option(help: "Integrations processed at once.")
+    var concurrency = 4
+
+    @Option(name: .customLong("topology"), help: "RabbitMQ definitions file (TSYNC_TOPOLOGY).")
+    var topologyFile: String?
+
+    func validate() throws {
+        if let every, DurationParser.parse(every) == nil || DurationParser.parse(every) == .zero {
+            throw ValidationError("--every takes a duration such as 30s, 5m or 1h")
+        }
+        guard DurationParser.parse(overlap) != nil else { throw ValidationError("--overlap takes a duration such as 5m") }
+        guard concurrency > 0 else { throw ValidationError("--concurrency must be positive") }
+    }
+
+    func run() async throws {
+        try await runCommand(options) { settings in
+            let key = try settings.secretKey()
+            let topology = try Topology.load(path: topologyFile ?? settings.topologyPath())
+            let pool = PostgresPool(connectionString: try settings.databaseURL(), maxConnections: concurrency * 2 + 1)
+            try await StartupConnections.check(pool)
+            let broker = try await StartupConnections.broker(settings)
+            let publisher = TearsheetPublisher(
+                pool: pool, broker: broker, topology: topology, secretKey: key,
+                options: PublisherOptions(overlap: DurationParser.parse(overlap)!, full: full, concurrency: concurrency))
+            let progress = TerminalProgress()
+            var allSucceeded = true
+            repeat {
+                let summaries = try await publisher.run(integrationIDs: integrations) { progress.show($0) }
+                progress.clear()
+                for summary in summaries { print(summary) }
+                if summaries.isEmpty { print("no active integrations") }
+                allSucceeded = !summaries.contains { $0.isFailure }
+                if let every { try await Task.sleep(for: DurationParser.parse(every)!) }
+            } while every != nil
+            await broker.close()
+            await pool.close()
+            if !allSucceeded { throw ExitCode(1) }
+        }
+    }
+}
+
+/// A self-overwriting progress line on stderr, only when stderr is a terminal.
+final class TerminalProgress: Sendable {
+    private let enabled = isatty(STDERR_FILENO) == 1
+
+    func show(_ summary: PassSummary) {
+        guard enabled else { return }
+        let line = "\(summary.integrationID): \(summary.tearsheetsScanned) tearsheets, \(summary.pairsFound) pairs, \(summary.pairsAlreadyOnCampaign) skipped, \(summary.pairsPublished) published"
+        FileHandle.standardError.write(Data("\r\u{1B}[K\(line)".utf8))
+    }
+
+    func clear() {
+        guard enabled else { return }
+        FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+    }
+}

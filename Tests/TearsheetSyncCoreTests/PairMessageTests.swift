@@ -1,0 +1,83 @@
+import AMQPClient
+import Foundation
+import Testing
+
+@testable import TearsheetSyncCore
+
+@Suite struct PairMessageTests {
+    let pair = PairMessage(integrationId: "acme", campaignId: 12, atsCandidateId: 345, atsJobId: 6, tearsheetId: 7)
+
+    @Test func wireFormatFollowsTheContract() throws {
+        let message = try pair.amqpMessage(at: Date(timeIntervalSince1970: 1_700_000_000))
+        #expect(message.properties.messageID == "acme:12:345")
+        #expect(message.properties.persistent)
+        #expect(message.properties.contentType == "application/json")
+        #expect(message.properties.type == "tearsheet.pair.v1")
+        #expect(message.properties.headers["session-id"] == .string("acme"))
+        #expect(message.properties.timestamp == 1_700_000_000)
+        let body = try JSONSerialization.jsonObject(with: Data(message.body)) as? [String: Any]
+        #expect(body?["integrationId"] as? String == "acme")
+        #expect(body?["campaignId"] as? Int == 12)
+        #expect(body?["atsCandidateId"] as? Int == 345)
+        #expect(body?["atsJobId"] as? Int == 6)
+        #expect(body?["tearsheetId"] as? Int == 7)
+        #expect(body?["source"] as? String == "TEARSHEETS")
+        #expect(try PairMessage.decode(message) == pair)
+    }
+
+    @Test(arguments: [
+        ("not json", "body is not"), (#"{"integrationId":"acme"}"#, "missing campaignId"),
+        (#"{"integrationId":"acme","campaignId":0,"atsCandidateId":1,"atsJobId":1,"tearsheetId":1,"source":"TEARSHEETS"}"#, "positive"),
+        (#"{"integrationId":"acme","campaignId":1,"atsCandidateId":1,"atsJobId":1,"tearsheetId":1,"source":"EMAIL"}"#, "source"),
+    ])
+    func malformedBodiesAreRefusedWithAReason(_ body: String, _ reason: String) {
+        #expect {
+            _ = try PairMessage.decode(AMQPMessage(body: Array(body.utf8)))
+        } throws: { error in
+            "\(error)".contains(reason)
+        }
+    }
+
+    @Test func aBodyThatContradictsItsMessageIDIsRefused() throws {
+        var message = try pair.amqpMessage()
+        message.properties.messageID = "acme:12:999"
+        #expect(throws: PairMessageError.self) { try PairMessage.decode(message) }
+    }
+
+    @Test func partitionsAreStableAndSpread() throws {
+        let topology = try Topology.load(path: RepositoryFiles.topologyJSON)
+        let router = PartitionRouter(topology: topology)
+        // FNV-1a 64 of "acme" (0x0724d383f4f6de0f, computed independently) is fixed forever,
+        // and so is its partition under 16 partitions.
+        let expected: UInt64 = 0x0724_d383_f4f6_de0f
+        #expect(PartitionRouter.hash("acme") == expected)
+        #expect(router.partition(for: "acme").index == 15)
+        let used = Set((0..<400).map { router.partition(for: "integration-\($0)").index })
+        #expect(used.count == 16)
+    }
+}
+
+@Suite struct SecretsAndDurationsTests {
+    @Test func secretsOpenOnlyWithTheKeyAndTheIntegrationTheyWereSealedFor() throws {
+        let key = (0..<32).map { UInt8($0) }
+        let secrets = IntegrationSecrets(clientSecret: "cs-123", password: "pw-456")
+        let sealed = try secrets.seal(key: key, integrationID: "acme")
+        #expect(!String(decoding: sealed, as: UTF8.self).contains("pw-456"))
+        #expect(try IntegrationSecrets.open(sealed, key: key, integrationID: "acme") == secrets)
+        #expect(throws: SecretsError.self) { try IntegrationSecrets.open(sealed, key: key, integrationID: "globex") }
+        var otherKey = key
+        otherKey[0] ^= 1
+        #expect(throws: SecretsError.self) { try IntegrationSecrets.open(sealed, key: otherKey, integrationID: "acme") }
+        #expect(!"\(secrets)".contains("pw-456"))
+    }
+
+    @Test func durationsParseAsOperatorsWriteThem() {
+        #expect(DurationParser.parse("90") == .seconds(90))
+        #expect(DurationParser.parse("30s") == .seconds(30))
+        #expect(DurationParser.parse("5m") == .seconds(300))
+        #expect(DurationParser.parse("1h30m") == .seconds(5400))
+        #expect(DurationParser.parse("5x") == nil)
+        #expect(DurationParser.parse("m") == nil)
+        #expect(DurationParser.parse("") == nil)
+    }
+}
