@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.5.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
     ],
     targets: [
         // Thin C modules: one per Debian library, plus static-inline shims in their headers for
@@ -66,6 +67,7 @@ let package = Package(
             name: "BullhornSimulator",
             dependencies: [
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             swiftSettings: swiftSettings
@@ -90,7 +92,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "tearsheet-bench",
-            dependencies: ["AMQPClient", "PostgresClient"],
+            dependencies: ["AMQPClient", "PostgresClient", "TearsheetSyncCore", "BullhornSimulator", "IntegrationSupport"],
             path: "Benchmarks/tearsheet-bench",
             exclude: [],
             swiftSettings: swiftSettings

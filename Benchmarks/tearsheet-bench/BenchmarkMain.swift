@@ -1,6 +1,6 @@
 import Foundation
 
-/// `swift run -c release tearsheet-bench [amqp|postgres|all] [--messages N] [--rows N]`
+/// `swift run -c release tearsheet-bench [amqp|postgres|publisher|all] [--messages N] [--rows N]`
 ///
 /// Measures the project's AMQP and PostgreSQL paths and, in the same run on the same services,
 /// the thin-C baselines (../shared/bench/raw-limit for the broker, Benchmarks/baseline/pg_limit.c
@@ -16,12 +16,15 @@ struct BenchmarkMain {
         if options.suites.contains("postgres") {
             try await PostgresBenchmark(options: options).run(into: &report)
         }
+        if options.suites.contains("publisher") {
+            try await PublisherBenchmark(options: options).run(into: &report)
+        }
         report.print()
     }
 }
 
 struct BenchmarkOptions {
-    var suites: Set<String> = ["amqp", "postgres"]
+    var suites: Set<String> = ["amqp", "postgres", "publisher"]
     var messages = 100_000
     var rows = 200_000
     var window = 1024
@@ -35,8 +38,8 @@ struct BenchmarkOptions {
         var iterator = arguments.makeIterator()
         while let argument = iterator.next() {
             switch argument {
-            case "amqp", "postgres": suites = [argument]
-            case "all": suites = ["amqp", "postgres"]
+            case "amqp", "postgres", "publisher": suites = [argument]
+            case "all": suites = ["amqp", "postgres", "publisher"]
             case "--messages": messages = Int(iterator.next() ?? "") ?? messages
             case "--rows": rows = Int(iterator.next() ?? "") ?? rows
             case "--window": window = Int(iterator.next() ?? "") ?? window

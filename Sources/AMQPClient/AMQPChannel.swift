@@ -34,6 +34,12 @@ public struct AMQPChannel: Sendable {
         }
     }
 
+    public func unbindQueue(_ queue: String, exchange: String, routingKey: String, arguments: [String: AMQPFieldValue] = [:]) async throws {
+        try await connection.perform { [id] core in
+            try core.unbindQueue(channel: id, queue: queue, exchange: exchange, routingKey: routingKey, arguments: arguments)
+        }
+    }
+
     public func bindQueue(_ queue: String, exchange: String, routingKey: String, arguments: [String: AMQPFieldValue] = [:]) async throws {
         try await connection.perform { [id] core in
             try core.bindQueue(channel: id, queue: queue, exchange: exchange, routingKey: routingKey, arguments: arguments)
@@ -58,12 +64,16 @@ public struct AMQPChannel: Sendable {
 
     /// Publishes `messages` with up to `window` unconfirmed at a time and returns each one's
     /// outcome, in order, once the broker has answered for all of them. The channel must have
-    /// been opened with `confirms: true`. Throws when the channel or connection fails first:
-    /// then no outcome is known and the caller must treat every message as unconfirmed.
-    public func publish(_ messages: [AMQPPublish], window: Int = 1024) async throws -> [AMQPPublishOutcome] {
+    /// been opened with `confirms: true`. Throws when the channel or connection fails first, or
+    /// when the broker has not answered for every message within `confirmTimeout` (`.timeout`;
+    /// the channel is then closed): no outcome is known and the caller must treat every message
+    /// as unconfirmed.
+    public func publish(
+        _ messages: [AMQPPublish], window: Int = 1024, confirmTimeout: Duration = .seconds(60)
+    ) async throws -> [AMQPPublishOutcome] {
         precondition(window > 0, "the confirm window must be positive")
         return try await connection.performDeferred { [id] core, complete in
-            let batch = AMQPPublishBatch(items: messages, window: window) { complete($0) }
+            let batch = AMQPPublishBatch(items: messages, window: window, timeout: confirmTimeout) { complete($0) }
             do {
                 try core.enqueuePublish(channel: id, batch: batch)
             } catch {

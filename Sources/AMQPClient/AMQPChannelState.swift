@@ -14,6 +14,8 @@ final class AMQPChannelState {
     var pendingByMessageID: [String: [UInt64]] = [:]
     var returned: [UInt64: (code: UInt16, text: String)] = [:]
     var outbox: [AMQPPublishBatch] = []
+    /// Every unfinished publish call on this channel, for its confirm deadline.
+    var unfinished: [AMQPPublishBatch] = []
     var consumers: [String: AsyncThrowingStream<AMQPDelivery, any Error>.Continuation] = [:]
 
     init(id: UInt16) {
@@ -61,6 +63,12 @@ final class AMQPChannelState {
         entry.batch.record(outcome, at: entry.index)
     }
 
+    /// The first unfinished publish call whose confirms are overdue, if any.
+    func overdueBatch(at now: ContinuousClock.Instant) -> AMQPPublishBatch? {
+        unfinished.removeAll { $0.isFinished }
+        return unfinished.first { $0.deadline < now }
+    }
+
     /// The channel is gone: every waiting publish and consumer learns why.
     func fail(_ error: AMQPError) {
         guard closeError == nil else { return }
@@ -72,6 +80,8 @@ final class AMQPChannelState {
         pendingByMessageID.removeAll()
         outbox.removeAll()
         for batch in batches.values { batch.fail(error) }
+        for batch in unfinished { batch.fail(error) }
+        unfinished.removeAll()
         for sink in consumers.values { sink.finish(throwing: error) }
         consumers.removeAll()
     }
@@ -81,14 +91,20 @@ final class AMQPChannelState {
 final class AMQPPublishBatch {
     let items: [AMQPPublish]
     let window: Int
+    /// When the broker must have answered for every message.
+    let deadline: ContinuousClock.Instant
     var nextIndex = 0
     private var outcomes: [AMQPPublishOutcome?]
     private var unresolved: Int
     private var completion: ((Result<[AMQPPublishOutcome], any Error>) -> Void)?
 
-    init(items: [AMQPPublish], window: Int, completion: @escaping (Result<[AMQPPublishOutcome], any Error>) -> Void) {
+    init(
+        items: [AMQPPublish], window: Int, timeout: Duration,
+        completion: @escaping (Result<[AMQPPublishOutcome], any Error>) -> Void
+    ) {
         self.items = items
         self.window = window
+        self.deadline = .now + timeout
         self.outcomes = Array(repeating: nil, count: items.count)
         self.unresolved = items.count
         self.completion = completion
@@ -105,6 +121,8 @@ final class AMQPPublishBatch {
     func fail(_ error: any Error) {
         finish(.failure(error))
     }
+
+    var isFinished: Bool { completion == nil }
 
     private func finish(_ result: Result<[AMQPPublishOutcome], any Error>) {
         let completion = self.completion

@@ -72,6 +72,13 @@ extension AMQPConnectionCore {
         try check(amqp_get_rpc_reply(state), channel: id, "bind queue \(queue) to \(exchange)")
     }
 
+    func unbindQueue(channel id: UInt16, queue: String, exchange: String, routingKey: String, arguments: [String: AMQPFieldValue]) throws {
+        let (state, _) = try usableChannel(id)
+        let arena = CArena()
+        amqp_queue_unbind(state, id, arena.bytes(queue), arena.bytes(exchange), arena.bytes(routingKey), arena.table(arguments))
+        try check(amqp_get_rpc_reply(state), channel: id, "unbind queue \(queue) from \(exchange)")
+    }
+
     func deleteQueue(channel id: UInt16, name: String) throws -> UInt32 {
         let (state, _) = try usableChannel(id)
         let arena = CArena()
@@ -139,6 +146,23 @@ extension AMQPConnectionCore {
             throw AMQPError(.closed, "channel \(id) was not opened with publisher confirms")
         }
         channel.outbox.append(batch)
+        channel.unfinished.append(batch)
+    }
+
+    /// Fails publish calls whose confirms are overdue. Their channel's state on the broker is
+    /// unknown (RabbitMQ can hold a connection in flow control indefinitely), so the channel
+    /// is closed without waiting for the broker's answer, which would block this thread.
+    func expireOverduePublishes() {
+        guard let state else { return }
+        let now = ContinuousClock.now
+        for channel in channels.values where channel.closeError == nil {
+            guard channel.overdueBatch(at: now) != nil else { continue }
+            let error = AMQPError(.timeout, "publisher confirms on channel \(channel.id) did not arrive in time; the channel was closed")
+            channel.fail(error)
+            var close = amqp_channel_close_t(
+                reply_code: UInt16(AMQP_REPLY_SUCCESS), reply_text: amqp_empty_bytes, class_id: 0, method_id: 0)
+            _ = amqp_send_method(state, channel.id, tsync_method_channel_close, &close)
+        }
     }
 }
 

@@ -96,6 +96,7 @@ final class AMQPConnectionCore: @unchecked Sendable {
             for command in inbox.take() { command(self) }
             guard failure == nil else { break }
             pumpPublishes()
+            expireOverduePublishes()
             guard failure == nil else { break }
             // Frames already buffered (or queued by an RPC) are handled before sleeping.
             var handled = 0

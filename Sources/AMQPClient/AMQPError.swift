@@ -18,6 +18,8 @@ public struct AMQPError: Error, CustomStringConvertible, Sendable {
         case closed
         /// The broker answered something the protocol does not allow here.
         case unexpectedFrame
+        /// Publisher confirms did not arrive in time; the channel was closed.
+        case timeout
     }
 
     public let code: Code
@@ -34,7 +36,7 @@ public struct AMQPError: Error, CustomStringConvertible, Sendable {
     /// True when reconnecting and trying again may succeed.
     public var isRetriable: Bool {
         switch code {
-        case .transport, .consumerCancelled: return true
+        case .transport, .consumerCancelled, .timeout: return true
         case .connectionClosed:
             // 320 CONNECTION_FORCED (broker shutting down) and resource errors pass; 5xx are our bugs.
             return replyCode.map { $0 == 320 || $0 == 506 } ?? true

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import ServiceLifecycle
 
 /// The simulated Bullhorn over HTTP on 127.0.0.1: loginInfo, OAuth, REST login and the REST
 /// data API under `/rest-services/{corpToken}/`. Used by the tests, the demo and
@@ -27,24 +28,30 @@ public struct BullhornSimulatorServer: Sendable {
 
     /// Runs the simulator for the duration of `body`, which receives its base URL
     /// (`http://127.0.0.1:PORT`; the login-info URL is `BASE/rest-services/loginInfo`).
+    /// Ends with a graceful shutdown, which closes idle keep-alive connections at once
+    /// (cancelling the server instead can leave it waiting on them).
     public func run<T: Sendable>(_ body: @Sendable (String) async throws -> T) async throws -> T {
         let (urls, sink) = AsyncStream<String>.makeStream()
         let app = application { url in
             sink.yield(url)
             sink.finish()
         }
+        var logger = Logger(label: "bullhorn-simulator")
+        logger.logLevel = .warning
+        let services = ServiceGroup(configuration: .init(services: [app], logger: logger))
         return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await app.run() }
+            group.addTask { try await services.run() }
             var iterator = urls.makeAsyncIterator()
             guard let base = await iterator.next() else { throw CancellationError() }
+            let result: Result<T, any Error>
             do {
-                let value = try await body(base)
-                group.cancelAll()
-                return value
+                result = .success(try await body(base))
             } catch {
-                group.cancelAll()
-                throw error
+                result = .failure(error)
             }
+            await services.triggerGracefulShutdown()
+            try await group.waitForAll()
+            return try result.get()
         }
     }
 

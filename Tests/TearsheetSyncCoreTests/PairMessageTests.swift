@@ -81,3 +81,12 @@ import Testing
         #expect(DurationParser.parse("") == nil)
     }
 }
+
+@Suite struct PairMessageEscapingTests {
+    @Test func integrationIDsWithJSONSpecialCharactersRoundTrip() throws {
+        let pair = PairMessage(integrationId: "we\"ird\\id\n\u{1}✓", campaignId: 1, atsCandidateId: 2, atsJobId: 3, tearsheetId: 4)
+        let message = try pair.amqpMessage()
+        #expect(try JSONSerialization.jsonObject(with: Data(message.body)) is [String: Any])
+        #expect(try PairMessage.decode(message) == pair)
+    }
+}

@@ -192,11 +192,11 @@ import Testing
         }
     }
 
-    @Test func aPartitionQueueDeletedMidPassMakesItsMessagesUnroutableAndFailsThePass() async throws {
+    @Test func aPartitionUnboundMidPassMakesItsMessagesUnroutableAndFailsThePass() async throws {
         try await passInterrupted { fixture, _ in
             let partition = PartitionRouter(topology: fixture.topology).partition(for: fixture.integrationID)
             let channel = try await fixture.broker.openChannel()
-            try await channel.deleteQueue(partition.queue)
+            try await channel.unbindQueue(partition.queue, exchange: Topology.pairsExchange, routingKey: partition.routingKey)
             try await channel.close()
         }
     }

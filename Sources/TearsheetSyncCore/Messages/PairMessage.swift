@@ -28,11 +28,20 @@ public struct PairMessage: Sendable, Equatable, Codable {
 
     public var pair: PairKey { PairKey(campaignID: campaignId, candidateID: atsCandidateId) }
 
+    /// The JSON body, written directly: the publisher builds one per pair, and JSONEncoder
+    /// costs more than the rest of the message together.
+    var jsonBody: [UInt8] {
+        var json = #"{"atsCandidateId":\#(atsCandidateId),"atsJobId":\#(atsJobId),"campaignId":\#(campaignId),"integrationId":"#
+        JSONString.append(integrationId, to: &json)
+        json += #","source":"#
+        JSONString.append(source, to: &json)
+        json += #","tearsheetId":\#(tearsheetId)}"#
+        return Array(json.utf8)
+    }
+
     public func amqpMessage(at date: Date = Date()) throws -> AMQPMessage {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return AMQPMessage(
-            body: Array(try encoder.encode(self)),
+        AMQPMessage(
+            body: jsonBody,
             properties: AMQPProperties(
                 contentType: "application/json", messageID: messageID, type: Self.type,
                 timestamp: UInt64(date.timeIntervalSince1970), persistent: true,
@@ -73,6 +82,25 @@ public struct PairMessage: Sendable, Equatable, Codable {
         case DecodingError.dataCorrupted: return "invalid JSON"
         default: return "undecodable"
         }
+    }
+}
+
+/// JSON string literals, escaped as RFC 8259 requires.
+enum JSONString {
+    static func append(_ value: String, to json: inout String) {
+        json.append("\"")
+        for scalar in value.unicodeScalars {
+            switch scalar {
+            case "\"": json.append("\\\"")
+            case "\\": json.append("\\\\")
+            case "\n": json.append("\\n")
+            case "\r": json.append("\\r")
+            case "\t": json.append("\\t")
+            case _ where scalar.value < 0x20: json.append(String(format: "\\u%04x", scalar.value))
+            default: json.unicodeScalars.append(scalar)
+            }
+        }
+        json.append("\"")
     }
 }
 

@@ -78,22 +78,48 @@ struct IntegrationPass {
         summary.tearsheetsScanned += 1
         let active = try await activeCampaigns(of: tearsheet, into: &summary)
         guard !active.isEmpty else { return }
-        var batch: [Int64] = []
-        batch.reserveCapacity(options.candidatesPerBatch)
-        for try await candidate in client.tearsheetCandidateIDs(tearsheet.id) {
-            batch.append(candidate)
-            if batch.count == options.candidatesPerBatch {
-                try await publish(candidates: batch, campaigns: active, tearsheet: tearsheet, into: &summary)
-                batch.removeAll(keepingCapacity: true)
+        var sender = ConfirmedSender(channel: channel, partition: partition, window: options.confirmWindow)
+        do {
+            var batch: [Int64] = []
+            batch.reserveCapacity(options.candidatesPerBatch)
+            for try await candidate in client.tearsheetCandidateIDs(tearsheet.id) {
+                batch.append(candidate)
+                if batch.count == options.candidatesPerBatch {
+                    let publishes = try await prepare(candidates: batch, campaigns: active, tearsheet: tearsheet, into: &summary)
+                    summary.pairsPublished += try await sender.send(publishes)
+                    progress(summary)
+                    batch.removeAll(keepingCapacity: true)
+                }
             }
+            if !batch.isEmpty {
+                let publishes = try await prepare(candidates: batch, campaigns: active, tearsheet: tearsheet, into: &summary)
+                summary.pairsPublished += try await sender.send(publishes)
+            }
+            summary.pairsPublished += try await sender.finish()
+        } catch {
+            sender.abandon()
+            throw error
         }
-        if !batch.isEmpty { try await publish(candidates: batch, campaigns: active, tearsheet: tearsheet, into: &summary) }
         progress(summary)
     }
 
+    /// Publishes the pairs of `candidates` that are not yet on their campaigns and waits for
+    /// the broker to confirm them.
     private func publish(
         candidates: [Int64], campaigns active: [CampaignStore.Campaign], tearsheet: BullhornTearsheet, into summary: inout PassSummary
     ) async throws {
+        let publishes = try await prepare(candidates: candidates, campaigns: active, tearsheet: tearsheet, into: &summary)
+        var sender = ConfirmedSender(channel: channel, partition: partition, window: options.confirmWindow)
+        summary.pairsPublished += try await sender.send(publishes)
+        summary.pairsPublished += try await sender.finish()
+        progress(summary)
+    }
+
+    /// The messages for campaigns × candidates, less the pairs already on their campaign (one
+    /// query for the batch).
+    private func prepare(
+        candidates: [Int64], campaigns active: [CampaignStore.Campaign], tearsheet: BullhornTearsheet, into summary: inout PassSummary
+    ) async throws -> [AMQPPublish] {
         let existing = try await campaigns.existingPairs(campaignIDs: active.map(\.id), candidateIDs: candidates)
         var publishes: [AMQPPublish] = []
         publishes.reserveCapacity(active.count * candidates.count)
@@ -112,16 +138,52 @@ struct IntegrationPass {
                     AMQPPublish(exchange: Topology.pairsExchange, routingKey: partition.routingKey, mandatory: true, message: try pair.amqpMessage(at: now)))
             }
         }
-        guard !publishes.isEmpty else { return }
-        let outcomes = try await channel.publish(publishes, window: options.confirmWindow)
-        let unconfirmed = outcomes.filter { !$0.isConfirmed }
-        guard unconfirmed.isEmpty else {
-            let returned = unconfirmed.filter { if case .returned = $0 { return true } else { return false } }.count
-            throw PublishFailure(
-                "\(unconfirmed.count) of \(outcomes.count) messages not accepted by the broker (\(returned) unroutable: is the topology applied?, \(unconfirmed.count - returned) nacked: is partition \(partition.queue) full?)")
+        return publishes
+    }
+}
+
+/// Keeps one batch in flight: while the broker confirms batch k, the pass reads and prepares
+/// batch k+1. `send` returns how many messages of the previous batch were confirmed.
+struct ConfirmedSender {
+    let channel: AMQPChannel
+    let partition: Topology.Partition
+    let window: Int
+    private var inFlight: Task<Int, any Error>?
+
+    init(channel: AMQPChannel, partition: Topology.Partition, window: Int) {
+        self.channel = channel
+        self.partition = partition
+        self.window = window
+    }
+
+    mutating func send(_ publishes: [AMQPPublish]) async throws -> Int {
+        let confirmed = try await finish()
+        guard !publishes.isEmpty else { return confirmed }
+        let (channel, partition, window) = (channel, partition, window)
+        inFlight = Task {
+            let outcomes = try await channel.publish(publishes, window: window)
+            let unconfirmed = outcomes.filter { !$0.isConfirmed }
+            guard unconfirmed.isEmpty else {
+                let returned = unconfirmed.filter { if case .returned = $0 { return true } else { return false } }.count
+                throw PublishFailure(
+                    "\(unconfirmed.count) of \(outcomes.count) messages not accepted by the broker (\(returned) unroutable: is the topology applied?, \(unconfirmed.count - returned) nacked: is partition \(partition.queue) full?)")
+            }
+            return outcomes.count
         }
-        summary.pairsPublished += publishes.count
-        progress(summary)
+        return confirmed
+    }
+
+    /// Waits for the batch in flight; returns how many it confirmed.
+    mutating func finish() async throws -> Int {
+        guard let task = inFlight else { return 0 }
+        inFlight = nil
+        return try await task.value
+    }
+
+    /// After a failure elsewhere: the pass fails whatever this batch does.
+    mutating func abandon() {
+        inFlight?.cancel()
+        inFlight = nil
     }
 }
 

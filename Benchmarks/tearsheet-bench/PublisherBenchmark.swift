@@ -1,0 +1,97 @@
+import AMQPClient
+import BullhornSimulator
+import Foundation
+import IntegrationSupport
+import PostgresClient
+import TearsheetSyncCore
+
+/// One `tearsheet-sync publish` pass (the release binary, as cron runs it) over a 10,000-member
+/// tearsheet whose job has 10 campaigns: 100,000 confirmed pairs, against the simulator, next
+/// to raw-limit's confirmed-publish rate on the same broker. Reports the pass's peak RSS.
+struct PublisherBenchmark {
+    let options: BenchmarkOptions
+    let members = 10_000
+    let campaigns = 10
+
+    func run(into report: inout BenchmarkReport) async throws {
+        let binary = try releaseBinary()
+        let pairs = members * campaigns
+        let rawLimit = "\(options.sharedDirectory)/bench/raw-limit"
+        let (baseline, baselinePID) = BaselineProcess.runWithPID("/bin/bash", [rawLimit, "\(pairs)", "\(options.window)", "\(options.prefetch)"])
+        try await dropQueue("raw-limit-\(baselinePID)")
+
+        let world = BullhornWorld(seed: SimulatorSeed(candidates: members + 500, jobOrders: 2, tearsheets: [.init(members: members, jobs: 1)]))
+        let measured = try await BullhornSimulatorServer(world: world).run { base in
+            try await passOnce(binary: binary, world: world, simulatorBase: base)
+        }
+        report.add("publish pass, 10k members x 10 campaigns (pairs/s)", ours: Double(pairs) / measured.seconds, baseline: baseline["publish_msgs_per_s"], unit: "msg/s")
+        report.add("publish pass peak RSS", ours: Double(measured.peakRSSKiB) / 1024, baseline: nil, unit: "MiB")
+    }
+
+    private func passOnce(binary: String, world: BullhornWorld, simulatorBase: String) async throws -> (seconds: Double, peakRSSKiB: Int) {
+        let management = ManagementAPI()
+        let vhost = try await management.createScratchVirtualHost()
+        let databaseURL = try await TestServices.createDatabase("tsync_bench")
+        defer {
+            Task {
+                try? await management.deleteVirtualHost(vhost)
+                try? await TestServices.dropDatabase(databaseURL)
+            }
+        }
+        let pool = PostgresPool(connectionString: databaseURL, maxConnections: 2)
+        try await pool.withConnection { try await SchemaMigrator().migrate($0) }
+        let topology = try Topology.load(path: "topology.json")
+        let broker = try await AMQPConnection.connect(url: management.amqpURL(vhost: vhost))
+        _ = try await TopologyApplier(definitions: topology.definitions).apply(on: broker)
+        await broker.close()
+        let key = (0..<32).map { _ in UInt8.random(in: 0...255) }
+        let account = SimulatedAuth.Account.standard
+        try await IntegrationStore(pool: pool).upsert(
+            id: "bench", clientID: account.clientID, username: account.username,
+            endpoints: .discovered(loginInfoURL: "\(simulatorBase)/rest-services/loginInfo"),
+            secrets: IntegrationSecrets(clientSecret: account.clientSecret, password: account.password), secretKey: key, callsPerMinute: 6_000)
+        let job = world.tearsheets[0].jobOrderIDs[0]
+        for campaign in 1...Int64(campaigns) {
+            try await CampaignStore(pool: pool).upsert(id: campaign, integrationID: "bench", atsJobID: job)
+        }
+        await pool.close()
+
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["publish", "--integration", "bench"]
+        process.environment = [
+            "TSYNC_DATABASE_URL": databaseURL, "TSYNC_AMQP_URL": management.amqpURL(vhost: vhost),
+            "TSYNC_SECRET_KEY": Data(key).base64EncodedString(), "TSYNC_LOG_LEVEL": "warning",
+        ]
+        let started = ContinuousClock.now
+        try process.run()
+        // VmHWM is the process's own peak: read it until the process is gone.
+        var peakKiB = 0
+        while process.isRunning {
+            if let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
+                let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+                let kib = Int(line.split(separator: " ").dropFirst().first ?? "")
+            {
+                peakKiB = max(peakKiB, kib)
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        process.waitUntilExit()
+        let seconds = (ContinuousClock.now - started).seconds
+        guard process.terminationStatus == 0 else { throw BenchmarkFailure("publish exited \(process.terminationStatus)") }
+        return (seconds, peakKiB)
+    }
+
+    private func releaseBinary() throws -> String {
+        let built = BaselineProcess.run("/bin/sh", ["-c", "swift build -c release --product tearsheet-sync >&2 && echo ok 1"])
+        guard built["ok"] != nil else { throw BenchmarkFailure("cannot build the release tearsheet-sync") }
+        return ".build/release/tearsheet-sync"
+    }
+
+    private func dropQueue(_ name: String) async throws {
+        let connection = try await AMQPConnection.connect(AMQPConfiguration(host: options.amqpHost, port: options.amqpPort))
+        let channel = try await connection.openChannel()
+        _ = try? await channel.deleteQueue(name)
+        await connection.close()
+    }
+}
