@@ -55,6 +55,9 @@ struct PublishCommand: AsyncParsableCommand {
                 progress.clear()
                 for summary in summaries { print(summary) }
                 if summaries.isEmpty { print("no active integrations") }
+                // stdout is block-buffered when it is a pipe or a file: a looping publisher's
+                // summaries must reach the log now, not when the buffer fills.
+                fflush(nil)
                 allSucceeded = !summaries.contains { $0.isFailure }
                 if let every { try await Task.sleep(for: DurationParser.parse(every)!) }
             } while every != nil

@@ -102,6 +102,32 @@ import Testing
         }
     }
 
+    @Test func publishEveryLoopsUntilStopped() async throws {
+        let seed = SimulatorSeed(candidates: 50, jobOrders: 1, tearsheets: [.init(members: 5, jobs: 1)])
+        try await FleetFixture.run(seed: seed) { fixture in
+            try await fixture.addCampaign(1, job: fixture.world.tearsheets[0].jobOrderIDs[0])
+            let process = Process()
+            process.executableURL = RepositoryFiles.commandBinary
+            process.arguments = ["publish", "--every", "1s"]
+            process.currentDirectoryURL = RepositoryFiles.root
+            process.environment = [
+                "TSYNC_DATABASE_URL": fixture.databaseURL, "TSYNC_AMQP_URL": fixture.amqpURL,
+                "TSYNC_SECRET_KEY": Data(fixture.secretKey).base64EncodedString(), "TSYNC_LOG_LEVEL": "error",
+            ]
+            let output = Pipe()
+            process.standardOutput = output
+            try process.run()
+            try await Task.sleep(for: .milliseconds(2_600))
+            process.terminate()
+            process.waitUntilExit()
+            let lines = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                .split(separator: "\n").filter { $0.hasPrefix("acme-staffing:") }
+            #expect(lines.count >= 2, "passes at 0s, 1s and 2s")
+            #expect(lines.first?.contains("5 published") == true)
+            #expect(lines.dropFirst().allSatisfy { $0.contains(" 0 published") })
+        }
+    }
+
     @Test func aMissingSecretKeyStopsPublishWithExitCode2() throws {
         let run = try CommandRun.run(["publish"], environment: ["TSYNC_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/x"])
         #expect(run.exitCode == 2)

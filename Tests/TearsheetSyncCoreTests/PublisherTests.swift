@@ -119,6 +119,19 @@ import Testing
         }
     }
 
+    @Test func aFullPassRepublishesEverythingWhateverTheWatermark() async throws {
+        try await FleetFixture.run(seed: Self.seed) { fixture in
+            _ = try await campaigns(fixture)
+            _ = try await fixture.publisher().run()
+            let first = try await fixture.drainPartitions().count
+            let incremental = try #require(try await fixture.publisher().run().first)
+            #expect(incremental.pairsPublished == 0)
+            let full = try #require(try await fixture.publisher(options: PublisherOptions(full: true)).run().first)
+            #expect(full.pairsPublished == first)
+            #expect(try await fixture.drainPartitions().count == first)
+        }
+    }
+
     @Test func tenThousandMembersAreAllPublished() async throws {
         let seed = SimulatorSeed(candidates: 11_000, jobOrders: 2, tearsheets: [.init(members: 10_000, jobs: 1)])
         try await FleetFixture.run(seed: seed, faults: SimulatorFaults(throttleEvery: 9, throttleBurst: 2, sessionExpiresAfterCalls: 6)) { fixture in
