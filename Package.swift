@@ -42,6 +42,7 @@ let package = Package(
 
         // Runs blocking C calls on a dedicated thread per connection, bridged to async/await.
         .target(name: "Blocking", swiftSettings: swiftSettings),
+        .target(name: "StableHashing", swiftSettings: swiftSettings),
         .target(
             name: "AMQPClient",
             dependencies: ["CRabbitMQ", "Blocking"],
@@ -49,7 +50,7 @@ let package = Package(
         ),
         .target(
             name: "PostgresClient",
-            dependencies: ["CLibPQ", "Blocking"],
+            dependencies: ["CLibPQ", "Blocking", "StableHashing"],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -75,7 +76,7 @@ let package = Package(
         .target(
             name: "TearsheetSyncCore",
             dependencies: [
-                "AMQPClient", "PostgresClient", "CurlHTTP", "BullhornClient",
+                "AMQPClient", "PostgresClient", "CurlHTTP", "BullhornClient", "StableHashing",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
@@ -100,7 +101,10 @@ let package = Package(
 
         .target(
             name: "IntegrationSupport",
-            dependencies: ["AMQPClient", "PostgresClient", "CurlHTTP"],
+            dependencies: [
+                "AMQPClient", "PostgresClient", "CurlHTTP",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
             path: "Tests/IntegrationSupport",
             swiftSettings: swiftSettings
         ),
@@ -117,7 +121,7 @@ let package = Package(
         .testTarget(
             name: "CurlHTTPTests",
             dependencies: [
-                "CurlHTTP",
+                "CurlHTTP", "IntegrationSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
@@ -126,7 +130,7 @@ let package = Package(
         .testTarget(
             name: "BullhornClientTests",
             dependencies: [
-                "BullhornClient", "BullhornSimulator",
+                "BullhornClient", "BullhornSimulator", "IntegrationSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings

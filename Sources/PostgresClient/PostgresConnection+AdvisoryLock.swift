@@ -1,3 +1,5 @@
+import StableHashing
+
 /// Session-level advisory locks: held by this connection until released or until the
 /// connection ends (so a crashed process never leaves one behind).
 extension PostgresConnection {
@@ -23,15 +25,10 @@ extension PostgresConnection {
     }
 }
 
-/// Stable 64-bit keys for advisory locks, the same on every machine and Swift version
-/// (FNV-1a over UTF-8; `hashValue` is seeded per process and would not do).
+/// Stable 64-bit keys for advisory locks, the same on every machine and Swift version:
+/// FNV-1a over `namespace`, a NUL separator, and `name`.
 public enum AdvisoryLockKey {
     public static func key(_ namespace: String, _ name: String) -> Int64 {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in namespace.utf8 + [0] + name.utf8 {
-            hash ^= UInt64(byte)
-            hash = hash &* 0x100_0000_01b3
-        }
-        return Int64(bitPattern: hash)
+        Int64(bitPattern: FNV1a.hash(namespace.utf8 + [0] + name.utf8))
     }
 }

@@ -1,6 +1,7 @@
 import BullhornClient
 import Foundation
 import Hummingbird
+import IntegrationSupport
 import Testing
 
 /// The client against a raw local server that breaks the API's promises.
@@ -11,7 +12,7 @@ import Testing
             Response(status: .found, headers: [.location: "http://127.0.0.1/x?code=abc%3Adef"])
         }
         router.post("/oauth/token") { _, _ in "<html>this is not JSON</html>" }
-        try await withRawServer(router) { base in
+        try await withLocalServer(router) { base in
             let client = BullhornClient(
                 credentials: .simulator, endpoints: .fixed(authURL: "\(base)/oauth", restURL: "\(base)/rest-services"),
                 configuration: .fastRetries)
@@ -32,7 +33,7 @@ import Testing
             return #"{"BhRestToken":"t","restUrl":"http://\#(host)/rest-services/c1/"}"#
         }
         router.get("/rest-services/c1/entity/Tearsheet/:id/candidates") { _, _ in #"{"start":0,"count":1,"data":[{"id":1}]}"# }
-        try await withRawServer(router) { base in
+        try await withLocalServer(router) { base in
             let client = BullhornClient(
                 credentials: .simulator, endpoints: .fixed(authURL: "\(base)/oauth", restURL: "\(base)/rest-services"),
                 configuration: .fastRetries)
@@ -41,23 +42,6 @@ import Testing
             } throws: { error in
                 (error as? BullhornError)?.code == .malformedResponse && "\(error)".contains("total")
             }
-        }
-    }
-
-    private func withRawServer(_ router: Router<BasicRequestContext>, _ body: @Sendable (String) async throws -> Void) async throws {
-        let (ports, sink) = AsyncStream<Int>.makeStream()
-        let app = Application(
-            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { channel in
-                sink.yield(channel.localAddress?.port ?? 0)
-                sink.finish()
-            })
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await app.run() }
-            var iterator = ports.makeAsyncIterator()
-            let port = await iterator.next() ?? 0
-            defer { group.cancelAll() }
-            try await body("http://127.0.0.1:\(port)")
         }
     }
 }

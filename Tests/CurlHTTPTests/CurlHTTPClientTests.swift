@@ -2,6 +2,7 @@ import CurlHTTP
 import Foundation
 import Hummingbird
 import HTTPTypes
+import IntegrationSupport
 import Testing
 
 /// The libcurl client against a real local HTTP server.

@@ -1,9 +1,9 @@
 import Hummingbird
 import NIOCore
-import Synchronization
 
-/// Runs a real Hummingbird server on 127.0.0.1 with a random port for the duration of `body`.
-func withLocalServer(
+/// Runs a real Hummingbird server on 127.0.0.1 with a random port for the duration of `body`,
+/// which receives its base URL.
+public func withLocalServer(
     _ router: Router<BasicRequestContext>, _ body: @Sendable (_ baseURL: String) async throws -> Void
 ) async throws {
     let (portStream, portSink) = AsyncStream<Int>.makeStream()
