@@ -69,11 +69,11 @@ struct BenchmarkReport {
     }
 
     func print() {
-        Swift.print("benchmark".padding(toLength: 44, withPad: " ", startingAt: 0) + "ours".leftPadded(12) + "baseline".leftPadded(12) + "ratio".leftPadded(8) + "  unit")
+        Swift.print("benchmark".padding(toLength: 56, withPad: " ", startingAt: 0) + "ours".leftPadded(12) + "baseline".leftPadded(12) + "ratio".leftPadded(8) + "  unit")
         for row in rows {
             let baseline = row.baseline.map { String(format: "%.0f", $0) } ?? "-"
             let ratio = row.baseline.map { String(format: "%.2f", row.ours / $0) } ?? "-"
-            Swift.print(row.name.padding(toLength: 44, withPad: " ", startingAt: 0) + String(format: "%.0f", row.ours).leftPadded(12) + baseline.leftPadded(12) + ratio.leftPadded(8) + "  \(row.unit)")
+            Swift.print(row.name.padding(toLength: 56, withPad: " ", startingAt: 0) + String(format: "%.0f", row.ours).leftPadded(12) + baseline.leftPadded(12) + ratio.leftPadded(8) + "  \(row.unit)")
         }
     }
 }
