@@ -17,6 +17,17 @@ public enum TestServices {
         ProcessInfo.processInfo.environment["TSYNC_TEST_DATABASE_URL"] ?? "postgresql://postgres@127.0.0.1:5432/postgres"
     }
 
+    /// The CA that signed the local services' TLS certificate (for `localhost`).
+    public static var tlsCAPath: String {
+        ProcessInfo.processInfo.environment["TSYNC_TEST_TLS_CA"]
+            ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent(".local-services/tls/ca.pem").path
+    }
+
+    public static var amqpsPort: Int {
+        Int(ProcessInfo.processInfo.environment["TSYNC_TEST_AMQPS_PORT"] ?? "") ?? 5671
+    }
+
     /// A name no other test run uses, for queues, exchanges and databases.
     public static func uniqueName(_ prefix: String) -> String {
         "\(prefix)_\(UInt32.random(in: 0...UInt32.max))_\(ProcessInfo.processInfo.processIdentifier)"

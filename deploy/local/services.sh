@@ -5,7 +5,9 @@
 #
 #   deploy/local/services.sh install|start|stop|status|env
 #
-# Ports: TSYNC_PG_PORT (5432), TSYNC_AMQP_PORT (5672), TSYNC_MANAGEMENT_PORT (15672).
+# Ports: TSYNC_PG_PORT (5432), TSYNC_AMQP_PORT (5672), TSYNC_AMQPS_PORT (5671, TLS),
+# TSYNC_MANAGEMENT_PORT (15672). Both servers also speak TLS with a throwaway CA made here
+# (for `localhost`), so that amqps:// and sslmode=verify-full are tested for real.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -13,6 +15,8 @@ dir=${TSYNC_LOCAL_DIR:-$repo/.local-services}
 pg_port=${TSYNC_PG_PORT:-5432}
 amqp_port=${TSYNC_AMQP_PORT:-5672}
 mgmt_port=${TSYNC_MANAGEMENT_PORT:-15672}
+amqps_port=${TSYNC_AMQPS_PORT:-5671}
+tls=$dir/tls
 pg_bin=/usr/lib/postgresql/15/bin
 rabbit_bin=/usr/lib/rabbitmq/bin
 
@@ -32,7 +36,7 @@ as_postgres() {
 }
 
 install_packages() {
-  local wanted=(rabbitmq-server postgresql-15 librabbitmq-dev libpq-dev libcurl4-openssl-dev pkg-config)
+  local wanted=(rabbitmq-server postgresql-15 librabbitmq-dev libpq-dev libcurl4-openssl-dev pkg-config openssl curl)
   local missing=()
   for p in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -43,6 +47,23 @@ install_packages() {
   $sudo apt-get update -qq
   # policy-rc.d keeps the Debian services from starting: we run our own instances.
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# A CA and one server certificate for localhost, made once per data directory.
+make_certificates() {
+  [ -f "$tls/server.pem" ] && return 0
+  mkdir -p "$tls"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=tearsheet-sync test CA" \
+    -keyout "$tls/ca.key" -out "$tls/ca.pem" >/dev/null 2>&1
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout "$tls/server.key" -out "$tls/server.csr" >/dev/null 2>&1
+  printf 'subjectAltName=DNS:localhost\n' > "$tls/san.ext"
+  openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" -CAcreateserial -days 3650 \
+    -extfile "$tls/san.ext" -out "$tls/server.pem" >/dev/null 2>&1
+  # PostgreSQL insists on a private key only its user can read.
+  cp "$tls/server.key" "$tls/postgres.key"
+  chmod 600 "$tls/postgres.key"
+  [ "$(id -u)" = 0 ] && chown postgres:postgres "$tls/postgres.key"
+  chmod 755 "$tls"; chmod 644 "$tls/ca.pem" "$tls/server.pem"
 }
 
 pg_running() { as_postgres "$pg_bin/pg_isready" -q -h 127.0.0.1 -p "$pg_port"; }
@@ -57,7 +78,7 @@ start_postgres() {
     as_postgres "$pg_bin/initdb" -D "$data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
   fi
   as_postgres "$pg_bin/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 start -o \
-    "-c listen_addresses=127.0.0.1 -c port=$pg_port -c unix_socket_directories='' -c max_connections=200 -c fsync=on" >/dev/null
+    "-c listen_addresses=127.0.0.1 -c port=$pg_port -c unix_socket_directories='' -c max_connections=200 -c fsync=on -c ssl=on -c ssl_cert_file=$tls/server.pem -c ssl_key_file=$tls/postgres.key" >/dev/null
   say "PostgreSQL 15 on 127.0.0.1:$pg_port (data $data)"
 }
 
@@ -79,6 +100,12 @@ start_rabbitmq() {
   echo "[rabbitmq_management]." > "$RABBITMQ_ENABLED_PLUGINS_FILE"
   cat > "$RABBITMQ_CONFIG_FILE.conf" <<CONF
 listeners.tcp.default = 127.0.0.1:$amqp_port
+listeners.ssl.default = 127.0.0.1:$amqps_port
+ssl_options.cacertfile = $tls/ca.pem
+ssl_options.certfile = $tls/server.pem
+ssl_options.keyfile = $tls/server.key
+ssl_options.verify = verify_none
+ssl_options.fail_if_no_peer_cert = false
 management.tcp.ip = 127.0.0.1
 management.tcp.port = $mgmt_port
 log.console = false
@@ -112,12 +139,14 @@ print_env() {
 export TSYNC_AMQP_URL=amqp://guest:guest@127.0.0.1:$amqp_port/%2F
 export TSYNC_MANAGEMENT_URL=http://guest:guest@127.0.0.1:$mgmt_port
 export TSYNC_DATABASE_URL=postgresql://postgres@127.0.0.1:$pg_port/postgres
+export TSYNC_TEST_TLS_CA=$tls/ca.pem
+export TSYNC_TEST_AMQPS_PORT=$amqps_port
 ENV
 }
 
 case "${1:-}" in
   install) install_packages ;;
-  start) install_packages; start_postgres; start_rabbitmq ;;
+  start) install_packages; make_certificates; start_postgres; start_rabbitmq ;;
   stop) stop_rabbitmq; stop_postgres ;;
   status)
     pg_running && say "PostgreSQL up on $pg_port" || say "PostgreSQL down"
