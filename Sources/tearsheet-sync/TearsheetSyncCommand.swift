@@ -12,7 +12,7 @@ struct TearsheetSyncCommand: AsyncParsableCommand {
             """,
         subcommands: [
             MigrateCommand.self, TopologyCommand.self, IntegrationCommand.self, CampaignCommand.self, PublishCommand.self,
-            SimulateCommand.self,
+            DepthCommand.self, SimulateCommand.self,
         ]
     )
 }

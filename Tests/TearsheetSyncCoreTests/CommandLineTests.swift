@@ -1,7 +1,9 @@
 import Foundation
 import IntegrationSupport
+import AMQPClient
 import BullhornSimulator
 import Testing
+import TearsheetSyncCore
 
 /// The built `tearsheet-sync` binary, as an operator or a script runs it.
 @Suite struct CommandLineTests {
@@ -140,5 +142,46 @@ import Testing
             environment: ["TSYNC_SECRET_KEY": Data(count: 32).base64EncodedString(), "TSYNC_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/x"])
         #expect(run.exitCode == 2)
         #expect(run.standardError.contains("BULLHORN_CLIENT_SECRET"))
+    }
+}
+
+/// `depth`, against the management API of the test broker.
+@Suite struct DepthCommandLineTests {
+    @Test func reportsReadyMessagesPerPartitionAsJSON() async throws {
+        let management = ManagementAPI()
+        let vhost = try await management.createScratchVirtualHost()
+        let amqpURL = management.amqpURL(vhost: vhost)
+        let connection = try await AMQPConnection.connect(url: amqpURL)
+        let topology = try Topology.load(path: RepositoryFiles.topologyJSON)
+        _ = try await TopologyApplier(definitions: topology.definitions).apply(on: connection)
+        let channel = try await connection.openChannel(confirms: true)
+        _ = try await channel.publish((0..<3).map {
+            AMQPPublish(exchange: Topology.pairsExchange, routingKey: "p03", message: AMQPMessage(body: [1], properties: AMQPProperties(messageID: "m\($0)")))
+        })
+        let environment = ["TSYNC_AMQP_URL": amqpURL, "TSYNC_MANAGEMENT_URL": TestServices.managementURL, "TSYNC_TOPOLOGY": RepositoryFiles.topologyJSON]
+        // The management API refreshes queue statistics every few seconds.
+        var ready = -1
+        var report: [String: Any] = [:]
+        for _ in 0..<60 where ready != 3 {
+            let run = try CommandRun.run(["depth", "--json"], environment: environment)
+            #expect(run.exitCode == 0, "\(run.standardError)")
+            report = try JSONSerialization.jsonObject(with: Data(run.standardOutput.utf8)) as? [String: Any] ?? [:]
+            let partitions = report["partitions"] as? [[String: Any]] ?? []
+            ready = partitions.first { $0["partition"] as? Int == 3 }?["ready"] as? Int ?? -1
+            if ready != 3 { try await Task.sleep(for: .milliseconds(250)) }
+        }
+        #expect(ready == 3)
+        #expect(report["totalReady"] as? Int == 3)
+        #expect((report["partitions"] as? [Any])?.count == 16)
+        #expect((report["deadLetter"] as? [String: Any])?["queue"] as? String == "tearsheet.dead-letter")
+        await connection.close()
+        try await management.deleteVirtualHost(vhost)
+    }
+
+    @Test func anUnreachableManagementAPIIsExitCode2WithoutThePassword() throws {
+        let run = try CommandRun.run(["depth"], environment: ["TSYNC_MANAGEMENT_URL": "http://ops:s3cr3t-mgmt@127.0.0.1:1"])
+        #expect(run.exitCode == 2)
+        #expect(run.standardError.contains("TSYNC_MANAGEMENT_URL"))
+        #expect(!run.standardError.contains("s3cr3t-mgmt"))
     }
 }

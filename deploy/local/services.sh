@@ -108,6 +108,7 @@ ssl_options.verify = verify_none
 ssl_options.fail_if_no_peer_cert = false
 management.tcp.ip = 127.0.0.1
 management.tcp.port = $mgmt_port
+collect_statistics_interval = 1000
 log.console = false
 log.file.level = warning
 CONF

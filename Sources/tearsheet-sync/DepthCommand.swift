@@ -1,0 +1,66 @@
+import ArgumentParser
+import Foundation
+import TearsheetSyncCore
+
+struct DepthCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "depth",
+        abstract: "Queue depth per partition and for the dead-letter queue (RabbitMQ management API).",
+        discussion: "Exit code 2 when the management API cannot be reached.")
+
+    @OptionGroup var options: GlobalOptions
+
+    @Flag(help: "One JSON object per run, for scripts.")
+    var json = false
+
+    @Flag(help: "Redraw every two seconds until interrupted.")
+    var watch = false
+
+    @Option(name: .customLong("topology"), help: "RabbitMQ definitions file (TSYNC_TOPOLOGY).")
+    var topologyFile: String?
+
+    func run() async throws {
+        try await runCommand(options) { settings in
+            let topology = try Topology.load(path: topologyFile ?? settings.topologyPath())
+            let reader = QueueDepthReader(managementURL: try settings.managementURL())
+            let vhost = try settings.amqp().virtualHost
+            repeat {
+                let depths = try await reader.depths(topology: topology, virtualHost: vhost)
+                if watch && !json { print("\u{1B}[2J\u{1B}[H", terminator: "") }
+                print(json ? try DepthReport.json(depths) : DepthReport.table(depths))
+                fflush(nil)
+                if watch { try await Task.sleep(for: .seconds(2)) }
+            } while watch
+        }
+    }
+}
+
+enum DepthReport {
+    static func json(_ depths: [QueueDepth]) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let partitions = depths.filter { $0.partition != nil }
+        let report = Report(
+            partitions: partitions, deadLetter: depths.first { $0.partition == nil }, totalReady: partitions.map(\.ready).reduce(0, +),
+            totalUnacked: partitions.map(\.unacked).reduce(0, +))
+        return String(decoding: try encoder.encode(report), as: UTF8.self)
+    }
+
+    struct Report: Encodable {
+        let partitions: [QueueDepth]
+        let deadLetter: QueueDepth?
+        let totalReady: Int
+        let totalUnacked: Int
+    }
+
+    static func table(_ depths: [QueueDepth]) -> String {
+        var lines = ["queue                                ready  unacked  consumers  publish/s    ack/s"]
+        for depth in depths {
+            let name = depth.queue + (depth.exists ? "" : " (missing)")
+            lines.append(
+                name.padding(toLength: 34, withPad: " ", startingAt: 0)
+                    + String(format: "%8d %8d %10d %10.1f %8.1f", depth.ready, depth.unacked, depth.consumers, depth.publishRate, depth.ackRate))
+        }
+        return lines.joined(separator: "\n")
+    }
+}
