@@ -104,3 +104,34 @@ public struct PostgresJSONB: PostgresEncodable {
         buffer.append(contentsOf: json.utf8)
     }
 }
+
+/// A one-dimensional array whose elements may be NULL (`[String?]` and the like), for
+/// `unnest` batches of nullable columns.
+public struct PostgresNullableArray<Element: PostgresArrayElement>: PostgresEncodable {
+    public static var postgresTypeOID: UInt32 { Element.postgresArrayTypeOID }
+    public let values: [Element?]
+
+    public init(_ values: [Element?]) {
+        self.values = values
+    }
+
+    public func encode(into buffer: inout [UInt8]) {
+        buffer.appendBigEndian(Int32(values.isEmpty ? 0 : 1))
+        buffer.appendBigEndian(Int32(values.contains { $0 == nil } ? 1 : 0))
+        buffer.appendBigEndian(Element.postgresTypeOID)
+        if values.isEmpty { return }
+        buffer.appendBigEndian(Int32(values.count))
+        buffer.appendBigEndian(Int32(1))
+        var element: [UInt8] = []
+        for value in values {
+            guard let value else {
+                buffer.appendBigEndian(Int32(-1))
+                continue
+            }
+            element.removeAll(keepingCapacity: true)
+            value.encode(into: &element)
+            buffer.appendBigEndian(Int32(element.count))
+            buffer.append(contentsOf: element)
+        }
+    }
+}

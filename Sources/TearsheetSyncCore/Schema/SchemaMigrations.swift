@@ -97,5 +97,20 @@ public enum SchemaMigrations {
                     PRIMARY KEY (integration_id, kind, entity_id)
                 );
                 """),
+        Migration(
+            version: 3, name: "job submission intents",
+            sql: """
+                -- Written before a JobSubmission is created in Bullhorn and completed after: a
+                -- pending row left by a crash makes the next attempt look in Bullhorn first.
+                CREATE TABLE IF NOT EXISTS job_submission_intents (
+                    integration_id text NOT NULL REFERENCES integrations (id) ON DELETE CASCADE,
+                    ats_candidate_id bigint NOT NULL,
+                    ats_job_id bigint NOT NULL,
+                    ats_application_id bigint NULL,
+                    created_at timestamptz NOT NULL DEFAULT now(),
+                    completed_at timestamptz NULL,
+                    PRIMARY KEY (integration_id, ats_candidate_id, ats_job_id)
+                );
+                """),
     ]
 }

@@ -1,0 +1,125 @@
+import BullhornSimulator
+import Foundation
+import IntegrationSupport
+import PostgresClient
+import Testing
+
+@testable import TearsheetSyncCore
+
+/// The worker's batch processing against the real database and the simulator.
+@Suite struct PairProcessorTests {
+    static let seed = SimulatorSeed(candidates: 200, jobOrders: 3, tearsheets: [])
+
+    private func processor(_ fixture: FleetFixture, afterCreate: (@Sendable (Int64, Int64) throws -> Void)? = nil) -> PairProcessor {
+        PairProcessor(
+            pool: fixture.pool,
+            clients: BullhornClients(pool: fixture.pool, secretKey: fixture.secretKey, configuration: FleetFixture.clientConfiguration),
+            afterSubmissionCreated: afterCreate)
+    }
+
+    private func pair(_ fixture: FleetFixture, campaign: Int64, candidate: Int64, job: Int64) -> PairMessage {
+        PairMessage(integrationId: fixture.integrationID, campaignId: campaign, atsCandidateId: candidate, atsJobId: job, tearsheetId: 1)
+    }
+
+    private func rows(_ fixture: FleetFixture) async throws -> Int {
+        try await fixture.pool.query("SELECT count(*) FROM campaign_candidates WHERE source = 'TEARSHEETS'").scalar(Int.self)
+    }
+
+    @Test func theSamePairThreeTimesGivesOneRowAndOneJobSubmission() async throws {
+        try await FleetFixture.run(seed: Self.seed) { fixture in
+            let job = fixture.world.jobOrderIDs[0]
+            let candidate = fixture.world.candidateIDs[0]
+            try await fixture.addCampaign(1, job: job)
+            let p = pair(fixture, campaign: 1, candidate: candidate, job: job)
+            let first = try await processor(fixture).process([p, p, p])
+            #expect(first.added == [PairKey(campaignID: 1, candidateID: candidate)])
+            #expect(first.submissionsCreated == 1)
+            let callsBefore = fixture.world.totalCalls
+            let again = try await processor(fixture).process([p])
+            #expect(again.added.isEmpty)
+            #expect(again.alreadyOnCampaign == 1)
+            #expect(fixture.world.totalCalls == callsBefore, "a pair already on its campaign costs no Bullhorn call")
+            #expect(fixture.world.jobSubmissionCount(candidate: candidate, jobOrder: job) == 1)
+            #expect(try await rows(fixture) == 1)
+            let application = try await fixture.pool.query("SELECT ats_application_id FROM campaign_candidates").scalar(Int64?.self)
+            #expect(application == fixture.world.jobSubmissions.first?.id)
+        }
+    }
+
+    @Test func twoCampaignsOfOneJobShareOneJobSubmission() async throws {
+        try await FleetFixture.run(seed: Self.seed) { fixture in
+            let job = fixture.world.jobOrderIDs[1]
+            try await fixture.addCampaign(1, job: job)
+            try await fixture.addCampaign(2, job: job)
+            let candidates = Array(fixture.world.candidateIDs.prefix(5))
+            let pairs = candidates.flatMap { c in [1, 2].map { pair(fixture, campaign: $0, candidate: c, job: job) } }
+            let outcome = try await processor(fixture).process(pairs)
+            #expect(outcome.added.count == 10)
+            #expect(outcome.submissionsCreated == 5)
+            for candidate in candidates { #expect(fixture.world.jobSubmissionCount(candidate: candidate, jobOrder: job) == 1) }
+            #expect(fixture.world.callCounts["GET entity/Candidate"] == 1, "one multi-get indexes the batch")
+        }
+    }
+
+    @Test func aCrashBetweenCreationAndRecordingNeverDuplicatesTheJobSubmission() async throws {
+        try await FleetFixture.run(seed: Self.seed) { fixture in
+            let job = fixture.world.jobOrderIDs[0]
+            let candidate = fixture.world.candidateIDs[3]
+            try await fixture.addCampaign(1, job: job)
+            struct Crash: Error {}
+            let crashing = processor(fixture) { _, _ in throw Crash() }
+            await #expect(throws: Crash.self) { _ = try await crashing.process([pair(fixture, campaign: 1, candidate: candidate, job: job)]) }
+            #expect(fixture.world.jobSubmissionCount(candidate: candidate, jobOrder: job) == 1)
+            #expect(try await rows(fixture) == 0)
+
+            let retried = try await processor(fixture).process([pair(fixture, campaign: 1, candidate: candidate, job: job)])
+            #expect(retried.submissionsCreated == 0)
+            #expect(retried.submissionsFound == 1)
+            #expect(retried.added.count == 1)
+            #expect(fixture.world.jobSubmissionCount(candidate: candidate, jobOrder: job) == 1)
+        }
+    }
+
+    @Test func unusablePairsBecomeDeadLettersWithTheirReason() async throws {
+        try await FleetFixture.run(seed: Self.seed) { fixture in
+            let job = fixture.world.jobOrderIDs[0]
+            let candidate = fixture.world.candidateIDs[0]
+            try await fixture.addCampaign(1, job: job)
+            try await fixture.addCampaign(2, job: job, active: false)
+            try await fixture.pool.query("INSERT INTO integrations (id) VALUES ('globex')")
+            try await CampaignStore(pool: fixture.pool).upsert(id: 3, integrationID: "globex", atsJobID: job)
+            let outcome = try await processor(fixture).process([
+                pair(fixture, campaign: 99, candidate: candidate, job: job), pair(fixture, campaign: 2, candidate: candidate, job: job),
+                pair(fixture, campaign: 3, candidate: candidate, job: job), pair(fixture, campaign: 1, candidate: 424_242, job: job),
+                pair(fixture, campaign: 1, candidate: candidate, job: job),
+            ])
+            let reasons = outcome.deadLetters.map(\.reason).sorted()
+            #expect(reasons == [
+                "campaign 2 is inactive", "campaign 3 belongs to integration globex, not acme-staffing",
+                "candidate 424242 does not exist in Bullhorn", "unknown campaign 99",
+            ])
+            #expect(outcome.added == [PairKey(campaignID: 1, candidateID: candidate)])
+        }
+    }
+
+    @Test func candidatesAreIndexedOnceUntilStale() async throws {
+        try await FleetFixture.run(seed: Self.seed) { fixture in
+            let job = fixture.world.jobOrderIDs[0]
+            try await fixture.addCampaign(1, job: job)
+            try await fixture.addCampaign(2, job: fixture.world.jobOrderIDs[1])
+            let candidates = Array(fixture.world.candidateIDs.prefix(20))
+            _ = try await processor(fixture).process(candidates.map { pair(fixture, campaign: 1, candidate: $0, job: job) })
+            let indexed = try await fixture.pool.query(
+                "SELECT count(*) FROM candidates WHERE integration_id = \(fixture.integrationID) AND email LIKE '%@example.com' AND indexed_at IS NOT NULL"
+            ).scalar(Int.self)
+            #expect(indexed == 20)
+            let email = try await fixture.pool.query("SELECT email FROM candidates ORDER BY ats_candidate_id LIMIT 1").scalar(String.self)
+            let found = try await fixture.pool.query(
+                "SELECT count(*) FROM candidates WHERE search @@ plainto_tsquery('simple', \(email))").scalar(Int.self)
+            #expect(found == 1, "the full-text column covers the e-mail, unique per candidate")
+            let multiGets = fixture.world.callCounts["GET entity/Candidate"]
+            _ = try await processor(fixture).process(candidates.map { pair(fixture, campaign: 2, candidate: $0, job: fixture.world.jobOrderIDs[1]) })
+            #expect(fixture.world.callCounts["GET entity/Candidate"] == multiGets, "fresh index entries are not fetched again")
+        }
+    }
+}
