@@ -1,0 +1,160 @@
+import AMQPClient
+import Foundation
+import Logging
+
+/// How a worker takes and settles batches.
+public struct WorkerOptions: Sendable {
+    /// Messages per batch at most.
+    public var batchSize: Int
+    /// How long to wait for a batch to fill after its first message.
+    public var batchWait: Duration
+    /// Pause after a batch failed for a transient reason, doubled up to `maxBackoff`.
+    public var backoff: Duration
+    public var maxBackoff: Duration
+    /// The partition queues' `x-delivery-limit`: the attempt that reaches it dead-letters the
+    /// message itself, with its last error, instead of leaving that to the broker.
+    public var deliveryLimit: Int
+
+    public init(batchSize: Int = 200, batchWait: Duration = .milliseconds(200), backoff: Duration = .milliseconds(500),
+                maxBackoff: Duration = .seconds(30), deliveryLimit: Int = 5) {
+        self.batchSize = max(batchSize, 1)
+        self.batchWait = batchWait
+        self.backoff = backoff
+        self.maxBackoff = maxBackoff
+        self.deliveryLimit = max(deliveryLimit, 1)
+    }
+
+    var prefetch: UInt16 { UInt16(min(batchSize * 2, 65_535)) }
+}
+
+/// Consumes one partition queue: batches in, pairs processed, dead letters sent with their
+/// reason, the batch acknowledged only after its database work committed.
+public struct PartitionConsumer: Sendable {
+    public static let reasonHeader = "x-tsync-reason"
+
+    let broker: AMQPConnection
+    let partition: Topology.Partition
+    let processor: PairProcessor
+    let options: WorkerOptions
+    let logger: Logger
+
+    public init(broker: AMQPConnection, partition: Topology.Partition, processor: PairProcessor, options: WorkerOptions = WorkerOptions(), logger: Logger) {
+        self.broker = broker
+        self.partition = partition
+        self.processor = processor
+        self.options = options
+        self.logger = logger
+    }
+
+    /// Totals, for progress reports and tests.
+    public struct Totals: Sendable {
+        public var batches = 0
+        public var added = 0
+        public var alreadyOnCampaign = 0
+        public var deadLettered = 0
+        public var submissionsCreated = 0
+        public var failedBatches = 0
+    }
+
+    /// Consumes until `shouldStop` says so between batches (or the consumer ends), finishing and
+    /// settling the batch in hand first. Unsettled deliveries go back to the queue when the
+    /// channel closes.
+    public func run(shouldStop: @escaping @Sendable () -> Bool, report: @escaping @Sendable (Totals) -> Void = { _ in }) async throws {
+        let channel = try await broker.openChannel(confirms: true)
+        try await channel.setPrefetch(options.prefetch)
+        let consumer = try await channel.consume(queue: partition.queue)
+        let buffer = DeliveryBuffer()
+        let pump = Task {
+            do {
+                for try await delivery in consumer { buffer.push(delivery) }
+                buffer.end(nil)
+            } catch {
+                buffer.end(error)
+            }
+        }
+        defer { pump.cancel() }
+        var totals = Totals()
+        var backoff = options.backoff
+        while !shouldStop() {
+            guard let batch = try await buffer.nextBatch(max: options.batchSize, wait: options.batchWait) else { break }
+            do {
+                try await handle(batch, on: channel, totals: &totals)
+                backoff = options.backoff
+            } catch {
+                totals.failedBatches += 1
+                logger.warning("batch failed; it goes back to the queue", metadata: ["partition": "\(partition.queue)", "error": "\(error)"])
+                try await giveBack(batch, on: channel, lastError: "\(error)")
+                try await Task.sleep(for: backoff)
+                backoff = min(backoff * 2, options.maxBackoff)
+            }
+            report(totals)
+        }
+        try? await consumer.cancel()
+        try? await channel.close()
+    }
+
+    private func handle(_ batch: [AMQPDelivery], on channel: AMQPChannel, totals: inout Totals) async throws {
+        var pairs: [PairMessage] = []
+        var deadLetters: [(AMQPDelivery, String)] = []
+        var deliveryOf: [String: AMQPDelivery] = [:]
+        for delivery in batch {
+            do {
+                let pair = try PairMessage.decode(delivery.message)
+                pairs.append(pair)
+                deliveryOf[pair.messageID] = delivery
+            } catch {
+                deadLetters.append((delivery, "malformed message: \(error)"))
+            }
+        }
+        let outcome = try await processor.process(pairs)
+        for (pair, reason) in outcome.deadLetters {
+            if let delivery = deliveryOf[pair.messageID] { deadLetters.append((delivery, reason)) }
+        }
+        try await deadLetter(deadLetters, on: channel)
+        // Everything in the batch is settled: committed, skipped or dead-lettered.
+        try await channel.ack(batch.map(\.deliveryTag).max()!, multiple: true)
+        totals.batches += 1
+        totals.added += outcome.added.count
+        totals.alreadyOnCampaign += outcome.alreadyOnCampaign
+        totals.deadLettered += deadLetters.count
+        totals.submissionsCreated += outcome.submissionsCreated
+    }
+
+    /// A failed batch: each message goes back to its queue, except those on their last
+    /// allowed delivery, which go to the dead-letter queue with the error that stopped them.
+    private func giveBack(_ batch: [AMQPDelivery], on channel: AMQPChannel, lastError: String) async throws {
+        let exhausted = batch.filter { deliveryCount($0) + 1 >= options.deliveryLimit }
+        try await deadLetter(exhausted.map { ($0, "gave up after \(options.deliveryLimit) attempts: \(lastError)") }, on: channel)
+        let exhaustedTags = Set(exhausted.map(\.deliveryTag))
+        for delivery in batch where !exhaustedTags.contains(delivery.deliveryTag) {
+            try await channel.nack(delivery.deliveryTag, requeue: true)
+        }
+        for delivery in exhausted { try await channel.ack(delivery.deliveryTag) }
+    }
+
+    /// Earlier deliveries of this message, as the quorum queue counts them.
+    private func deliveryCount(_ delivery: AMQPDelivery) -> Int {
+        Int(delivery.message.properties.headers["x-delivery-count"]?.intValue ?? (delivery.redelivered ? 1 : 0))
+    }
+
+    /// Publishes copies to the dead-letter exchange with the reason in a header, confirmed,
+    /// before the originals are acknowledged: nothing is dropped, even if we crash in between
+    /// (the original is then redelivered and dead-lettered again).
+    private func deadLetter(_ letters: [(AMQPDelivery, String)], on channel: AMQPChannel) async throws {
+        guard !letters.isEmpty else { return }
+        let publishes = letters.map { delivery, reason in
+            var message = delivery.message
+            message.properties.headers[Self.reasonHeader] = .string(reason)
+            message.properties.headers["x-tsync-partition"] = .string(partition.queue)
+            message.properties.headers["x-tsync-dead-lettered-at"] = .timestamp(UInt64(Date().timeIntervalSince1970))
+            return AMQPPublish(exchange: Topology.deadLetterExchange, routingKey: partition.routingKey, mandatory: true, message: message)
+        }
+        let outcomes = try await channel.publish(publishes)
+        guard outcomes.allSatisfy(\.isConfirmed) else {
+            throw PublishFailure("the dead-letter exchange did not take \(outcomes.filter { !$0.isConfirmed }.count) messages")
+        }
+        for (delivery, reason) in letters {
+            logger.warning("dead-lettered", metadata: ["message_id": "\(delivery.message.properties.messageID ?? "?")", "reason": "\(reason)"])
+        }
+    }
+}
