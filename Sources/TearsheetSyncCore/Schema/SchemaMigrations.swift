@@ -112,5 +112,18 @@ public enum SchemaMigrations {
                     PRIMARY KEY (integration_id, ats_candidate_id, ats_job_id)
                 );
                 """),
+        Migration(
+            version: 4, name: "worker heartbeats",
+            sql: """
+                -- Live workers, for the fair share of partitions each one takes. Partition leases
+                -- themselves are session advisory locks: they die with the worker's connection.
+                CREATE TABLE IF NOT EXISTS worker_heartbeats (
+                    worker_id text PRIMARY KEY,
+                    host text NOT NULL,
+                    started_at timestamptz NOT NULL DEFAULT now(),
+                    last_seen timestamptz NOT NULL DEFAULT now(),
+                    partitions integer[] NOT NULL DEFAULT '{}'
+                );
+                """),
     ]
 }

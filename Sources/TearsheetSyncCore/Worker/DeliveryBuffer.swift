@@ -9,6 +9,7 @@ final class DeliveryBuffer: Sendable {
         var ended = false
         var failure: (any Error)?
         var waiter: CheckedContinuation<Void, Never>?
+        var waiterID = 0
     }
 
     private let state = Mutex(State())
@@ -32,16 +33,31 @@ final class DeliveryBuffer: Sendable {
         waiter?.resume()
     }
 
-    /// The next batch; nil once the consumer has ended and everything was taken.
-    func nextBatch(max: Int, wait: Duration) async throws -> [AMQPDelivery]? {
+    /// The next batch; empty when nothing arrived within `idle` (so the caller can look at its
+    /// stop flag); nil once the consumer has ended and everything was taken.
+    func nextBatch(max: Int, wait: Duration, idle: Duration = .seconds(1)) async throws -> [AMQPDelivery]? {
         await withCheckedContinuation { continuation in
-            let ready = state.withLock { state -> Bool in
-                if !state.items.isEmpty || state.ended { return true }
+            let waiting = state.withLock { state -> Int? in
+                if !state.items.isEmpty || state.ended { return nil }
                 state.waiter = continuation
-                return false
+                state.waiterID += 1
+                return state.waiterID
             }
-            if ready { continuation.resume() }
+            guard let waiting else {
+                continuation.resume()
+                return
+            }
+            Task { [self] in
+                try? await Task.sleep(for: idle)
+                let expired = self.state.withLock { state -> CheckedContinuation<Void, Never>? in
+                    guard state.waiterID == waiting, let waiter = state.waiter else { return nil }
+                    state.waiter = nil
+                    return waiter
+                }
+                expired?.resume()
+            }
         }
+        if state.withLock({ $0.items.isEmpty && !$0.ended }) { return [] }
         // More may arrive right behind the first: gather until the batch is full or the wait is over.
         let deadline = ContinuousClock.now + wait
         while ContinuousClock.now < deadline, state.withLock({ $0.items.count < max && !$0.ended }) {

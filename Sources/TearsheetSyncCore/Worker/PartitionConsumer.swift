@@ -77,6 +77,7 @@ public struct PartitionConsumer: Sendable {
         var backoff = options.backoff
         while !shouldStop() {
             guard let batch = try await buffer.nextBatch(max: options.batchSize, wait: options.batchWait) else { break }
+            if batch.isEmpty { continue }  // idle: look at the stop flag again
             do {
                 try await handle(batch, on: channel, totals: &totals)
                 backoff = options.backoff

@@ -1,0 +1,135 @@
+import AMQPClient
+import Foundation
+import Logging
+import PostgresClient
+import StableHashing
+import Synchronization
+
+/// A fleet member: holds a fair share of the partitions (leases in PostgreSQL), runs one
+/// `PartitionConsumer` per partition it holds, and rebalances every `tick`: a worker over its
+/// share finishes the batch in hand, cancels, and only then releases the lease; a worker under
+/// its share takes free partitions. Single-active-consumer on the queues stays as the broker's
+/// own guard against two consumers on one partition.
+public final class PartitionWorker: Sendable {
+    public let workerID: String
+    let databaseURL: String
+    let broker: AMQPConnection
+    let topology: Topology
+    let processor: PairProcessor
+    let options: WorkerOptions
+    let tick: Duration
+    let heartbeatExpiry: Duration
+    let logger: Logger
+    private let stopping = Atomic<Bool>(false)
+    private let held = Mutex<[Int]>([])
+
+    public init(
+        workerID: String, databaseURL: String, broker: AMQPConnection, topology: Topology, processor: PairProcessor,
+        options: WorkerOptions = WorkerOptions(), tick: Duration = .seconds(1), heartbeatExpiry: Duration = .seconds(6), logger: Logger
+    ) {
+        self.workerID = workerID
+        self.databaseURL = databaseURL
+        self.broker = broker
+        self.topology = topology
+        self.processor = processor
+        self.options = options
+        self.tick = tick
+        self.heartbeatExpiry = heartbeatExpiry
+        self.logger = logger
+    }
+
+    /// Asks the worker to finish its batches, release its partitions and return from `run`.
+    public func stop() {
+        stopping.store(true, ordering: .relaxed)
+    }
+
+    /// The partitions held right now.
+    public var partitions: [Int] { held.withLock { $0 } }
+
+    public func run() async throws {
+        let leases = PartitionLeases(
+            workerID: workerID, connection: try await PostgresConnection.connect(databaseURL, applicationName: "tearsheet-sync worker"),
+            heartbeatExpiry: heartbeatExpiry)
+        var consumers: [Int: Consumer] = [:]
+        let count = topology.partitions.count
+        let start = Int(FNV1a.hash(workerID.utf8) % UInt64(count))
+        defer { held.withLock { $0 = [] } }
+        do {
+            try await rebalance(leases: leases, consumers: &consumers, count: count, start: start)
+        } catch {
+            // The lease session is gone, and with it every lease: stop consuming at once (the
+            // batches in hand still finish and ack), then let the caller restart us.
+            for consumer in consumers.values { consumer.stop.set() }
+            for consumer in consumers.values { _ = try? await consumer.task.value }
+            throw error
+        }
+        for partition in consumers.keys.sorted() { try await hand(back: partition, from: &consumers, leases: leases) }
+        await leases.resign()
+    }
+
+    private func rebalance(leases: PartitionLeases, consumers: inout [Int: Consumer], count: Int, start: Int) async throws {
+        while !stopping.load(ordering: .relaxed) {
+            // A consumer that ended on its own (its channel or connection failed) gives its
+            // lease back; the partition is taken again on a later tick.
+            for (partition, consumer) in consumers where consumer.finished.isSet {
+                try await hand(back: partition, from: &consumers, leases: leases)
+            }
+            let live = try await leases.heartbeat(holding: consumers.keys.sorted())
+            let share = PartitionLeases.share(partitions: count, liveWorkers: live)
+            if consumers.count > share {
+                for partition in consumers.keys.sorted(by: >).prefix(consumers.count - share) {
+                    try await hand(back: partition, from: &consumers, leases: leases)
+                }
+            }
+            if consumers.count < share {
+                for offset in 0..<count where consumers.count < share {
+                    let index = (start + offset) % count
+                    guard consumers[index] == nil, try await leases.tryAcquire(index) else { continue }
+                    consumers[index] = launch(topology.partitions[index])
+                    logger.info("took partition", metadata: ["worker": "\(workerID)", "partition": "\(index)"])
+                }
+            }
+            held.withLock { $0 = consumers.keys.sorted() }
+            try? await Task.sleep(for: tick)
+        }
+    }
+
+    /// Stops a partition's consumer after its batch in hand, then releases the lease.
+    private func hand(back partition: Int, from consumers: inout [Int: Consumer], leases: PartitionLeases) async throws {
+        guard let consumer = consumers.removeValue(forKey: partition) else { return }
+        consumer.stop.set()
+        _ = try? await consumer.task.value
+        try await leases.release(partition)
+        logger.info("released partition", metadata: ["worker": "\(workerID)", "partition": "\(partition)"])
+    }
+
+    private func launch(_ partition: Topology.Partition) -> Consumer {
+        let flag = StopFlag()
+        let finished = StopFlag()
+        let consumer = PartitionConsumer(broker: broker, partition: partition, processor: processor, options: options, logger: logger)
+        let logger = logger
+        let task = Task {
+            defer { finished.set() }
+            do {
+                try await consumer.run(shouldStop: { flag.isSet })
+            } catch {
+                logger.error("partition consumer failed", metadata: ["partition": "\(partition.queue)", "error": "\(error)"])
+                throw error
+            }
+        }
+        return Consumer(stop: flag, finished: finished, task: task)
+    }
+
+    struct Consumer {
+        let stop: StopFlag
+        let finished: StopFlag
+        let task: Task<Void, any Error>
+    }
+}
+
+/// A one-way switch shared between a worker and one of its consumers.
+final class StopFlag: Sendable {
+    private let flag = Atomic<Bool>(false)
+    var isSet: Bool { flag.load(ordering: .relaxed) }
+    func set() { flag.store(true, ordering: .relaxed) }
+}

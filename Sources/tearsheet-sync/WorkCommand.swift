@@ -1,0 +1,61 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Logging
+import PostgresClient
+import TearsheetSyncCore
+
+struct WorkCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "work",
+        abstract: "A worker: takes a fair share of the partitions and adds their pairs to campaigns.",
+        discussion: "Runs until SIGTERM or SIGINT, then finishes and acknowledges its batches in hand, releases its partitions and exits 0.")
+
+    @OptionGroup var options: GlobalOptions
+
+    @Option(help: "Messages per batch at most.")
+    var batch = 200
+
+    @Option(name: .customLong("topology"), help: "RabbitMQ definitions file (TSYNC_TOPOLOGY).")
+    var topologyFile: String?
+
+    func validate() throws {
+        guard batch > 0 else { throw ValidationError("--batch must be positive") }
+    }
+
+    func run() async throws {
+        try await runCommand(options) { settings in
+            let key = try settings.secretKey()
+            let topology = try Topology.load(path: topologyFile ?? settings.topologyPath())
+            let databaseURL = try settings.databaseURL()
+            let pool = PostgresPool(connectionString: databaseURL, maxConnections: 6, applicationName: "tearsheet-sync worker")
+            try await StartupConnections.check(pool)
+            let broker = try await StartupConnections.broker(settings)
+            let workerID = "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier):\(UInt16.random(in: 0...UInt16.max))"
+            let worker = PartitionWorker(
+                workerID: workerID, databaseURL: databaseURL, broker: broker, topology: topology,
+                processor: PairProcessor(pool: pool, clients: BullhornClients(pool: pool, secretKey: key)),
+                options: WorkerOptions(batchSize: batch), logger: Logger(label: "tearsheet-sync.worker"))
+            let signals = StopSignals { worker.stop() }
+            try await worker.run()
+            withExtendedLifetime(signals) {}
+            await broker.close()
+            await pool.close()
+        }
+    }
+}
+
+/// SIGTERM and SIGINT ask for a graceful stop instead of killing the process.
+final class StopSignals {
+    private let sources: [any DispatchSourceSignal]
+
+    init(_ onSignal: @escaping @Sendable () -> Void) {
+        sources = [SIGTERM, SIGINT].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler(handler: onSignal)
+            source.resume()
+            return source
+        }
+    }
+}

@@ -1,0 +1,137 @@
+import AMQPClient
+import BullhornSimulator
+import Foundation
+import IntegrationSupport
+import PostgresClient
+import Synchronization
+import Testing
+
+@testable import TearsheetSyncCore
+
+/// Several workers sharing the partitions, against the real broker, database and simulator.
+@Suite struct PartitionWorkerTests {
+    /// Six tearsheets of 40 members, each on a job of its own.
+    static let seed = SimulatorSeed(candidates: 400, jobOrders: 6, tearsheets: Array(repeating: .init(members: 40, jobs: 1), count: 6))
+
+    /// Registers five more integrations (so that pairs spread over several partitions), each
+    /// with one campaign on the job of one tearsheet; returns the pairs expected.
+    private func integrations(_ fixture: FleetFixture) async throws -> Int {
+        let account = SimulatedAuth.Account.standard
+        let ids = [fixture.integrationID] + (1...5).map { "integration-\($0)" }
+        for (index, id) in ids.enumerated() {
+            if index > 0 {
+                try await IntegrationStore(pool: fixture.pool).upsert(
+                    id: id, clientID: account.clientID, username: account.username,
+                    endpoints: .discovered(loginInfoURL: "\(fixture.simulatorBase)/rest-services/loginInfo"),
+                    secrets: IntegrationSecrets(clientSecret: account.clientSecret, password: account.password),
+                    secretKey: fixture.secretKey, callsPerMinute: 600_000)
+            }
+            let tearsheet = fixture.world.tearsheets[index]
+            let job = fixture.world.jobOrderIDs[index]
+            fixture.world.updateTearsheet(tearsheet.id, at: 1_764_000_000_000) { $0.jobOrderIDs = [job] }
+            try await CampaignStore(pool: fixture.pool).upsert(id: Int64(100 + index), integrationID: id, atsJobID: job)
+        }
+        return ids.count * 40
+    }
+
+    private func worker(_ fixture: FleetFixture, _ name: String) -> PartitionWorker {
+        let processor = PairProcessor(
+            pool: fixture.pool, clients: BullhornClients(pool: fixture.pool, secretKey: fixture.secretKey, configuration: FleetFixture.clientConfiguration))
+        return PartitionWorker(
+            workerID: name, databaseURL: fixture.databaseURL, broker: fixture.broker, topology: fixture.topology, processor: processor,
+            options: WorkerOptions(batchSize: 50, batchWait: .milliseconds(50)), tick: .milliseconds(200), heartbeatExpiry: .seconds(2),
+            logger: FleetFixture.quietLogger)
+    }
+
+    /// Polls `condition` every 100 ms for up to `limit`.
+    private func eventually(_ limit: Duration = .seconds(30), _ condition: () async throws -> Bool) async throws -> Bool {
+        let started = ContinuousClock.now
+        while ContinuousClock.now - started < limit {
+            if try await condition() { return true }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return false
+    }
+
+    private func disjointAndComplete(_ workers: [PartitionWorker], maximum: Int) -> Bool {
+        let held = workers.map(\.partitions)
+        let all = held.flatMap { $0 }
+        return all.count == 16 && Set(all).count == 16 && held.allSatisfy { $0.count <= maximum }
+    }
+
+    @Test func threeWorkersShareThePartitionsAndAddEveryPairOnce() async throws {
+        try await FleetFixture.run(seed: Self.seed) { fixture in
+            let expected = try await integrations(fixture)
+            let summaries = try await fixture.publisher().run()
+            #expect(summaries.count == 6 && summaries.allSatisfy { !$0.isFailure })
+            let workers = ["w1", "w2", "w3"].map { worker(fixture, $0) }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for worker in workers { group.addTask { try await worker.run() } }
+                #expect(try await eventually { disjointAndComplete(workers, maximum: 6) }, "16 partitions, each held once, at most 6 a worker")
+                #expect(try await eventually {
+                    try await fixture.pool.query("SELECT count(*) FROM campaign_candidates").scalar(Int.self) >= expected
+                })
+                for worker in workers { worker.stop() }
+                try await group.waitForAll()
+            }
+            #expect(try await fixture.pool.query("SELECT count(*) FROM campaign_candidates").scalar(Int.self) == expected)
+            for (index, tearsheet) in fixture.world.tearsheets.enumerated() {
+                for member in tearsheet.members {
+                    #expect(fixture.world.jobSubmissionCount(candidate: member.candidateID, jobOrder: fixture.world.jobOrderIDs[index]) == 1)
+                }
+            }
+            #expect(try await fixture.pool.query("SELECT count(*) FROM worker_heartbeats").scalar(Int.self) == 0, "workers resign on stop")
+        }
+    }
+
+    @Test func aLateWorkerTakesItsShareWithoutTwoWorkersOnOnePartition() async throws {
+        try await FleetFixture.run(seed: SimulatorSeed(candidates: 10)) { fixture in
+            let first = [worker(fixture, "early-1"), worker(fixture, "early-2")]
+            let late = worker(fixture, "late")
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for worker in first { group.addTask { try await worker.run() } }
+                #expect(try await eventually { disjointAndComplete(first, maximum: 8) })
+                group.addTask { try await late.run() }
+                let all = first + [late]
+                #expect(try await eventually(.seconds(10)) { disjointAndComplete(all, maximum: 6) && late.partitions.count >= 4 })
+                // Sampled while it rebalanced: never one partition in two workers' hands.
+                for _ in 0..<20 {
+                    let held = all.flatMap(\.partitions)
+                    #expect(Set(held).count == held.count)
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                for worker in all { worker.stop() }
+                try await group.waitForAll()
+            }
+        }
+    }
+
+    @Test func aKilledWorkersPartitionsAreTakenOverWithinSeconds() async throws {
+        try await FleetFixture.run(seed: SimulatorSeed(candidates: 10)) { fixture in
+            let process = Process()
+            process.executableURL = RepositoryFiles.commandBinary
+            process.arguments = ["work"]
+            process.currentDirectoryURL = RepositoryFiles.root
+            process.environment = [
+                "TSYNC_DATABASE_URL": fixture.databaseURL, "TSYNC_AMQP_URL": fixture.amqpURL,
+                "TSYNC_SECRET_KEY": Data(fixture.secretKey).base64EncodedString(), "TSYNC_LOG_LEVEL": "error",
+            ]
+            try process.run()
+            let survivor = worker(fixture, "survivor")
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await survivor.run() }
+                #expect(try await eventually {
+                    try await fixture.pool.query("SELECT count(*) FROM worker_heartbeats WHERE cardinality(partitions) > 0").scalar(Int.self) == 2
+                }, "both workers hold partitions")
+                kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+                let killedAt = ContinuousClock.now
+                // The dead worker's heartbeat expires after 6 s (its default); then the survivor takes everything.
+                #expect(try await eventually(.seconds(15)) { survivor.partitions.count == 16 })
+                #expect(ContinuousClock.now - killedAt < .seconds(12))
+                survivor.stop()
+                try await group.waitForAll()
+            }
+        }
+    }
+}
