@@ -12,7 +12,7 @@ struct TearsheetSyncCommand: AsyncParsableCommand {
             """,
         subcommands: [
             MigrateCommand.self, TopologyCommand.self, IntegrationCommand.self, CampaignCommand.self, PublishCommand.self,
-            WorkCommand.self, DepthCommand.self, DemoCommand.self, SimulateCommand.self,
+            WorkCommand.self, DLQCommand.self, DepthCommand.self, DemoCommand.self, SimulateCommand.self,
         ]
     )
 }

@@ -1,0 +1,60 @@
+import AMQPClient
+import BullhornSimulator
+import Foundation
+import IntegrationSupport
+import Synchronization
+import Testing
+
+@testable import TearsheetSyncCore
+
+/// `dlq list` and `dlq replay` through the built binary.
+@Suite struct DeadLetterCommandLineTests {
+    @Test func listShowsReasonsAndReplayPutsReplayablePairsBack() async throws {
+        try await FleetFixture.run(seed: SimulatorSeed(candidates: 10, jobOrders: 1)) { fixture in
+            let partition = PartitionRouter(topology: fixture.topology).partition(for: fixture.integrationID)
+            let channel = try await fixture.broker.openChannel(confirms: true)
+            let pair = PairMessage(
+                integrationId: fixture.integrationID, campaignId: 404, atsCandidateId: fixture.world.candidateIDs[0],
+                atsJobId: fixture.world.jobOrderIDs[0], tearsheetId: 1)
+            _ = try await channel.publish([
+                AMQPPublish(exchange: Topology.pairsExchange, routingKey: partition.routingKey, message: AMQPMessage(body: Array("nope".utf8), properties: AMQPProperties(messageID: "junk"))),
+                AMQPPublish(exchange: Topology.pairsExchange, routingKey: partition.routingKey, message: try pair.amqpMessage()),
+            ])
+            let processor = PairProcessor(pool: fixture.pool, clients: BullhornClients(pool: fixture.pool, secretKey: fixture.secretKey, configuration: FleetFixture.clientConfiguration))
+            let consumer = PartitionConsumer(
+                broker: fixture.broker, partition: partition, processor: processor,
+                options: WorkerOptions(batchSize: 10, batchWait: .milliseconds(50)), logger: FleetFixture.quietLogger)
+            let dead = Atomic<Int>(0)
+            try await consumer.run(shouldStop: { dead.load(ordering: .relaxed) >= 2 }, report: { dead.store($0.deadLettered, ordering: .relaxed) })
+
+            let environment = ["TSYNC_AMQP_URL": fixture.amqpURL, "TSYNC_TOPOLOGY": RepositoryFiles.topologyJSON]
+            let listed = try CommandRun.run(["dlq", "list", "--json"], environment: environment)
+            #expect(listed.exitCode == 0, "\(listed.standardError)")
+            let entries = try JSONSerialization.jsonObject(with: Data(listed.standardOutput.utf8)) as? [[String: Any]] ?? []
+            let byID = Dictionary(uniqueKeysWithValues: entries.map { ($0["messageID"] as? String ?? "", $0) })
+            #expect(byID.count == 2)
+            #expect(byID[pair.messageID]?["reason"] as? String == "unknown campaign 404")
+            #expect(byID[pair.messageID]?["replayable"] as? Bool == true)
+            #expect(byID[pair.messageID]?["integrationID"] as? String == fixture.integrationID)
+            #expect((byID["junk"]?["reason"] as? String)?.hasPrefix("malformed message") == true)
+            #expect(byID["junk"]?["replayable"] as? Bool == false)
+
+            try await fixture.addCampaign(404, job: fixture.world.jobOrderIDs[0])  // the fix an operator makes
+            let replayed = try CommandRun.run(["dlq", "replay"], environment: environment)
+            #expect(replayed.exitCode == 0, "\(replayed.standardError)")
+            #expect(replayed.standardOutput.contains("replayed 1 message(s); 1 left"))
+            let check = try await fixture.broker.openChannel()
+            #expect(try await check.declareQueue(partition.queue, passive: true).messageCount == 1)
+            // The message left behind returns to the queue as the replaying process's channel closes.
+            var kept: UInt32 = 0
+            for _ in 0..<50 where kept != 1 {
+                kept = try await check.declareQueue(Topology.deadLetterQueue, passive: true).messageCount
+                if kept != 1 { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            #expect(kept == 1)
+            let back = try #require(try await fixture.drainPartitions().first)
+            #expect(back.pair == pair)
+            #expect(back.delivery.message.properties.headers[PartitionConsumer.reasonHeader] == nil)
+        }
+    }
+}
