@@ -54,7 +54,7 @@ struct DemoCommand: AsyncParsableCommand {
                 let clients = BullhornClients(pool: pool, secretKey: key)
                 let workers = (1...2).map { index in
                     PartitionWorker(
-                        workerID: "demo-worker-\(index)", databaseURL: databaseURL, broker: broker, topology: topology,
+                        workerID: "demo-worker-\(index)", databaseURL: databaseURL, connectBroker: { broker }, topology: topology,
                         processor: PairProcessor(pool: pool, clients: clients), tick: .milliseconds(500), logger: quiet)
                 }
                 try await withThrowingTaskGroup(of: Void.self) { group in

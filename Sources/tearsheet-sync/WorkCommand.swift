@@ -1,3 +1,4 @@
+import AMQPClient
 import ArgumentParser
 import Dispatch
 import Foundation
@@ -31,9 +32,11 @@ struct WorkCommand: AsyncParsableCommand {
             let pool = PostgresPool(connectionString: databaseURL, maxConnections: 6, applicationName: "tearsheet-sync worker")
             try await StartupConnections.check(pool)
             let broker = try await StartupConnections.broker(settings)
+            let amqp = try settings.amqp()
             let workerID = "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier):\(UInt16.random(in: 0...UInt16.max))"
             let worker = PartitionWorker(
-                workerID: workerID, databaseURL: databaseURL, broker: broker, topology: topology,
+                workerID: workerID, databaseURL: databaseURL,
+                connectBroker: { [broker] in broker.isOpen ? broker : try await AMQPConnection.connect(amqp) }, topology: topology,
                 processor: PairProcessor(pool: pool, clients: BullhornClients(pool: pool, secretKey: key)),
                 options: WorkerOptions(batchSize: batch), logger: Logger(label: "tearsheet-sync.worker"))
             let signals = StopSignals { worker.stop() }

@@ -38,7 +38,7 @@ import Testing
         let processor = PairProcessor(
             pool: fixture.pool, clients: BullhornClients(pool: fixture.pool, secretKey: fixture.secretKey, configuration: FleetFixture.clientConfiguration))
         return PartitionWorker(
-            workerID: name, databaseURL: fixture.databaseURL, broker: fixture.broker, topology: fixture.topology, processor: processor,
+            workerID: name, databaseURL: fixture.databaseURL, connectBroker: { fixture.broker }, topology: fixture.topology, processor: processor,
             options: WorkerOptions(batchSize: 50, batchWait: .milliseconds(50)), tick: .milliseconds(200), heartbeatExpiry: .seconds(2),
             logger: FleetFixture.quietLogger)
     }
@@ -103,6 +103,40 @@ import Testing
                 for worker in all { worker.stop() }
                 try await group.waitForAll()
             }
+        }
+    }
+
+    @Test func aWorkerWhoseBrokerConnectionDiesReconnectsAndCarriesOn() async throws {
+        let seed = SimulatorSeed(candidates: 200, jobOrders: 1, tearsheets: [.init(members: 30, jobs: 1)])
+        try await FleetFixture.run(seed: seed) { fixture in
+            try await fixture.addCampaign(1, job: fixture.world.tearsheets[0].jobOrderIDs[0])
+            let connections = Mutex<[AMQPConnection]>([])
+            let processor = PairProcessor(
+                pool: fixture.pool, clients: BullhornClients(pool: fixture.pool, secretKey: fixture.secretKey, configuration: FleetFixture.clientConfiguration))
+            let worker = PartitionWorker(
+                workerID: "reconnecting", databaseURL: fixture.databaseURL,
+                connectBroker: {
+                    let connection = try await AMQPConnection.connect(url: fixture.amqpURL)
+                    connections.withLock { $0.append(connection) }
+                    return connection
+                },
+                topology: fixture.topology, processor: processor, options: WorkerOptions(batchSize: 50, batchWait: .milliseconds(50)),
+                tick: .milliseconds(200), heartbeatExpiry: .seconds(2), logger: FleetFixture.quietLogger)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await worker.run() }
+                _ = try await fixture.publisher().run()
+                #expect(try await eventually { try await fixture.pool.query("SELECT count(*) FROM campaign_candidates").scalar(Int.self) == 30 })
+                await connections.withLock { $0[0] }.close()  // the broker connection dies under the worker
+                let joined = Array(fixture.world.candidateIDs.filter { id in !fixture.world.tearsheets[0].members.contains { $0.candidateID == id } }.prefix(10))
+                fixture.world.addMembers(joined, to: fixture.world.tearsheets[0].id, at: 1_764_000_100_000)
+                _ = try await fixture.publisher().run()
+                #expect(try await eventually { try await fixture.pool.query("SELECT count(*) FROM campaign_candidates").scalar(Int.self) == 40 })
+                #expect(connections.withLock { $0.count } >= 2)
+                #expect(try await eventually { worker.partitions.count == 16 })
+                worker.stop()
+                try await group.waitForAll()
+            }
+            for connection in connections.withLock({ $0 }) { await connection.close() }
         }
     }
 

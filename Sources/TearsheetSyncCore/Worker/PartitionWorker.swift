@@ -13,7 +13,9 @@ import Synchronization
 public final class PartitionWorker: Sendable {
     public let workerID: String
     let databaseURL: String
-    let broker: AMQPConnection
+    /// Opens a broker connection: at start, and again whenever the current one has died.
+    let connectBroker: @Sendable () async throws -> AMQPConnection
+    private let broker = Mutex<AMQPConnection?>(nil)
     let topology: Topology
     let processor: PairProcessor
     let options: WorkerOptions
@@ -24,12 +26,13 @@ public final class PartitionWorker: Sendable {
     private let held = Mutex<[Int]>([])
 
     public init(
-        workerID: String, databaseURL: String, broker: AMQPConnection, topology: Topology, processor: PairProcessor,
+        workerID: String, databaseURL: String, connectBroker: @escaping @Sendable () async throws -> AMQPConnection,
+        topology: Topology, processor: PairProcessor,
         options: WorkerOptions = WorkerOptions(), tick: Duration = .seconds(1), heartbeatExpiry: Duration = .seconds(6), logger: Logger
     ) {
         self.workerID = workerID
         self.databaseURL = databaseURL
-        self.broker = broker
+        self.connectBroker = connectBroker
         self.topology = topology
         self.processor = processor
         self.options = options
@@ -75,6 +78,13 @@ public final class PartitionWorker: Sendable {
                 try await hand(back: partition, from: &consumers, leases: leases)
             }
             let live = try await leases.heartbeat(holding: consumers.keys.sorted())
+            guard let broker = await liveBroker() else {
+                // No broker: consumers of the dead connection have ended and handed their
+                // partitions back above; hold none until the broker answers again.
+                held.withLock { $0 = consumers.keys.sorted() }
+                try? await Task.sleep(for: tick)
+                continue
+            }
             let share = PartitionLeases.share(partitions: count, liveWorkers: live)
             if consumers.count > share {
                 for partition in consumers.keys.sorted(by: >).prefix(consumers.count - share) {
@@ -85,7 +95,7 @@ public final class PartitionWorker: Sendable {
                 for offset in 0..<count where consumers.count < share {
                     let index = (start + offset) % count
                     guard consumers[index] == nil, try await leases.tryAcquire(index) else { continue }
-                    consumers[index] = launch(topology.partitions[index])
+                    consumers[index] = launch(topology.partitions[index], on: broker)
                     logger.info("took partition", metadata: ["worker": "\(workerID)", "partition": "\(index)"])
                 }
             }
@@ -103,7 +113,22 @@ public final class PartitionWorker: Sendable {
         logger.info("released partition", metadata: ["worker": "\(workerID)", "partition": "\(partition)"])
     }
 
-    private func launch(_ partition: Topology.Partition) -> Consumer {
+    /// The open broker connection, reconnecting when the last one died; nil while the broker
+    /// cannot be reached (the next tick tries again).
+    private func liveBroker() async -> AMQPConnection? {
+        if let current = broker.withLock({ $0 }), current.isOpen { return current }
+        do {
+            let fresh = try await connectBroker()
+            broker.withLock { $0 = fresh }
+            logger.info("connected to the broker", metadata: ["worker": "\(workerID)"])
+            return fresh
+        } catch {
+            logger.warning("broker unreachable; retrying", metadata: ["worker": "\(workerID)", "error": "\(error)"])
+            return nil
+        }
+    }
+
+    private func launch(_ partition: Topology.Partition, on broker: AMQPConnection) -> Consumer {
         let flag = StopFlag()
         let finished = StopFlag()
         let consumer = PartitionConsumer(broker: broker, partition: partition, processor: processor, options: options, logger: logger)
