@@ -6,9 +6,10 @@ struct DepthCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "depth",
         abstract: "Queue depth per partition and for the dead-letter queue (RabbitMQ management API).",
-        discussion: "Exit code 2 when the management API cannot be reached.")
+        discussion: "Exit code 2 when the management API cannot be reached. With --watch and --metrics-port it is the fleet's queue monitor for Prometheus.")
 
     @OptionGroup var options: GlobalOptions
+    @OptionGroup var metrics: MetricsOptions
 
     @Flag(help: "One JSON object per run, for scripts.")
     var json = false
@@ -24,8 +25,11 @@ struct DepthCommand: AsyncParsableCommand {
             let topology = try Topology.load(path: topologyFile ?? settings.topologyPath())
             let reader = QueueDepthReader(managementURL: try settings.managementURL())
             let vhost = try settings.amqp().virtualHost
+            let endpoint = metrics.start()
+            defer { if let endpoint { Task { await endpoint.stop() } } }
             repeat {
                 let depths = try await reader.depths(topology: topology, virtualHost: vhost)
+                depths.forEach(FleetMetrics.record)
                 if watch && !json { print("\u{1B}[2J\u{1B}[H", terminator: "") }
                 print(json ? try DepthReport.json(depths) : DepthReport.table(depths))
                 fflush(nil)

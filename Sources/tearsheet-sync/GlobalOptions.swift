@@ -48,3 +48,16 @@ func runCommand(_ options: GlobalOptions, _ body: (Settings) async throws -> Voi
 func printError(_ line: String) {
     FileHandle.standardError.write(Data("tearsheet-sync: \(line)\n".utf8))
 }
+
+/// `--metrics-port` and `--metrics-address`, for long-running commands.
+struct MetricsOptions: ParsableArguments {
+    @Option(name: .customLong("metrics-port"), help: "Serve /metrics and /healthz on this port.")
+    var metricsPort: Int?
+
+    @Option(name: .customLong("metrics-address"), help: "Address for --metrics-port.")
+    var metricsAddress = "0.0.0.0"
+
+    func start(healthy: @escaping @Sendable () -> Bool = { true }) -> MetricsEndpoint? {
+        metricsPort.map { MetricsEndpoint(address: metricsAddress, port: $0, healthy: healthy) }
+    }
+}

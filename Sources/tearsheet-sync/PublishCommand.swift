@@ -11,6 +11,7 @@ struct PublishCommand: AsyncParsableCommand {
         discussion: "One pass and exit (as cron runs it), or --every to loop. Exit 0 only when every integration's pass succeeded.")
 
     @OptionGroup var options: GlobalOptions
+    @OptionGroup var metrics: MetricsOptions
 
     @Option(name: .customLong("integration"), help: "Only this integration (repeatable).")
     var integrations: [String] = []
@@ -49,6 +50,7 @@ struct PublishCommand: AsyncParsableCommand {
                 pool: pool, broker: broker, topology: topology, secretKey: key,
                 options: PublisherOptions(overlap: DurationParser.parse(overlap)!, full: full, concurrency: concurrency))
             let progress = TerminalProgress()
+            let endpoint = metrics.start()
             var allSucceeded = true
             repeat {
                 let summaries = try await publisher.run(integrationIDs: integrations) { progress.show($0) }
@@ -61,6 +63,7 @@ struct PublishCommand: AsyncParsableCommand {
                 allSucceeded = !summaries.contains { $0.isFailure }
                 if let every { try await Task.sleep(for: DurationParser.parse(every)!) }
             } while every != nil
+            await endpoint?.stop()
             await broker.close()
             await pool.close()
             if !allSucceeded { throw ExitCode(1) }

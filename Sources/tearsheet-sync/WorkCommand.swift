@@ -14,6 +14,8 @@ struct WorkCommand: AsyncParsableCommand {
 
     @OptionGroup var options: GlobalOptions
 
+    @OptionGroup var metrics: MetricsOptions
+
     @Option(help: "Messages per batch at most.")
     var batch = 200
 
@@ -40,8 +42,10 @@ struct WorkCommand: AsyncParsableCommand {
                 processor: PairProcessor(pool: pool, clients: BullhornClients(pool: pool, secretKey: key)),
                 options: WorkerOptions(batchSize: batch), logger: Logger(label: "tearsheet-sync.worker"))
             let signals = StopSignals { worker.stop() }
+            let endpoint = metrics.start { worker.isHealthy }
             try await worker.run()
             withExtendedLifetime(signals) {}
+            await endpoint?.stop()
             await broker.close()
             await pool.close()
         }

@@ -75,6 +75,11 @@ public struct TearsheetPublisher: Sendable {
             summary.outcome = .failed("\(error)")
         }
         summary.elapsed = ContinuousClock.now - started
+        FleetMetrics.pairsPublished(integration.id).increment(by: summary.pairsPublished)
+        if summary.isFailure { FleetMetrics.passesFailed(integration.id).increment() }
+        if let watermark = summary.watermarkAdvancedTo ?? integration.tearsheetsLastSyncedAt {
+            FleetMetrics.watermarkAge(integration.id).record(Date().timeIntervalSince(watermark))
+        }
         if summary.isFailure {
             logger.error("publisher pass failed", metadata: ["integration": "\(integration.id)", "summary": "\(summary)"])
         } else {

@@ -78,11 +78,15 @@ public struct PartitionConsumer: Sendable {
         while !shouldStop() {
             guard let batch = try await buffer.nextBatch(max: options.batchSize, wait: options.batchWait) else { break }
             if batch.isEmpty { continue }  // idle: look at the stop flag again
+            let started = ContinuousClock.now
             do {
                 try await handle(batch, on: channel, totals: &totals)
+                FleetMetrics.batchDuration(partition.queue).recordNanoseconds(
+                    (ContinuousClock.now - started).components.seconds * 1_000_000_000 + (ContinuousClock.now - started).components.attoseconds / 1_000_000_000)
                 backoff = options.backoff
             } catch {
                 totals.failedBatches += 1
+                FleetMetrics.batchesFailed(partition.queue).increment()
                 logger.warning("batch failed; it goes back to the queue", metadata: ["partition": "\(partition.queue)", "error": "\(error)"])
                 try await giveBack(batch, on: channel, lastError: "\(error)")
                 try await Task.sleep(for: backoff)
@@ -115,6 +119,10 @@ public struct PartitionConsumer: Sendable {
         // Everything in the batch is settled: committed, skipped or dead-lettered.
         try await channel.ack(batch.map(\.deliveryTag).max()!, multiple: true)
         totals.batches += 1
+        FleetMetrics.pairsAdded(partition.queue).increment(by: outcome.added.count)
+        FleetMetrics.pairsSkipped(partition.queue).increment(by: outcome.alreadyOnCampaign)
+        FleetMetrics.deadLettered(partition.queue).increment(by: deadLetters.count)
+        FleetMetrics.submissionsCreated(partition.queue).increment(by: outcome.submissionsCreated)
         totals.added += outcome.added.count
         totals.alreadyOnCampaign += outcome.alreadyOnCampaign
         totals.deadLettered += deadLetters.count

@@ -24,6 +24,13 @@ public final class PartitionWorker: Sendable {
     let logger: Logger
     private let stopping = Atomic<Bool>(false)
     private let held = Mutex<[Int]>([])
+    private let lastTick = Mutex<ContinuousClock.Instant?>(nil)
+
+    /// True while the lease loop is turning: for `/healthz`.
+    public var isHealthy: Bool {
+        guard let last = lastTick.withLock({ $0 }) else { return false }
+        return ContinuousClock.now - last < tick * 3 + .seconds(5)
+    }
 
     public init(
         workerID: String, databaseURL: String, connectBroker: @escaping @Sendable () async throws -> AMQPConnection,
@@ -66,6 +73,8 @@ public final class PartitionWorker: Sendable {
             for consumer in consumers.values { _ = try? await consumer.task.value }
             throw error
         }
+        // Every consumer finishes its batch in hand at the same time, then the leases go.
+        for consumer in consumers.values { consumer.stop.set() }
         for partition in consumers.keys.sorted() { try await hand(back: partition, from: &consumers, leases: leases) }
         await leases.resign()
     }
@@ -87,9 +96,9 @@ public final class PartitionWorker: Sendable {
             }
             let share = PartitionLeases.share(partitions: count, liveWorkers: live)
             if consumers.count > share {
-                for partition in consumers.keys.sorted(by: >).prefix(consumers.count - share) {
-                    try await hand(back: partition, from: &consumers, leases: leases)
-                }
+                let surplus = consumers.keys.sorted(by: >).prefix(consumers.count - share)
+                for partition in surplus { consumers[partition]?.stop.set() }
+                for partition in surplus { try await hand(back: partition, from: &consumers, leases: leases) }
             }
             if consumers.count < share {
                 for offset in 0..<count where consumers.count < share {
@@ -100,6 +109,8 @@ public final class PartitionWorker: Sendable {
                 }
             }
             held.withLock { $0 = consumers.keys.sorted() }
+            FleetMetrics.partitionsHeld(workerID).record(consumers.count)
+            lastTick.withLock { $0 = .now }
             try? await Task.sleep(for: tick)
         }
     }
