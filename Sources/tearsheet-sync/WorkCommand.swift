@@ -19,6 +19,9 @@ struct WorkCommand: AsyncParsableCommand {
     @Option(help: "Messages per batch at most.")
     var batch = 200
 
+    @Option(help: "Unacknowledged messages per partition consumer (default: twice --batch, at least --batch).")
+    var prefetch: Int?
+
     @Option(name: .customLong("topology"), help: "RabbitMQ definitions file (TSYNC_TOPOLOGY).")
     var topologyFile: String?
 
@@ -40,7 +43,7 @@ struct WorkCommand: AsyncParsableCommand {
                 workerID: workerID, databaseURL: databaseURL,
                 connectBroker: { [broker] in broker.isOpen ? broker : try await AMQPConnection.connect(amqp) }, topology: topology,
                 processor: PairProcessor(pool: pool, clients: BullhornClients(pool: pool, secretKey: key)),
-                options: WorkerOptions(batchSize: batch), logger: Logger(label: "tearsheet-sync.worker"))
+                options: WorkerOptions(batchSize: batch, prefetch: prefetch), logger: Logger(label: "tearsheet-sync.worker"))
             let signals = StopSignals { worker.stop() }
             let endpoint = metrics.start { worker.isHealthy }
             try await worker.run()

@@ -140,6 +140,37 @@ import Testing
         }
     }
 
+    @Test func aWorkerRecoversWhenEveryDatabaseSessionIsCut() async throws {
+        let seed = SimulatorSeed(candidates: 200, jobOrders: 1, tearsheets: [.init(members: 30, jobs: 1)])
+        try await FleetFixture.run(seed: seed) { fixture in
+            try await fixture.addCampaign(1, job: fixture.world.tearsheets[0].jobOrderIDs[0])
+            let survivor = worker(fixture, "resilient")
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await survivor.run() }
+                _ = try await fixture.publisher().run()
+                #expect(try await eventually { try await fixture.pool.query("SELECT count(*) FROM campaign_candidates").scalar(Int.self) == 30 })
+                // What a database restart does to this database's sessions: all of them end.
+                let admin = try await PostgresConnection.connect(TestServices.adminDatabaseURL)
+                let database = String(URLComponents(string: fixture.databaseURL)!.path.dropFirst())
+                try await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = \(database) AND pid <> pg_backend_pid()")
+                await admin.close()
+                let joined = Array(fixture.world.candidateIDs.filter { id in !fixture.world.tearsheets[0].members.contains { $0.candidateID == id } }.prefix(10))
+                fixture.world.addMembers(joined, to: fixture.world.tearsheets[0].id, at: 1_764_000_100_000)
+                var published = 0
+                for _ in 0..<20 where published == 0 {  // the publisher's own pool needs a moment, too
+                    published = (try? await fixture.publisher().run().first?.pairsPublished) ?? 0
+                    if published == 0 { try await Task.sleep(for: .milliseconds(200)) }
+                }
+                #expect(published == 10)
+                #expect(try await eventually { try await fixture.pool.query("SELECT count(*) FROM campaign_candidates").scalar(Int.self) == 40 })
+                #expect(try await eventually { survivor.partitions.count == 16 })
+                survivor.stop()
+                try await group.waitForAll()
+            }
+            #expect(fixture.world.jobSubmissions.count == 40)
+        }
+    }
+
     @Test func aKilledWorkersPartitionsAreTakenOverWithinSeconds() async throws {
         try await FleetFixture.run(seed: SimulatorSeed(candidates: 10)) { fixture in
             let process = Process()

@@ -14,17 +14,19 @@ public struct WorkerOptions: Sendable {
     /// The partition queues' `x-delivery-limit`: the attempt that reaches it dead-letters the
     /// message itself, with its last error, instead of leaving that to the broker.
     public var deliveryLimit: Int
+    /// Unacknowledged deliveries per partition consumer; twice the batch by default, so the next
+    /// batch is already on its way while one is processed.
+    public var prefetch: UInt16
 
     public init(batchSize: Int = 200, batchWait: Duration = .milliseconds(200), backoff: Duration = .milliseconds(500),
-                maxBackoff: Duration = .seconds(30), deliveryLimit: Int = 5) {
+                maxBackoff: Duration = .seconds(30), deliveryLimit: Int = 5, prefetch: Int? = nil) {
+        self.prefetch = UInt16(min(max(prefetch ?? batchSize * 2, batchSize, 1), 65_535))
         self.batchSize = max(batchSize, 1)
         self.batchWait = batchWait
         self.backoff = backoff
         self.maxBackoff = maxBackoff
         self.deliveryLimit = max(deliveryLimit, 1)
     }
-
-    var prefetch: UInt16 { UInt16(min(batchSize * 2, 65_535)) }
 }
 
 /// Consumes one partition queue: batches in, pairs processed, dead letters sent with their

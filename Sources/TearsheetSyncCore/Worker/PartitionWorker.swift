@@ -56,27 +56,44 @@ public final class PartitionWorker: Sendable {
     /// The partitions held right now.
     public var partitions: [Int] { held.withLock { $0 } }
 
+    /// Runs until `stop()`. Losing the lease session (a database restart, a network cut) loses
+    /// every lease: the consumers finish their batches in hand and stop, then the worker opens a
+    /// new session and takes its share again.
     public func run() async throws {
-        let leases = PartitionLeases(
-            workerID: workerID, connection: try await PostgresConnection.connect(databaseURL, applicationName: "tearsheet-sync worker"),
-            heartbeatExpiry: heartbeatExpiry)
-        var consumers: [Int: Consumer] = [:]
         let count = topology.partitions.count
         let start = Int(FNV1a.hash(workerID.utf8) % UInt64(count))
         defer { held.withLock { $0 = [] } }
-        do {
-            try await rebalance(leases: leases, consumers: &consumers, count: count, start: start)
-        } catch {
-            // The lease session is gone, and with it every lease: stop consuming at once (the
-            // batches in hand still finish and ack), then let the caller restart us.
+        var pause = Duration.milliseconds(200)
+        while !stopping.load(ordering: .relaxed) {
+            let leases: PartitionLeases
+            do {
+                leases = PartitionLeases(
+                    workerID: workerID,
+                    connection: try await PostgresConnection.connect(databaseURL, applicationName: "tearsheet-sync worker"),
+                    heartbeatExpiry: heartbeatExpiry)
+            } catch {
+                logger.warning("database unreachable; retrying", metadata: ["worker": "\(workerID)", "error": "\(error)"])
+                try? await Task.sleep(for: pause)
+                pause = min(pause * 2, .seconds(10))
+                continue
+            }
+            pause = .milliseconds(200)
+            var consumers: [Int: Consumer] = [:]
+            do {
+                try await rebalance(leases: leases, consumers: &consumers, count: count, start: start)
+            } catch {
+                logger.warning("lease session lost; stopping consumers", metadata: ["worker": "\(workerID)", "error": "\(error)"])
+                for consumer in consumers.values { consumer.stop.set() }
+                for consumer in consumers.values { _ = try? await consumer.task.value }
+                held.withLock { $0 = [] }
+                await leases.resign()
+                continue
+            }
+            // Every consumer finishes its batch in hand at the same time, then the leases go.
             for consumer in consumers.values { consumer.stop.set() }
-            for consumer in consumers.values { _ = try? await consumer.task.value }
-            throw error
+            for partition in consumers.keys.sorted() { try? await hand(back: partition, from: &consumers, leases: leases) }
+            await leases.resign()
         }
-        // Every consumer finishes its batch in hand at the same time, then the leases go.
-        for consumer in consumers.values { consumer.stop.set() }
-        for partition in consumers.keys.sorted() { try await hand(back: partition, from: &consumers, leases: leases) }
-        await leases.resign()
     }
 
     private func rebalance(leases: PartitionLeases, consumers: inout [Int: Consumer], count: Int, start: Int) async throws {
