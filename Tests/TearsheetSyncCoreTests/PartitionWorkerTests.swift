@@ -31,7 +31,7 @@ import Testing
             fixture.world.updateTearsheet(tearsheet.id, at: 1_764_000_000_000) { $0.jobOrderIDs = [job] }
             try await CampaignStore(pool: fixture.pool).upsert(id: Int64(100 + index), integrationID: id, atsJobID: job)
         }
-        return ids.count * 40
+        return fixture.world.tearsheets.prefix(ids.count).map(\.members.count).reduce(0, +)
     }
 
     private func worker(_ fixture: FleetFixture, _ name: String) -> PartitionWorker {
@@ -168,6 +168,51 @@ import Testing
                 try await group.waitForAll()
             }
             #expect(fixture.world.jobSubmissions.count == 40)
+        }
+    }
+
+    private func startWorkerProcess(_ fixture: FleetFixture) throws -> Process {
+        let process = Process()
+        process.executableURL = RepositoryFiles.commandBinary
+        process.arguments = ["work", "--batch", "20"]
+        process.currentDirectoryURL = RepositoryFiles.root
+        process.environment = [
+            "TSYNC_DATABASE_URL": fixture.databaseURL, "TSYNC_AMQP_URL": fixture.amqpURL,
+            "TSYNC_SECRET_KEY": Data(fixture.secretKey).base64EncodedString(), "TSYNC_LOG_LEVEL": "critical",
+        ]
+        try process.run()
+        return process
+    }
+
+    @Test func workersSIGKILLedMidBatchRepeatedlyStillAddEveryPairOnce() async throws {
+        let seed = SimulatorSeed(candidates: 1_200, jobOrders: 6, tearsheets: Array(repeating: .init(members: 150, jobs: 1), count: 6))
+        try await FleetFixture.run(seed: seed) { fixture in
+            let expected = try await integrations(fixture)
+            _ = try await fixture.publisher().run()
+            fixture.world.setFaults(SimulatorFaults(latency: .milliseconds(30)))  // batches long enough to die in
+            var processes = [try startWorkerProcess(fixture), try startWorkerProcess(fixture)]
+            var addedAtKills: [Int] = []
+            for round in 0..<3 {
+                try await Task.sleep(for: .milliseconds(1_000))
+                addedAtKills.append(try await fixture.pool.query("SELECT count(*) FROM campaign_candidates").scalar(Int.self))
+                let victim = processes.remove(at: round % processes.count)
+                kill(victim.processIdentifier, SIGKILL)
+                victim.waitUntilExit()
+                processes.append(try startWorkerProcess(fixture))
+            }
+            let done = try await eventually(.seconds(60)) {
+                try await fixture.pool.query("SELECT count(*) FROM campaign_candidates").scalar(Int.self) >= expected
+            }
+            for process in processes { kill(process.processIdentifier, SIGTERM) }
+            for process in processes { process.waitUntilExit() }
+            #expect(done)
+            #expect(addedAtKills.last! < expected, "the kills landed while pairs were still being added: \(addedAtKills)")
+            #expect(try await fixture.pool.query("SELECT count(*) FROM campaign_candidates").scalar(Int.self) == expected)
+            for (index, tearsheet) in fixture.world.tearsheets.enumerated() {
+                for member in tearsheet.members {
+                    #expect(fixture.world.jobSubmissionCount(candidate: member.candidateID, jobOrder: fixture.world.jobOrderIDs[index]) == 1)
+                }
+            }
         }
     }
 
