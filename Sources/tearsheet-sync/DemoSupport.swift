@@ -69,7 +69,7 @@ enum DemoProgress {
         try await channel.close()
         let submissions = world.jobSubmissions.count
         let duplicates = Dictionary(grouping: world.jobSubmissions) { "\($0.candidateID):\($0.jobOrderID)" }.values.filter { $0.count > 1 }.count
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = elapsed.timeInterval
         print("""
 
             pairs published           \(published)

@@ -108,17 +108,8 @@ import TearsheetSyncCore
         let seed = SimulatorSeed(candidates: 50, jobOrders: 1, tearsheets: [.init(members: 5, jobs: 1)])
         try await FleetFixture.run(seed: seed) { fixture in
             try await fixture.addCampaign(1, job: fixture.world.tearsheets[0].jobOrderIDs[0])
-            let process = Process()
-            process.executableURL = RepositoryFiles.commandBinary
-            process.arguments = ["publish", "--every", "1s"]
-            process.currentDirectoryURL = RepositoryFiles.root
-            process.environment = [
-                "TSYNC_DATABASE_URL": fixture.databaseURL, "TSYNC_AMQP_URL": fixture.amqpURL,
-                "TSYNC_SECRET_KEY": Data(fixture.secretKey).base64EncodedString(), "TSYNC_LOG_LEVEL": "error",
-            ]
             let output = Pipe()
-            process.standardOutput = output
-            try process.run()
+            let process = try fixture.launch(["publish", "--every", "1s"], standardOutput: output)
             try await Task.sleep(for: .milliseconds(2_600))
             process.terminate()
             process.waitUntilExit()

@@ -85,6 +85,26 @@ struct FleetFixture: Sendable {
         return logger
     }
 
+    /// The fixture's settings as `tearsheet-sync` reads them from the environment.
+    var commandEnvironment: [String: String] {
+        [
+            "TSYNC_DATABASE_URL": databaseURL, "TSYNC_AMQP_URL": amqpURL,
+            "TSYNC_SECRET_KEY": Data(secretKey).base64EncodedString(), "TSYNC_LOG_LEVEL": "error",
+        ]
+    }
+
+    /// Starts the built command against this fixture and returns it running.
+    func launch(_ arguments: [String], standardOutput: Pipe? = nil) throws -> Process {
+        let process = Process()
+        process.executableURL = RepositoryFiles.commandBinary
+        process.arguments = arguments
+        process.currentDirectoryURL = RepositoryFiles.root
+        process.environment = commandEnvironment
+        if let standardOutput { process.standardOutput = standardOutput }
+        try process.run()
+        return process
+    }
+
     func addCampaign(_ id: Int64, job: Int64, active: Bool = true) async throws {
         try await CampaignStore(pool: pool).upsert(id: id, integrationID: integrationID, atsJobID: job, active: active)
     }

@@ -172,16 +172,7 @@ import Testing
     }
 
     private func startWorkerProcess(_ fixture: FleetFixture) throws -> Process {
-        let process = Process()
-        process.executableURL = RepositoryFiles.commandBinary
-        process.arguments = ["work", "--batch", "20"]
-        process.currentDirectoryURL = RepositoryFiles.root
-        process.environment = [
-            "TSYNC_DATABASE_URL": fixture.databaseURL, "TSYNC_AMQP_URL": fixture.amqpURL,
-            "TSYNC_SECRET_KEY": Data(fixture.secretKey).base64EncodedString(), "TSYNC_LOG_LEVEL": "critical",
-        ]
-        try process.run()
-        return process
+        try fixture.launch(["work", "--batch", "20"])
     }
 
     @Test func workersSIGKILLedMidBatchRepeatedlyStillAddEveryPairOnce() async throws {
@@ -218,15 +209,7 @@ import Testing
 
     @Test func aKilledWorkersPartitionsAreTakenOverWithinSeconds() async throws {
         try await FleetFixture.run(seed: SimulatorSeed(candidates: 10)) { fixture in
-            let process = Process()
-            process.executableURL = RepositoryFiles.commandBinary
-            process.arguments = ["work"]
-            process.currentDirectoryURL = RepositoryFiles.root
-            process.environment = [
-                "TSYNC_DATABASE_URL": fixture.databaseURL, "TSYNC_AMQP_URL": fixture.amqpURL,
-                "TSYNC_SECRET_KEY": Data(fixture.secretKey).base64EncodedString(), "TSYNC_LOG_LEVEL": "error",
-            ]
-            try process.run()
+            let process = try fixture.launch(["work"])
             let survivor = worker(fixture, "survivor")
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await survivor.run() }

@@ -14,15 +14,7 @@ import Testing
             try await fixture.addCampaign(1, job: fixture.world.tearsheets[0].jobOrderIDs[0])
             _ = try await fixture.publisher().run()
             let port = Int.random(in: 30_000...40_000)
-            let process = Process()
-            process.executableURL = RepositoryFiles.commandBinary
-            process.arguments = ["work", "--metrics-port", "\(port)", "--metrics-address", "127.0.0.1"]
-            process.currentDirectoryURL = RepositoryFiles.root
-            process.environment = [
-                "TSYNC_DATABASE_URL": fixture.databaseURL, "TSYNC_AMQP_URL": fixture.amqpURL,
-                "TSYNC_SECRET_KEY": Data(fixture.secretKey).base64EncodedString(), "TSYNC_LOG_LEVEL": "error",
-            ]
-            try process.run()
+            let process = try fixture.launch(["work", "--metrics-port", "\(port)", "--metrics-address", "127.0.0.1"])
             let http = CurlHTTPClient()
             var metrics = ""
             var healthy = false

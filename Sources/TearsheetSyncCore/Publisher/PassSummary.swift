@@ -34,7 +34,7 @@ public struct PassSummary: Sendable, CustomStringConvertible {
     }
 
     public var description: String {
-        let seconds = String(format: "%.1fs", Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        let seconds = String(format: "%.1fs", elapsed.timeInterval)
         switch outcome {
         case .skippedLocked:
             return "\(integrationID): skipped, another publisher is running this integration"

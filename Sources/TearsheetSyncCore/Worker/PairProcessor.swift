@@ -114,7 +114,7 @@ public struct PairProcessor: Sendable {
     /// Indexes the candidates that need it with one multi-get; returns those Bullhorn does not have.
     private func index(_ candidates: Set<Int64>, integrationID: String, client: BullhornClient, into outcome: inout PairBatchOutcome) async throws -> Set<Int64> {
         let index = CandidateIndex(pool: pool)
-        let stale = Date().addingTimeInterval(-Double(indexMaxAge.components.seconds))
+        let stale = Date().addingTimeInterval(-indexMaxAge.timeInterval)
         let needed = try await index.needingIndex(integrationID: integrationID, candidateIDs: Array(candidates), staleBefore: stale)
         guard !needed.isEmpty else { return [] }
         let fetched = try await client.candidates(ids: needed)

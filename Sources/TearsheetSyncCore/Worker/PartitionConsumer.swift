@@ -83,8 +83,8 @@ public struct PartitionConsumer: Sendable {
             let started = ContinuousClock.now
             do {
                 try await handle(batch, on: channel, totals: &totals)
-                FleetMetrics.batchDuration(partition.queue).recordNanoseconds(
-                    (ContinuousClock.now - started).components.seconds * 1_000_000_000 + (ContinuousClock.now - started).components.attoseconds / 1_000_000_000)
+                let took = (ContinuousClock.now - started).components
+                FleetMetrics.batchDuration(partition.queue).recordNanoseconds(took.seconds * 1_000_000_000 + took.attoseconds / 1_000_000_000)
                 backoff = options.backoff
             } catch {
                 totals.failedBatches += 1
