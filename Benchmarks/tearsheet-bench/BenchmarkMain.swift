@@ -1,6 +1,7 @@
 import Foundation
 
-/// `swift run -c release tearsheet-bench [amqp|postgres|publisher|all] [--messages N] [--rows N]`
+/// `swift run -c release tearsheet-bench [amqp|postgres|publisher|worker|all] [--messages N] [--rows N]
+///     [--members N] [--bullhorn-latency-ms N]`
 ///
 /// Measures the project's AMQP and PostgreSQL paths and, in the same run on the same services,
 /// the thin-C baselines (../shared/bench/raw-limit for the broker, Benchmarks/baseline/pg_limit.c
@@ -19,6 +20,9 @@ struct BenchmarkMain {
         if options.suites.contains("publisher") {
             try await PublisherBenchmark(options: options).run(into: &report)
         }
+        if options.suites.contains("worker") {
+            try await WorkerBenchmark(options: options).run(into: &report)
+        }
         report.print()
     }
 }
@@ -29,6 +33,9 @@ struct BenchmarkOptions {
     var rows = 200_000
     var window = 1024
     var prefetch = 1000
+    /// Worker suite: tearsheet size of each of its 8 integrations, and Bullhorn's answer time.
+    var membersPerIntegration = 1_000
+    var bullhornLatencyMilliseconds = 0
     var amqpHost = ProcessInfo.processInfo.environment["AMQP_HOST"] ?? "127.0.0.1"
     var amqpPort = Int(ProcessInfo.processInfo.environment["AMQP_PORT"] ?? "") ?? 5672
     var databaseURL = ProcessInfo.processInfo.environment["TSYNC_DATABASE_URL"] ?? "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -38,12 +45,14 @@ struct BenchmarkOptions {
         var iterator = arguments.makeIterator()
         while let argument = iterator.next() {
             switch argument {
-            case "amqp", "postgres", "publisher": suites = [argument]
-            case "all": suites = ["amqp", "postgres", "publisher"]
+            case "amqp", "postgres", "publisher", "worker": suites = [argument]
+            case "all": suites = ["amqp", "postgres", "publisher", "worker"]
             case "--messages": messages = Int(iterator.next() ?? "") ?? messages
             case "--rows": rows = Int(iterator.next() ?? "") ?? rows
             case "--window": window = Int(iterator.next() ?? "") ?? window
             case "--prefetch": prefetch = Int(iterator.next() ?? "") ?? prefetch
+            case "--members": membersPerIntegration = Int(iterator.next() ?? "") ?? membersPerIntegration
+            case "--bullhorn-latency-ms": bullhornLatencyMilliseconds = Int(iterator.next() ?? "") ?? bullhornLatencyMilliseconds
             case "--shared": sharedDirectory = iterator.next() ?? sharedDirectory
             default:
                 FileHandle.standardError.write(Data("unknown argument \(argument)\n".utf8))

@@ -11,7 +11,6 @@ import Synchronization
 public final class AMQPConnection: Sendable {
     let inbox: AMQPCommandInbox
     public let configuration: AMQPConfiguration
-    private let nextChannel = Atomic<UInt16>(1)
 
     private init(configuration: AMQPConfiguration, inbox: AMQPCommandInbox) {
         self.configuration = configuration
@@ -48,8 +47,7 @@ public final class AMQPConnection: Sendable {
 
     /// Opens a new channel. With `confirms`, the channel is put in publisher-confirm mode.
     public func openChannel(confirms: Bool = false) async throws -> AMQPChannel {
-        let id = nextChannel.wrappingAdd(1, ordering: .relaxed).oldValue
-        try await perform { core in try core.openChannel(id, confirms: confirms) }
+        let id = try await perform { core in try core.openChannel(confirms: confirms) }
         return AMQPChannel(connection: self, id: id)
     }
 

@@ -11,22 +11,43 @@ extension AMQPConnectionCore {
         return (state, channel)
     }
 
-    func openChannel(_ id: UInt16, confirms: Bool) throws {
+    /// Opens a channel on a free id and returns the id.
+    func openChannel(confirms: Bool) throws -> UInt16 {
         guard let state else { throw AMQPError(.closed, "the connection is closed") }
-        amqp_channel_open(state, id)
-        try check(amqp_get_rpc_reply(state), channel: id, "open channel \(id)")
+        let id = try allocateChannelID()
         let channel = AMQPChannelState(id: id)
         channels[id] = channel
-        if confirms {
-            amqp_confirm_select(state, id)
-            try check(amqp_get_rpc_reply(state), channel: id, "enable publisher confirms")
-            channel.confirms = true
+        do {
+            amqp_channel_open(state, id)
+            try check(amqp_get_rpc_reply(state), channel: id, "open channel \(id)")
+            if confirms {
+                amqp_confirm_select(state, id)
+                try check(amqp_get_rpc_reply(state), channel: id, "enable publisher confirms")
+                channel.confirms = true
+            }
+        } catch {
+            forgetChannel(id)
+            throw error
         }
+        return id
+    }
+
+    /// The next id after the last one handed out that no open channel uses. Ids go round
+    /// rather than lowest-first: frames of a just-closed channel that librabbitmq queued while
+    /// waiting for its close-ok are handled later, and must not land on a new channel.
+    private func allocateChannelID() throws -> UInt16 {
+        let highest = max(channelMax, 1)
+        for _ in 0..<Int(highest) {
+            lastChannelID = lastChannelID >= highest ? 1 : lastChannelID + 1
+            if channels[lastChannelID] == nil { return lastChannelID }
+        }
+        throw AMQPError(.closed, "all \(highest) channels of the connection are in use")
     }
 
     func closeChannel(_ id: UInt16) throws {
         let (state, channel) = try usableChannel(id)
         channel.fail(AMQPError(.closed, "channel \(id) was closed"))
+        defer { forgetChannel(id) }
         try check(amqp_channel_close(state, id, AMQP_REPLY_SUCCESS), channel: id, "close channel \(id)")
     }
 
@@ -159,6 +180,7 @@ extension AMQPConnectionCore {
             guard channel.overdueBatch(at: now) != nil else { continue }
             let error = AMQPError(.timeout, "publisher confirms on channel \(channel.id) did not arrive in time; the channel was closed")
             channel.fail(error)
+            forgetChannel(channel.id)
             var close = amqp_channel_close_t(
                 reply_code: UInt16(AMQP_REPLY_SUCCESS), reply_text: amqp_empty_bytes, class_id: 0, method_id: 0)
             _ = amqp_send_method(state, channel.id, tsync_method_channel_close, &close)

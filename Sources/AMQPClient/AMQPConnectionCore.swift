@@ -8,7 +8,11 @@ final class AMQPConnectionCore: @unchecked Sendable {
     let inbox: AMQPCommandInbox
     private(set) var state: amqp_connection_state_t?
     private var socketFD: Int32 = -1
+    /// Open channels only: a channel is forgotten once closed by either side.
     var channels: [UInt16: AMQPChannelState] = [:]
+    /// The broker's channel limit, from the tune negotiation.
+    private(set) var channelMax: UInt16 = 0
+    var lastChannelID: UInt16 = 0
     /// Set once the connection is unusable; every later command fails with it.
     private(set) var failure: AMQPError?
     private var closing = false
@@ -32,6 +36,7 @@ final class AMQPConnectionCore: @unchecked Sendable {
                 Int32(configuration.heartbeatSeconds), configuration.username, configuration.password)
             try checkLogin(reply)
             socketFD = amqp_get_sockfd(state)
+            channelMax = UInt16(clamping: amqp_get_channel_max(state))
         } catch {
             amqp_destroy_connection(state)
             self.state = nil
@@ -157,12 +162,16 @@ final class AMQPConnectionCore: @unchecked Sendable {
             let delivery = AMQPDelivery(
                 deliveryTag: deliveryTag, redelivered: redelivered, exchange: exchange,
                 routingKey: routingKey, consumerTag: tag, message: message)
-            if let sink = channels[channel]?.consumers[tag] {
-                sink.yield(delivery)
-            } else if let state {
-                // A delivery that raced our basic.cancel: give it back to the queue.
-                _ = amqp_basic_reject(state, channel, deliveryTag, 1)
+            if let open = channels[channel], open.closeError == nil {
+                if let sink = open.consumers[tag] {
+                    sink.yield(delivery)
+                } else if let state {
+                    // A delivery that raced our basic.cancel: give it back to the queue.
+                    _ = amqp_basic_reject(state, channel, deliveryTag, 1)
+                }
             }
+            // Otherwise the channel is closing or closed: the broker requeues what it had
+            // delivered there, and any method we sent on it would close the whole connection.
         case tsync_method_basic_return:
             let returned = method.decoded!.assumingMemoryBound(to: amqp_basic_return_t.self).pointee
             let code = returned.reply_code
@@ -273,6 +282,7 @@ final class AMQPConnectionCore: @unchecked Sendable {
             _ = amqp_send_method(state, channel, tsync_method_channel_close_ok, &ok)
         }
         channels[channel]?.fail(error)
+        forgetChannel(channel)
         return error
     }
 
@@ -284,6 +294,10 @@ final class AMQPConnectionCore: @unchecked Sendable {
             _ = amqp_send_method(state, 0, tsync_method_connection_close_ok, &ok)
         }
         return fail(AMQPError(.connectionClosed, "the broker closed the connection: \(text)", replyCode: close.reply_code))
+    }
+
+    func forgetChannel(_ id: UInt16) {
+        channels.removeValue(forKey: id)
     }
 
     /// Marks the connection dead and fails everything waiting on it.

@@ -106,6 +106,22 @@ import Testing
         }
     }
 
+    @Test func aCancelledWorkerWindsDownLikeAStoppedOne() async throws {
+        try await FleetFixture.run(seed: SimulatorSeed(candidates: 10)) { (fixture: FleetFixture) async throws in
+            let cancelled = worker(fixture, "cancelled")
+            let ended = StopFlag()
+            let task = Task<Void, any Error> {
+                defer { ended.set() }
+                try await cancelled.run()
+            }
+            #expect(try await eventually { cancelled.partitions.count == 16 })
+            task.cancel()
+            #expect(try await eventually(.seconds(10)) { ended.isSet }, "run() returns after cancellation")
+            #expect(cancelled.partitions.isEmpty)
+            #expect(try await fixture.pool.query("SELECT count(*) FROM worker_heartbeats").scalar(Int.self) == 0, "it resigned")
+        }
+    }
+
     @Test func aWorkerWhoseBrokerConnectionDiesReconnectsAndCarriesOn() async throws {
         let seed = SimulatorSeed(candidates: 200, jobOrders: 1, tearsheets: [.init(members: 30, jobs: 1)])
         try await FleetFixture.run(seed: seed) { fixture in

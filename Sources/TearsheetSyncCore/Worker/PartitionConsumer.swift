@@ -56,6 +56,20 @@ public struct PartitionConsumer: Sendable {
         public var deadLettered = 0
         public var submissionsCreated = 0
         public var failedBatches = 0
+
+        public init() {}
+
+        /// Messages settled for good: added, skipped or dead-lettered.
+        public var settled: Int { added + alreadyOnCampaign + deadLettered }
+
+        mutating func add(_ other: Totals) {
+            batches += other.batches
+            added += other.added
+            alreadyOnCampaign += other.alreadyOnCampaign
+            deadLettered += other.deadLettered
+            submissionsCreated += other.submissionsCreated
+            failedBatches += other.failedBatches
+        }
     }
 
     /// Consumes until `shouldStop` says so between batches (or the consumer ends), finishing and

@@ -25,6 +25,8 @@ public final class PartitionWorker: Sendable {
     private let stopping = Atomic<Bool>(false)
     private let held = Mutex<[Int]>([])
     private let lastTick = Mutex<ContinuousClock.Instant?>(nil)
+    /// Latest totals of every consumer this worker has run, by launch number.
+    private let consumerTotals = Mutex<(launches: Int, totals: [Int: PartitionConsumer.Totals])>((0, [:]))
 
     /// True while the lease loop is turning: for `/healthz`.
     public var isHealthy: Bool {
@@ -53,10 +55,21 @@ public final class PartitionWorker: Sendable {
         stopping.store(true, ordering: .relaxed)
     }
 
+    /// `stop()` was called or the task running the worker was cancelled; either way the worker
+    /// winds down the same way, so a caller that gives up (a task group unwinding after an
+    /// error) is never left waiting on a worker that keeps consuming.
+    private var shouldStop: Bool { stopping.load(ordering: .relaxed) || Task.isCancelled }
+
     /// The partitions held right now.
     public var partitions: [Int] { held.withLock { $0 } }
 
-    /// Runs until `stop()`. Losing the lease session (a database restart, a network cut) loses
+    /// What this worker's consumers have settled since it started (batches, pairs added,
+    /// skipped, dead-lettered), summed over every partition it has held.
+    public var totals: PartitionConsumer.Totals {
+        consumerTotals.withLock { state in state.totals.values.reduce(into: PartitionConsumer.Totals()) { $0.add($1) } }
+    }
+
+    /// Runs until `stop()` or cancellation. Losing the lease session (a database restart, a network cut) loses
     /// every lease: the consumers finish their batches in hand and stop, then the worker opens a
     /// new session and takes its share again.
     public func run() async throws {
@@ -64,7 +77,7 @@ public final class PartitionWorker: Sendable {
         let start = Int(FNV1a.hash(workerID.utf8) % UInt64(count))
         defer { held.withLock { $0 = [] } }
         var pause = Duration.milliseconds(200)
-        while !stopping.load(ordering: .relaxed) {
+        while !shouldStop {
             let leases: PartitionLeases
             do {
                 leases = PartitionLeases(
@@ -97,7 +110,7 @@ public final class PartitionWorker: Sendable {
     }
 
     private func rebalance(leases: PartitionLeases, consumers: inout [Int: Consumer], count: Int, start: Int) async throws {
-        while !stopping.load(ordering: .relaxed) {
+        while !shouldStop {
             // A consumer that ended on its own (its channel or connection failed) gives its
             // lease back; the partition is taken again on a later tick.
             for (partition, consumer) in consumers where consumer.finished.isSet {
@@ -161,10 +174,14 @@ public final class PartitionWorker: Sendable {
         let finished = StopFlag()
         let consumer = PartitionConsumer(broker: broker, partition: partition, processor: processor, options: options, logger: logger)
         let logger = logger
-        let task = Task {
+        let launch = consumerTotals.withLock { state in
+            state.launches += 1
+            return state.launches
+        }
+        let task = Task { [self] in
             defer { finished.set() }
             do {
-                try await consumer.run(shouldStop: { flag.isSet })
+                try await consumer.run(shouldStop: { flag.isSet }, report: { totals in self.consumerTotals.withLock { $0.totals[launch] = totals } })
             } catch {
                 logger.error("partition consumer failed", metadata: ["partition": "\(partition.queue)", "error": "\(error)"])
                 throw error

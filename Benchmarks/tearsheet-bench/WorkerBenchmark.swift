@@ -1,0 +1,161 @@
+import AMQPClient
+import BullhornSimulator
+import Foundation
+import IntegrationSupport
+import Logging
+import PostgresClient
+import TearsheetSyncCore
+
+/// Workers draining the partitions, with 1 and then 2 workers, next to raw-limit's consume rate
+/// on the same broker:
+/// (b) new pairs: index, JobSubmission search and creation against the simulator, rows added;
+/// (a) the same pairs again: every one already on its campaign (one database query a batch).
+///
+/// Each worker is what one `tearsheet-sync work` process holds: its own broker connection,
+/// database pool and Bullhorn clients. The workers are started and hold all 16 partitions
+/// before the clock starts; the clock runs from the first publish of a phase until the
+/// workers have settled every message of it. The simulator runs in the bench process and
+/// shares the machine's two cores with the workers, RabbitMQ and PostgreSQL.
+struct WorkerBenchmark {
+    let options: BenchmarkOptions
+    let integrations = 8
+
+    func run(into report: inout BenchmarkReport) async throws {
+        let pairs = integrations * options.membersPerIntegration
+        let rawLimit = "\(options.sharedDirectory)/bench/raw-limit"
+        let (baseline, baselinePID) = BaselineProcess.runWithPID("/bin/bash", [rawLimit, "\(pairs)", "\(options.window)", "\(options.prefetch)"])
+        let cleanup = try await AMQPConnection.connect(AMQPConfiguration(host: options.amqpHost, port: options.amqpPort))
+        _ = try? await cleanup.openChannel().deleteQueue("raw-limit-\(baselinePID)")
+        await cleanup.close()
+        let consume = baseline["consume_msgs_per_s"]
+        let latency = options.bullhornLatencyMilliseconds > 0 ? ", Bullhorn +\(options.bullhornLatencyMilliseconds) ms" : ""
+        for workers in [1, 2] {
+            let result = try await measure(workers: workers)
+            report.add("worker x\(workers): new pairs\(latency) (pairs/s)", ours: Double(pairs) / result.newSeconds, baseline: consume, unit: "msg/s")
+            report.add("worker x\(workers): Bullhorn calls per 100 new pairs", ours: result.callsPerNewPair * 100, baseline: nil, unit: "calls")
+            report.add("worker x\(workers): pairs already on campaign (pairs/s)", ours: Double(pairs) / result.existingSeconds, baseline: consume, unit: "msg/s")
+        }
+    }
+
+    private struct Measurement {
+        let newSeconds: Double
+        let existingSeconds: Double
+        let callsPerNewPair: Double
+    }
+
+    private func measure(workers count: Int) async throws -> Measurement {
+        let members = options.membersPerIntegration
+        let seed = SimulatorSeed(
+            candidates: integrations * members + 100, jobOrders: integrations,
+            tearsheets: Array(repeating: .init(members: members, jobs: 1), count: integrations))
+        let world = BullhornWorld(seed: seed, faults: SimulatorFaults(latency: .milliseconds(options.bullhornLatencyMilliseconds)))
+        return try await BullhornSimulatorServer(world: world).run { base in
+            let management = ManagementAPI()
+            let vhost = try await management.createScratchVirtualHost()
+            let databaseURL = try await TestServices.createDatabase("tsync_bench_worker")
+            do {
+                let result = try await measure(workers: count, world: world, simulatorBase: base, amqpURL: management.amqpURL(vhost: vhost), databaseURL: databaseURL)
+                try? await management.deleteVirtualHost(vhost)
+                try? await TestServices.dropDatabase(databaseURL)
+                return result
+            } catch {
+                try? await management.deleteVirtualHost(vhost)
+                try? await TestServices.dropDatabase(databaseURL)
+                throw error
+            }
+        }
+    }
+
+    private func measure(workers count: Int, world: BullhornWorld, simulatorBase: String, amqpURL: String, databaseURL: String) async throws -> Measurement {
+        let setup = PostgresPool(connectionString: databaseURL, maxConnections: 2)
+        defer { Task { await setup.close() } }
+        try await setup.withConnection { try await SchemaMigrator().migrate($0) }
+        let topology = try Topology.load(path: "topology.json")
+        let publisher = try await AMQPConnection.connect(url: amqpURL)
+        _ = try await TopologyApplier(definitions: topology.definitions).apply(on: publisher)
+        let key = (0..<32).map { _ in UInt8.random(in: 0...255) }
+        let pairs = try await registerIntegrations(world: world, pool: setup, simulatorBase: simulatorBase, key: key)
+
+        var quiet = Logger(label: "bench")
+        quiet.logLevel = .critical
+        var pools: [PostgresPool] = []
+        let workers = (0..<count).map { index in
+            // What one `work` process has: its own pool, Bullhorn clients and broker connection.
+            let pool = PostgresPool(connectionString: databaseURL, maxConnections: 6)
+            pools.append(pool)
+            return PartitionWorker(
+                workerID: "bench-\(index)", databaseURL: databaseURL, connectBroker: { try await AMQPConnection.connect(url: amqpURL) },
+                topology: topology, processor: PairProcessor(pool: pool, clients: BullhornClients(pool: pool, secretKey: key)),
+                options: WorkerOptions(), logger: quiet)
+        }
+        let measurement = try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in workers { group.addTask { try await worker.run() } }
+            defer { for worker in workers { worker.stop() } }
+            try await until("workers hold every partition") { workers.map(\.partitions.count).reduce(0, +) == topology.partitions.count }
+
+            let callsBefore = world.totalCalls
+            let newSeconds = try await publishAndDrain(pairs, to: publisher, topology: topology, workers: workers)
+            let callsPerNewPair = Double(world.totalCalls - callsBefore) / Double(pairs.count)
+            let added = try await setup.query("SELECT count(*) FROM campaign_candidates").scalar(Int.self)
+            guard added == pairs.count else { throw BenchmarkFailure("\(added) of \(pairs.count) pairs added") }
+
+            let existingSeconds = try await publishAndDrain(pairs, to: publisher, topology: topology, workers: workers)
+            return Measurement(newSeconds: newSeconds, existingSeconds: existingSeconds, callsPerNewPair: callsPerNewPair)
+        }
+        await publisher.close()
+        for pool in pools { await pool.close() }
+        return measurement
+    }
+
+    /// One integration per tearsheet, each with one campaign on the tearsheet's job; returns
+    /// every (campaign, candidate) pair as its message.
+    private func registerIntegrations(world: BullhornWorld, pool: PostgresPool, simulatorBase: String, key: [UInt8]) async throws -> [PairMessage] {
+        let account = SimulatedAuth.Account.standard
+        var pairs: [PairMessage] = []
+        for index in 0..<integrations {
+            let id = "bench-\(index)"
+            try await IntegrationStore(pool: pool).upsert(
+                id: id, clientID: account.clientID, username: account.username,
+                endpoints: .discovered(loginInfoURL: "\(simulatorBase)/rest-services/loginInfo"),
+                secrets: IntegrationSecrets(clientSecret: account.clientSecret, password: account.password), secretKey: key,
+                callsPerMinute: 600_000)
+            let tearsheet = world.tearsheets[index]
+            let job = world.jobOrderIDs[index]
+            let campaign = Int64(index + 1)
+            try await CampaignStore(pool: pool).upsert(id: campaign, integrationID: id, atsJobID: job)
+            for member in tearsheet.members {
+                pairs.append(PairMessage(integrationId: id, campaignId: campaign, atsCandidateId: member.candidateID, atsJobId: job, tearsheetId: tearsheet.id))
+            }
+        }
+        return pairs
+    }
+
+    /// Publishes `pairs` to their partitions (as the publisher does) and returns the seconds
+    /// until the workers have settled every one of them.
+    private func publishAndDrain(_ pairs: [PairMessage], to broker: AMQPConnection, topology: Topology, workers: [PartitionWorker]) async throws -> Double {
+        let router = PartitionRouter(topology: topology)
+        let publishes = try pairs.map { pair in
+            AMQPPublish(exchange: Topology.pairsExchange, routingKey: router.partition(for: pair.integrationId).routingKey, message: try pair.amqpMessage())
+        }
+        let settledBefore = workers.map(\.totals.settled).reduce(0, +)
+        let channel = try await broker.openChannel(confirms: true)
+        let started = ContinuousClock.now
+        let outcomes = try await channel.publish(publishes, window: options.window)
+        guard outcomes.allSatisfy(\.isConfirmed) else { throw BenchmarkFailure("the broker did not take every pair") }
+        try await until("workers settle \(pairs.count) pairs") {
+            workers.map(\.totals.settled).reduce(0, +) - settledBefore >= pairs.count
+        }
+        let seconds = (ContinuousClock.now - started).seconds
+        try await channel.close()
+        return seconds
+    }
+
+    /// Polls every 5 ms; gives up after 5 minutes.
+    private func until(_ what: String, _ condition: () -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(300)
+        while !condition() {
+            guard ContinuousClock.now < deadline else { throw BenchmarkFailure("timed out waiting until \(what)") }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+}
