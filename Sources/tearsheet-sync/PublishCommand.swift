@@ -8,7 +8,10 @@ struct PublishCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "publish",
         abstract: "Publishes one message per (campaign, candidate) pair of every tearsheet changed since each integration's watermark.",
-        discussion: "One pass and exit (as cron runs it), or --every to loop. Exit 0 only when every integration's pass succeeded.")
+        discussion: """
+            One pass and exit (as cron runs it), or --every to loop; a looping publisher stops on SIGTERM or SIGINT after \
+            the pass in progress. Exit 0 only when every integration's (last) pass succeeded.
+            """)
 
     @OptionGroup var options: GlobalOptions
     @OptionGroup var metrics: MetricsOptions
@@ -51,6 +54,10 @@ struct PublishCommand: AsyncParsableCommand {
                 options: PublisherOptions(overlap: DurationParser.parse(overlap)!, full: full, concurrency: concurrency))
             let progress = TerminalProgress()
             let endpoint = metrics.start()
+            // A pass is never cut short: its watermark would stay put anyway, but finishing
+            // it saves republishing its pairs on the next one.
+            let stop = StopRequest()
+            let signals = every == nil ? nil : StopSignals { stop.request() }
             var allSucceeded = true
             repeat {
                 let summaries = try await publisher.run(integrationIDs: integrations) { progress.show($0) }
@@ -61,8 +68,9 @@ struct PublishCommand: AsyncParsableCommand {
                 // summaries must reach the log now, not when the buffer fills.
                 fflush(nil)
                 allSucceeded = !summaries.contains { $0.isFailure }
-                if let every { try await Task.sleep(for: DurationParser.parse(every)!) }
-            } while every != nil
+                if let every { await stop.sleep(for: DurationParser.parse(every)!) }
+            } while every != nil && !stop.isRequested
+            withExtendedLifetime(signals) {}
             await endpoint?.stop()
             await broker.close()
             await pool.close()

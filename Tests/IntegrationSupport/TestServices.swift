@@ -33,24 +33,26 @@ public enum TestServices {
         "\(prefix)_\(UInt32.random(in: 0...UInt32.max))_\(ProcessInfo.processInfo.processIdentifier)"
     }
 
-    /// Creates an empty database and returns its URL; drop it with `dropDatabase`.
-    public static func createDatabase(_ prefix: String = "tsync_test") async throws -> String {
+    /// Creates an empty database (on the shared server unless `adminURL` names another) and
+    /// returns its URL; drop it with `dropDatabase`.
+    public static func createDatabase(_ prefix: String = "tsync_test", adminURL: String = adminDatabaseURL) async throws -> String {
         let name = uniqueName(prefix).lowercased()
-        let admin = try await PostgresConnection.connect(adminDatabaseURL)
+        let admin = try await PostgresConnection.connect(adminURL)
         defer { Task { await admin.close() } }
         try await admin.executeScript(unsafeSQL: "CREATE DATABASE \(name)")
-        return databaseURL(named: name)
+        return databaseURL(named: name, adminURL: adminURL)
     }
 
     public static func dropDatabase(_ url: String) async throws {
-        guard let name = URLComponents(string: url)?.path.dropFirst(), !name.isEmpty else { return }
-        let admin = try await PostgresConnection.connect(adminDatabaseURL)
+        guard var components = URLComponents(string: url), case let name = components.path.dropFirst(), !name.isEmpty else { return }
+        components.path = URLComponents(string: adminDatabaseURL)!.path  // the same maintenance database, on the server of `url`
+        let admin = try await PostgresConnection.connect(components.string!)
         try await admin.executeScript(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
         await admin.close()
     }
 
-    public static func databaseURL(named name: String) -> String {
-        var components = URLComponents(string: adminDatabaseURL)!
+    public static func databaseURL(named name: String, adminURL: String = adminDatabaseURL) -> String {
+        var components = URLComponents(string: adminURL)!
         components.path = "/\(name)"
         return components.string!
     }

@@ -29,11 +29,11 @@ struct FleetFixture: Sendable {
 
     static func run<T: Sendable>(
         seed: SimulatorSeed, faults: SimulatorFaults = SimulatorFaults(), integrationID: String = "acme-staffing",
-        _ body: @Sendable (FleetFixture) async throws -> T
+        databaseServer: String = TestServices.adminDatabaseURL, _ body: @Sendable (FleetFixture) async throws -> T
     ) async throws -> T {
         let world = BullhornWorld(seed: seed, faults: faults)
         return try await BullhornSimulatorServer(world: world).run { base in
-            let databaseURL = try await TestServices.createDatabase("tsync_fleet")
+            let databaseURL = try await TestServices.createDatabase("tsync_fleet", adminURL: databaseServer)
             let pool = PostgresPool(connectionString: databaseURL, maxConnections: 8)
             let management = ManagementAPI()
             let vhost = try await management.createScratchVirtualHost()
@@ -94,7 +94,7 @@ struct FleetFixture: Sendable {
     }
 
     /// Starts the built command against this fixture and returns it running.
-    func launch(_ arguments: [String], standardOutput: Pipe? = nil) throws -> Process {
+    func launch(_ arguments: [String], standardOutput: Any? = nil) throws -> Process {
         let process = Process()
         process.executableURL = RepositoryFiles.commandBinary
         process.arguments = arguments

@@ -80,6 +80,31 @@ import Testing
         }
     }
 
+    @Test func oneFailedCreationKeepsTheOthersRecordedAndTheRetryCreatesNothingTwice() async throws {
+        try await FleetFixture.run(seed: Self.seed) { fixture in
+            let job = fixture.world.jobOrderIDs[0]
+            let candidates = Array(fixture.world.candidateIDs.prefix(10)).sorted()
+            let unlucky = candidates.last!  // created last: the others are all started (and end) before it fails
+            try await fixture.addCampaign(1, job: job)
+            let pairs = candidates.map { pair(fixture, campaign: 1, candidate: $0, job: job) }
+            struct Crash: Error {}
+            let crashing = processor(fixture) { candidate, _ in if candidate == unlucky { throw Crash() } }
+            await #expect(throws: Crash.self) { _ = try await crashing.process(pairs) }
+            let recorded = try await fixture.pool.query(
+                "SELECT ats_candidate_id FROM job_submission_intents WHERE ats_application_id IS NOT NULL ORDER BY 1"
+            ).rows.map { try $0.decode(at: 0, as: Int64.self) }
+            #expect(recorded == candidates.filter { $0 != unlucky }.sorted(), "every creation but the failed one is recorded")
+
+            let retried = try await processor(fixture).process(pairs)
+            #expect(retried.submissionsCreated == 0)
+            #expect(retried.submissionsFound == 1, "only the unrecorded one is searched for, and found")
+            #expect(retried.added.count == 10)
+            for candidate in candidates {
+                #expect(fixture.world.jobSubmissionCount(candidate: candidate, jobOrder: job) == 1)
+            }
+        }
+    }
+
     @Test func unusablePairsBecomeDeadLettersWithTheirReason() async throws {
         try await FleetFixture.run(seed: Self.seed) { fixture in
             let job = fixture.world.jobOrderIDs[0]

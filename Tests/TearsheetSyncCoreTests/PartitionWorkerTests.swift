@@ -187,6 +187,39 @@ import Testing
         }
     }
 
+    @Test func workersRecoverFromARealDatabaseRestartWithNothingLost() async throws {
+        let server = try await ScratchPostgres.start()  // restarting the shared server would disturb every other test
+        let seed = SimulatorSeed(candidates: 300, jobOrders: 1, tearsheets: [.init(members: 120, jobs: 1)])
+        do {
+            try await FleetFixture.run(seed: seed, databaseServer: server.adminURL) { fixture in
+                let job = fixture.world.tearsheets[0].jobOrderIDs[0]
+                try await fixture.addCampaign(1, job: job)
+                _ = try await fixture.publisher().run()
+                fixture.world.setFaults(SimulatorFaults(latency: .milliseconds(20)))  // batches long enough to restart under
+                let workers = [worker(fixture, "restart-a"), worker(fixture, "restart-b")]
+                let added = { (try? await fixture.pool.query("SELECT count(*) FROM campaign_candidates").scalar(Int.self)) ?? -1 }
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for worker in workers { group.addTask { try await worker.run() } }
+                    #expect(try await eventually { await added() > 0 })
+                    let beforeRestart = await added()
+                    try await server.restart()
+                    #expect((1..<120).contains(beforeRestart), "the restart came while pairs were still being added")
+                    #expect(try await eventually(.seconds(60)) { await added() == 120 })
+                    #expect(try await eventually { disjointAndComplete(workers, maximum: 8) }, "the partitions are held again")
+                    for worker in workers { worker.stop() }
+                    try await group.waitForAll()
+                }
+                for member in fixture.world.tearsheets[0].members {
+                    #expect(fixture.world.jobSubmissionCount(candidate: member.candidateID, jobOrder: job) == 1)
+                }
+            }
+        } catch {
+            await server.stop()
+            throw error
+        }
+        await server.stop()
+    }
+
     private func startWorkerProcess(_ fixture: FleetFixture) throws -> Process {
         try fixture.launch(["work", "--batch", "20"])
     }

@@ -16,16 +16,19 @@ public struct PairProcessor: Sendable {
     let pool: PostgresPool
     let clients: BullhornClients
     let indexMaxAge: Duration
+    /// JobSubmissions created at once for one batch.
+    let submissionConcurrency: Int
     /// Test hook: runs right after a JobSubmission is created, before it is recorded.
     let afterSubmissionCreated: (@Sendable (_ candidate: Int64, _ job: Int64) throws -> Void)?
 
     public init(
-        pool: PostgresPool, clients: BullhornClients, indexMaxAge: Duration = .seconds(86_400),
+        pool: PostgresPool, clients: BullhornClients, indexMaxAge: Duration = .seconds(86_400), submissionConcurrency: Int = 4,
         afterSubmissionCreated: (@Sendable (Int64, Int64) throws -> Void)? = nil
     ) {
         self.pool = pool
         self.clients = clients
         self.indexMaxAge = indexMaxAge
+        self.submissionConcurrency = max(submissionConcurrency, 1)
         self.afterSubmissionCreated = afterSubmissionCreated
     }
 
@@ -123,61 +126,64 @@ public struct PairProcessor: Sendable {
         return Set(needed).subtracting(fetched.map(\.id))
     }
 
-    struct CandidateJob: Hashable {
-        let candidateID: Int64
-        let jobID: Int64
-    }
-
-    /// Exactly one JobSubmission per (candidate, job): intent first, search, create the missing.
+    /// Exactly one JobSubmission per (candidate, job): intent first, one search per job, then
+    /// the missing ones created, up to `submissionConcurrency` at once (Bullhorn answers in a
+    /// few hundred ms; the integration's budget caps what is in flight across the worker).
+    /// What was found or created is recorded even when a creation fails; one created but not
+    /// recorded (a crash, a lost answer) is found by the next attempt's search.
     private func submissions(
         for pairs: Set<Pending>, integrationID: String, client: BullhornClient, into outcome: inout PairBatchOutcome
     ) async throws -> [CandidateJob: Int64] {
-        let keys = Array(Set(pairs.map { CandidateJob(candidateID: $0.candidateID, jobID: $0.jobID) }))
-        let candidates = keys.map(\.candidateID)
-        let jobs = keys.map(\.jobID)
-        try await pool.query(
-            """
-            INSERT INTO job_submission_intents (integration_id, ats_candidate_id, ats_job_id)
-            SELECT \(integrationID), * FROM unnest(\(candidates)::bigint[], \(jobs)::bigint[])
-            ON CONFLICT DO NOTHING
-            """)
-        var known: [CandidateJob: Int64] = [:]
-        var pendingByJob: [Int64: [Int64]] = [:]
-        for row in try await pool.query(
-            """
-            SELECT i.ats_candidate_id, i.ats_job_id, i.ats_application_id
-              FROM job_submission_intents i
-              JOIN unnest(\(candidates)::bigint[], \(jobs)::bigint[]) AS k(c, j) ON i.ats_candidate_id = k.c AND i.ats_job_id = k.j
-             WHERE i.integration_id = \(integrationID)
-            """
-        ).rows {
-            let key = CandidateJob(candidateID: try row.decode(at: 0), jobID: try row.decode(at: 1))
-            if let application = try row.decode(at: 2, as: Int64?.self) {
-                known[key] = application
-            } else {
-                pendingByJob[key.jobID, default: []].append(key.candidateID)
-            }
-        }
+        let intents = JobSubmissionIntents(pool: pool, integrationID: integrationID)
+        var (known, pendingByJob) = try await intents.open(Array(Set(pairs.map { CandidateJob(candidateID: $0.candidateID, jobID: $0.jobID) })))
         for (job, candidates) in pendingByJob.sorted(by: { $0.key < $1.key }) {
             let existing = try await client.findJobSubmissions(jobOrderID: job, candidateIDs: candidates)
-            for candidate in candidates.sorted() {
-                let application: Int64
-                if let found = existing[candidate] {
-                    application = found
-                    outcome.submissionsFound += 1
-                } else {
-                    application = try await client.createJobSubmission(candidateID: candidate, jobOrderID: job)
-                    outcome.submissionsCreated += 1
-                    try afterSubmissionCreated?(candidate, job)
-                }
-                try await pool.query(
-                    """
-                    UPDATE job_submission_intents SET ats_application_id = \(application), completed_at = now()
-                     WHERE integration_id = \(integrationID) AND ats_candidate_id = \(candidate) AND ats_job_id = \(job)
-                    """)
-                known[CandidateJob(candidateID: candidate, jobID: job)] = application
+            var settled: [CandidateJob: Int64] = [:]
+            for (candidate, application) in existing where candidates.contains(candidate) {
+                settled[CandidateJob(candidateID: candidate, jobID: job)] = application
             }
+            outcome.submissionsFound += settled.count
+            let (created, failure) = await create(candidates.filter { existing[$0] == nil }.sorted(), job: job, client: client)
+            for (candidate, application) in created {
+                settled[CandidateJob(candidateID: candidate, jobID: job)] = application
+            }
+            outcome.submissionsCreated += created.count
+            try await intents.complete(settled)
+            known.merge(settled) { _, new in new }
+            if let failure { throw failure }
         }
         return known
+    }
+
+    /// Creates a JobSubmission for each candidate, `submissionConcurrency` at a time, and
+    /// returns (candidate, application id) for each created. After a failure no more are
+    /// started; the ones in flight end, and the first failure is returned with them.
+    private func create(_ candidates: [Int64], job: Int64, client: BullhornClient) async -> (created: [(Int64, Int64)], failure: (any Error)?) {
+        var created: [(Int64, Int64)] = []
+        var failure: (any Error)?
+        await withTaskGroup(of: Result<(Int64, Int64), any Error>.self) { group in
+            var queue = candidates.makeIterator()
+            func startNext() {
+                guard failure == nil, let candidate = queue.next() else { return }
+                group.addTask { [afterSubmissionCreated] in
+                    do {
+                        let application = try await client.createJobSubmission(candidateID: candidate, jobOrderID: job)
+                        try afterSubmissionCreated?(candidate, job)
+                        return .success((candidate, application))
+                    } catch {
+                        return .failure(error)
+                    }
+                }
+            }
+            for _ in 0..<submissionConcurrency { startNext() }
+            while let result = await group.next() {
+                switch result {
+                case .success(let pair): created.append(pair)
+                case .failure(let error): failure = failure ?? error
+                }
+                startNext()
+            }
+        }
+        return (created, failure)
     }
 }
