@@ -137,13 +137,13 @@ struct WorkerBenchmark {
         let publishes = try pairs.map { pair in
             AMQPPublish(exchange: Topology.pairsExchange, routingKey: router.partition(for: pair.integrationId).routingKey, message: try pair.amqpMessage())
         }
-        let settledBefore = workers.map(\.totals.settled).reduce(0, +)
+        let settledBefore = workers.map(\.totals.acknowledged).reduce(0, +)
         let channel = try await broker.openChannel(confirms: true)
         let started = ContinuousClock.now
         let outcomes = try await channel.publish(publishes, window: options.window)
         guard outcomes.allSatisfy(\.isConfirmed) else { throw BenchmarkFailure("the broker did not take every pair") }
         try await until("workers settle \(pairs.count) pairs") {
-            workers.map(\.totals.settled).reduce(0, +) - settledBefore >= pairs.count
+            workers.map(\.totals.acknowledged).reduce(0, +) - settledBefore >= pairs.count
         }
         let seconds = (ContinuousClock.now - started).seconds
         try await channel.close()

@@ -75,6 +75,8 @@ import Testing
                 try await group.waitForAll()
             }
             #expect(try await fixture.pool.query("SELECT count(*) FROM campaign_candidates").scalar(Int.self) == expected)
+            #expect(workers.map(\.totals.added).reduce(0, +) == expected, "the workers' totals account for every pair")
+            #expect(workers.map(\.totals.acknowledged).reduce(0, +) == expected)
             for (index, tearsheet) in fixture.world.tearsheets.enumerated() {
                 for member in tearsheet.members {
                     #expect(fixture.world.jobSubmissionCount(candidate: member.candidateID, jobOrder: fixture.world.jobOrderIDs[index]) == 1)

@@ -56,11 +56,10 @@ public struct PartitionConsumer: Sendable {
         public var deadLettered = 0
         public var submissionsCreated = 0
         public var failedBatches = 0
+        /// Messages acknowledged for good: their pairs added or skipped, or dead-lettered.
+        public var acknowledged = 0
 
         public init() {}
-
-        /// Messages settled for good: added, skipped or dead-lettered.
-        public var settled: Int { added + alreadyOnCampaign + deadLettered }
 
         mutating func add(_ other: Totals) {
             batches += other.batches
@@ -69,6 +68,7 @@ public struct PartitionConsumer: Sendable {
             deadLettered += other.deadLettered
             submissionsCreated += other.submissionsCreated
             failedBatches += other.failedBatches
+            acknowledged += other.acknowledged
         }
     }
 
@@ -104,7 +104,9 @@ public struct PartitionConsumer: Sendable {
                 totals.failedBatches += 1
                 FleetMetrics.batchesFailed(partition.queue).increment()
                 logger.warning("batch failed; it goes back to the queue", metadata: ["partition": "\(partition.queue)", "error": "\(error)"])
-                try await giveBack(batch, on: channel, lastError: "\(error)")
+                let exhausted = try await giveBack(batch, on: channel, lastError: "\(error)")
+                totals.deadLettered += exhausted
+                totals.acknowledged += exhausted
                 try await Task.sleep(for: backoff)
                 backoff = min(backoff * 2, options.maxBackoff)
             }
@@ -135,6 +137,7 @@ public struct PartitionConsumer: Sendable {
         // Everything in the batch is settled: committed, skipped or dead-lettered.
         try await channel.ack(batch.map(\.deliveryTag).max()!, multiple: true)
         totals.batches += 1
+        totals.acknowledged += batch.count
         FleetMetrics.pairsAdded(partition.queue).increment(by: outcome.added.count)
         FleetMetrics.pairsSkipped(partition.queue).increment(by: outcome.alreadyOnCampaign)
         FleetMetrics.deadLettered(partition.queue).increment(by: deadLetters.count)
@@ -147,7 +150,8 @@ public struct PartitionConsumer: Sendable {
 
     /// A failed batch: each message goes back to its queue, except those on their last
     /// allowed delivery, which go to the dead-letter queue with the error that stopped them.
-    private func giveBack(_ batch: [AMQPDelivery], on channel: AMQPChannel, lastError: String) async throws {
+    /// Returns how many were dead-lettered.
+    private func giveBack(_ batch: [AMQPDelivery], on channel: AMQPChannel, lastError: String) async throws -> Int {
         let exhausted = batch.filter { deliveryCount($0) + 1 >= options.deliveryLimit }
         try await deadLetter(exhausted.map { ($0, "gave up after \(options.deliveryLimit) attempts: \(lastError)") }, on: channel)
         let exhaustedTags = Set(exhausted.map(\.deliveryTag))
@@ -155,6 +159,7 @@ public struct PartitionConsumer: Sendable {
             try await channel.nack(delivery.deliveryTag, requeue: true)
         }
         for delivery in exhausted { try await channel.ack(delivery.deliveryTag) }
+        return exhausted.count
     }
 
     /// Earlier deliveries of this message, as the quorum queue counts them.
