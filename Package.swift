@@ -110,6 +110,7 @@ let package = Package(
             dependencies: [
                 "AMQPClient", "PostgresClient", "CurlHTTP",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Tests/IntegrationSupport",
             swiftSettings: swiftSettings

@@ -1,7 +1,7 @@
 import Foundation
 
 /// `swift run -c release tearsheet-bench [amqp|postgres|publisher|worker|all] [--messages N] [--rows N]
-///     [--members N] [--bullhorn-latency-ms N]`
+///     [--members N] [--batch N] [--bullhorn-latency-ms N]`
 ///
 /// Measures the project's AMQP and PostgreSQL paths and, in the same run on the same services,
 /// the thin-C baselines (../shared/bench/raw-limit for the broker, Benchmarks/baseline/pg_limit.c
@@ -34,8 +34,10 @@ struct BenchmarkOptions {
     var window = 1024
     var prefetch = 1000
     /// Worker suite: tearsheet size of each of its 8 integrations, and Bullhorn's answer time.
-    var membersPerIntegration = 1_000
+    var membersPerIntegration = 2_500
     var bullhornLatencyMilliseconds = 0
+    /// Worker suite: `work --batch`.
+    var batchSize = 200
     var amqpHost = ProcessInfo.processInfo.environment["AMQP_HOST"] ?? "127.0.0.1"
     var amqpPort = Int(ProcessInfo.processInfo.environment["AMQP_PORT"] ?? "") ?? 5672
     var databaseURL = ProcessInfo.processInfo.environment["TSYNC_DATABASE_URL"] ?? "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -52,6 +54,7 @@ struct BenchmarkOptions {
             case "--window": window = Int(iterator.next() ?? "") ?? window
             case "--prefetch": prefetch = Int(iterator.next() ?? "") ?? prefetch
             case "--members": membersPerIntegration = Int(iterator.next() ?? "") ?? membersPerIntegration
+            case "--batch": batchSize = Int(iterator.next() ?? "") ?? batchSize
             case "--bullhorn-latency-ms": bullhornLatencyMilliseconds = Int(iterator.next() ?? "") ?? bullhornLatencyMilliseconds
             case "--shared": sharedDirectory = iterator.next() ?? sharedDirectory
             default:

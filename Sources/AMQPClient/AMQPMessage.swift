@@ -115,6 +115,15 @@ public struct AMQPDelivery: Sendable {
     public let routingKey: String
     public let consumerTag: String
     public let message: AMQPMessage
+
+    public init(deliveryTag: UInt64, redelivered: Bool = false, exchange: String = "", routingKey: String = "", consumerTag: String = "", message: AMQPMessage) {
+        self.deliveryTag = deliveryTag
+        self.redelivered = redelivered
+        self.exchange = exchange
+        self.routingKey = routingKey
+        self.consumerTag = consumerTag
+        self.message = message
+    }
 }
 
 /// What `queue.declare` reports.

@@ -34,8 +34,10 @@ final class DeliveryBuffer: Sendable {
     }
 
     /// The next batch; empty when nothing arrived within `idle` (so the caller can look at its
-    /// stop flag); nil once the consumer has ended and everything was taken.
-    func nextBatch(max: Int, wait: Duration, idle: Duration = .seconds(1)) async throws -> [AMQPDelivery]? {
+    /// stop flag); nil once the consumer has ended and everything was taken. After the first
+    /// delivery the batch gathers until it has `max`, `wait` has passed, or nothing more came
+    /// for `quiet`: a drained queue's last, partial batch goes without waiting out `wait`.
+    func nextBatch(max: Int, wait: Duration, quiet: Duration = .milliseconds(20), idle: Duration = .seconds(1)) async throws -> [AMQPDelivery]? {
         await withCheckedContinuation { continuation in
             let waiting = state.withLock { state -> Int? in
                 if !state.items.isEmpty || state.ended { return nil }
@@ -58,10 +60,19 @@ final class DeliveryBuffer: Sendable {
             }
         }
         if state.withLock({ $0.items.isEmpty && !$0.ended }) { return [] }
-        // More may arrive right behind the first: gather until the batch is full or the wait is over.
+        // More may arrive right behind the first: gather while they keep coming.
         let deadline = ContinuousClock.now + wait
+        var seen = state.withLock { $0.items.count }
+        var lastArrival = ContinuousClock.now
         while ContinuousClock.now < deadline, state.withLock({ $0.items.count < max && !$0.ended }) {
             try await Task.sleep(for: .milliseconds(5))
+            let count = state.withLock { $0.items.count }
+            if count != seen {
+                seen = count
+                lastArrival = .now
+            } else if ContinuousClock.now - lastArrival >= quiet {
+                break
+            }
         }
         return try state.withLock { state -> [AMQPDelivery]? in
             if state.items.isEmpty {
