@@ -36,7 +36,7 @@ extension AMQPConnectionCore {
     /// rather than lowest-first: frames of a just-closed channel that librabbitmq queued while
     /// waiting for its close-ok are handled later, and must not land on a new channel.
     private func allocateChannelID() throws -> UInt16 {
-        let highest = max(channelMax, 1)
+        let highest = channelMax == 0 ? UInt16.max : channelMax  // 0 means "no limit" in AMQP
         for _ in 0..<Int(highest) {
             lastChannelID = lastChannelID >= highest ? 1 : lastChannelID + 1
             if channels[lastChannelID] == nil { return lastChannelID }
