@@ -52,9 +52,11 @@ struct DemoCommand: AsyncParsableCommand {
                 let published = summaries.map(\.pairsPublished).reduce(0, +)
 
                 let clients = BullhornClients(pool: pool, secretKey: key)
+                let amqp = try settings.amqp()
                 let workers = (1...2).map { index in
                     PartitionWorker(
-                        workerID: "demo-worker-\(index)", databaseURL: databaseURL, connectBroker: { broker }, topology: topology,
+                        workerID: "demo-worker-\(index)", databaseURL: databaseURL, connectBroker: { try await AMQPConnection.connect(amqp) },
+                        topology: topology,
                         processor: PairProcessor(pool: pool, clients: clients), tick: .milliseconds(500), logger: quiet)
                 }
                 try await withThrowingTaskGroup(of: Void.self) { group in

@@ -36,12 +36,14 @@ struct WorkCommand: AsyncParsableCommand {
             let databaseURL = try settings.databaseURL()
             let pool = PostgresPool(connectionString: databaseURL, maxConnections: 6, applicationName: "tearsheet-sync worker")
             try await StartupConnections.check(pool)
-            let broker = try await StartupConnections.broker(settings)
+            // A bad broker URL or password stops the process here, with its one-line message;
+            // the worker then opens connections of its own.
+            try await StartupConnections.broker(settings).close()
             let amqp = try settings.amqp()
             let workerID = "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier):\(UInt16.random(in: 0...UInt16.max))"
             let worker = PartitionWorker(
                 workerID: workerID, databaseURL: databaseURL,
-                connectBroker: { [broker] in broker.isOpen ? broker : try await AMQPConnection.connect(amqp) }, topology: topology,
+                connectBroker: { try await AMQPConnection.connect(amqp) }, topology: topology,
                 processor: PairProcessor(pool: pool, clients: BullhornClients(pool: pool, secretKey: key)),
                 options: WorkerOptions(batchSize: batch, prefetch: prefetch), logger: Logger(label: "tearsheet-sync.worker"))
             let signals = StopSignals { worker.stop() }
@@ -49,7 +51,6 @@ struct WorkCommand: AsyncParsableCommand {
             try await worker.run()
             withExtendedLifetime(signals) {}
             await endpoint?.stop()
-            await broker.close()
             await pool.close()
         }
     }

@@ -41,6 +41,44 @@ import Testing
         return letters
     }
 
+    /// Dead letters go over a connection of their own; when it is lost the consumer ends after
+    /// its batch in hand (the worker starts it again on new connections) and leaves nothing
+    /// behind: no consumer on the queue, its unacknowledged deliveries back to ready.
+    @Test func losingTheDeadLetterConnectionEndsTheConsumerAndReleasesItsDeliveries() async throws {
+        let seed = SimulatorSeed(candidates: 400, jobOrders: 1, tearsheets: [.init(members: 200, jobs: 1)])
+        try await FleetFixture.run(seed: seed) { fixture in
+            try await fixture.addCampaign(1, job: fixture.world.tearsheets[0].jobOrderIDs[0])
+            _ = try await fixture.publisher().run()
+            fixture.world.setFaults(SimulatorFaults(latency: .milliseconds(20)))  // batches take a while
+            let deadLetterBroker = try await AMQPConnection.connect(url: fixture.amqpURL)
+            let partition = PartitionRouter(topology: fixture.topology).partition(for: fixture.integrationID)
+            let processor = PairProcessor(
+                pool: fixture.pool, clients: BullhornClients(pool: fixture.pool, secretKey: fixture.secretKey, configuration: FleetFixture.clientConfiguration))
+            let consumer = PartitionConsumer(
+                broker: fixture.broker, deadLetterBroker: deadLetterBroker, partition: partition, processor: processor,
+                options: WorkerOptions(batchSize: 20, batchWait: .milliseconds(20)), logger: FleetFixture.quietLogger)
+            let settled = Mutex(0)
+            let run = Task<Void, any Error> {
+                try await consumer.run(shouldStop: { false }, report: { totals in settled.withLock { $0 = totals.acknowledged } })
+            }
+            let deadline = ContinuousClock.now + .seconds(30)
+            while settled.withLock({ $0 }) == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+            await deadLetterBroker.close()
+            try await run.value  // returns on its own: shouldStop never says so
+            let acknowledged = settled.withLock { $0 }
+            #expect(acknowledged < 200, "it stopped early")
+            let channel = try await fixture.broker.openChannel()
+            var queue = try await channel.declareQueue(partition.queue, passive: true)
+            for _ in 0..<50 where Int(queue.messageCount) != 200 - acknowledged {  // the queue takes returns a moment later
+                try await Task.sleep(for: .milliseconds(100))
+                queue = try await channel.declareQueue(partition.queue, passive: true)
+            }
+            #expect(queue.consumerCount == 0)
+            #expect(Int(queue.messageCount) == 200 - acknowledged, "what it held but had not acknowledged is ready again")
+            try await channel.close()
+        }
+    }
+
     @Test func publishedPairsEndUpOnTheirCampaignsAndTheQueueDrains() async throws {
         let seed = SimulatorSeed(candidates: 600, jobOrders: 2, tearsheets: [.init(members: 300, jobs: 1)])
         try await FleetFixture.run(seed: seed) { fixture in

@@ -38,7 +38,7 @@ import Testing
         let processor = PairProcessor(
             pool: fixture.pool, clients: BullhornClients(pool: fixture.pool, secretKey: fixture.secretKey, configuration: FleetFixture.clientConfiguration))
         return PartitionWorker(
-            workerID: name, databaseURL: fixture.databaseURL, connectBroker: { fixture.broker }, topology: fixture.topology, processor: processor,
+            workerID: name, databaseURL: fixture.databaseURL, connectBroker: { try await AMQPConnection.connect(url: fixture.amqpURL) }, topology: fixture.topology, processor: processor,
             options: WorkerOptions(batchSize: 50, batchWait: .milliseconds(50)), tick: .milliseconds(200), heartbeatExpiry: .seconds(2),
             logger: FleetFixture.quietLogger)
     }
@@ -144,17 +144,23 @@ import Testing
                 group.addTask { try await worker.run() }
                 _ = try await fixture.publisher().run()
                 #expect(try await eventually { try await fixture.pool.query("SELECT count(*) FROM campaign_candidates").scalar(Int.self) == 30 })
-                await connections.withLock { $0[0] }.close()  // the broker connection dies under the worker
-                let joined = Array(fixture.world.candidateIDs.filter { id in !fixture.world.tearsheets[0].members.contains { $0.candidateID == id } }.prefix(10))
-                fixture.world.addMembers(joined, to: fixture.world.tearsheets[0].id, at: 1_764_000_100_000)
-                _ = try await fixture.publisher().run()
-                #expect(try await eventually { try await fixture.pool.query("SELECT count(*) FROM campaign_candidates").scalar(Int.self) == 40 })
-                #expect(connections.withLock { $0.count } >= 2)
+                let outsiders = fixture.world.candidateIDs.filter { id in !fixture.world.tearsheets[0].members.contains { $0.candidateID == id } }
+                // The consuming connection dies under the worker, then the dead-letter one.
+                for (round, index) in [0, 1].enumerated() {
+                    await connections.withLock { $0[index] }.close()
+                    let joined = Array(outsiders.dropFirst(round * 10).prefix(10))
+                    fixture.world.addMembers(joined, to: fixture.world.tearsheets[0].id, at: 1_764_000_100_000 + Int64(round) * 1_000)
+                    _ = try await fixture.publisher().run()
+                    #expect(try await eventually {
+                        try await fixture.pool.query("SELECT count(*) FROM campaign_candidates").scalar(Int.self) == 40 + round * 10
+                    })
+                }
+                #expect(connections.withLock { $0.count } >= 4, "two at the start, one more after each loss")
                 #expect(try await eventually { worker.partitions.count == 16 })
                 worker.stop()
                 try await group.waitForAll()
             }
-            for connection in connections.withLock({ $0 }) { await connection.close() }
+            #expect(connections.withLock { $0 }.allSatisfy { !$0.isOpen }, "the worker closes the connections it opened")
         }
     }
 

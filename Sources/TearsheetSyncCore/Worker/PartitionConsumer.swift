@@ -35,13 +35,21 @@ public struct PartitionConsumer: Sendable {
     public static let reasonHeader = "x-tsync-reason"
 
     let broker: AMQPConnection
+    /// Where dead letters are published: a connection of its own in a worker, because RabbitMQ
+    /// stops reading a publishing connection during a resource alarm, and on a shared one that
+    /// would also hold back the acknowledgements that let the queues drain.
+    let deadLetterBroker: AMQPConnection
     let partition: Topology.Partition
     let processor: PairProcessor
     let options: WorkerOptions
     let logger: Logger
 
-    public init(broker: AMQPConnection, partition: Topology.Partition, processor: PairProcessor, options: WorkerOptions = WorkerOptions(), logger: Logger) {
+    public init(
+        broker: AMQPConnection, deadLetterBroker: AMQPConnection? = nil, partition: Topology.Partition, processor: PairProcessor,
+        options: WorkerOptions = WorkerOptions(), logger: Logger
+    ) {
         self.broker = broker
+        self.deadLetterBroker = deadLetterBroker ?? broker
         self.partition = partition
         self.processor = processor
         self.options = options
@@ -72,13 +80,21 @@ public struct PartitionConsumer: Sendable {
         }
     }
 
-    /// Consumes until `shouldStop` says so between batches (or the consumer ends), finishing and
-    /// settling the batch in hand first. Unsettled deliveries go back to the queue when the
-    /// channel closes.
+    /// Consumes until `shouldStop` says so between batches (or the consumer ends, or the
+    /// dead-letter connection is lost), finishing and settling the batch in hand first.
+    /// Unsettled deliveries go back to the queue when the channel closes.
     public func run(shouldStop: @escaping @Sendable () -> Bool, report: @escaping @Sendable (Totals) -> Void = { _ in }) async throws {
-        let channel = try await broker.openChannel(confirms: true)
-        try await channel.setPrefetch(options.prefetch)
-        let consumer = try await channel.consume(queue: partition.queue)
+        let deadLetterChannel = try await deadLetterBroker.openChannel(confirms: true)
+        let channel: AMQPChannel
+        let consumer: AMQPConsumer
+        do {
+            channel = try await broker.openChannel()
+            try await channel.setPrefetch(options.prefetch)
+            consumer = try await channel.consume(queue: partition.queue)
+        } catch {
+            try? await deadLetterChannel.close()
+            throw error
+        }
         let buffer = DeliveryBuffer()
         let pump = Task {
             do {
@@ -88,15 +104,33 @@ public struct PartitionConsumer: Sendable {
                 buffer.end(error)
             }
         }
-        defer { pump.cancel() }
+        // However the loop ends, the consumer goes and its channel closes: a channel left open
+        // would keep its unacknowledged deliveries from the partition's next consumer.
+        var failure: (any Error)?
+        do {
+            try await consume(buffer, on: channel, deadLetters: deadLetterChannel, shouldStop: shouldStop, report: report)
+        } catch {
+            failure = error
+        }
+        pump.cancel()
+        try? await consumer.cancel()
+        try? await channel.close()
+        try? await deadLetterChannel.close()
+        if let failure { throw failure }
+    }
+
+    private func consume(
+        _ buffer: DeliveryBuffer, on channel: AMQPChannel, deadLetters deadLetterChannel: AMQPChannel,
+        shouldStop: @Sendable () -> Bool, report: @Sendable (Totals) -> Void
+    ) async throws {
         var totals = Totals()
         var backoff = options.backoff
-        while !shouldStop() {
+        while !shouldStop(), deadLetterBroker.isOpen {
             guard let batch = try await buffer.nextBatch(max: options.batchSize, wait: options.batchWait) else { break }
             if batch.isEmpty { continue }  // idle: look at the stop flag again
             let started = ContinuousClock.now
             do {
-                try await handle(batch, on: channel, totals: &totals)
+                try await handle(batch, on: channel, deadLetters: deadLetterChannel, totals: &totals)
                 let took = (ContinuousClock.now - started).components
                 FleetMetrics.batchDuration(partition.queue).recordNanoseconds(took.seconds * 1_000_000_000 + took.attoseconds / 1_000_000_000)
                 backoff = options.backoff
@@ -104,7 +138,7 @@ public struct PartitionConsumer: Sendable {
                 totals.failedBatches += 1
                 FleetMetrics.batchesFailed(partition.queue).increment()
                 logger.warning("batch failed; it goes back to the queue", metadata: ["partition": "\(partition.queue)", "error": "\(error)"])
-                let exhausted = try await giveBack(batch, on: channel, lastError: "\(error)")
+                let exhausted = try await giveBack(batch, on: channel, deadLetters: deadLetterChannel, lastError: "\(error)")
                 totals.deadLettered += exhausted
                 totals.acknowledged += exhausted
                 try await Task.sleep(for: backoff)
@@ -112,11 +146,9 @@ public struct PartitionConsumer: Sendable {
             }
             report(totals)
         }
-        try? await consumer.cancel()
-        try? await channel.close()
     }
 
-    private func handle(_ batch: [AMQPDelivery], on channel: AMQPChannel, totals: inout Totals) async throws {
+    private func handle(_ batch: [AMQPDelivery], on channel: AMQPChannel, deadLetters deadLetterChannel: AMQPChannel, totals: inout Totals) async throws {
         var pairs: [PairMessage] = []
         var deadLetters: [(AMQPDelivery, String)] = []
         var deliveryOf: [String: AMQPDelivery] = [:]
@@ -133,7 +165,7 @@ public struct PartitionConsumer: Sendable {
         for (pair, reason) in outcome.deadLetters {
             if let delivery = deliveryOf[pair.messageID] { deadLetters.append((delivery, reason)) }
         }
-        try await deadLetter(deadLetters, on: channel)
+        try await deadLetter(deadLetters, on: deadLetterChannel)
         // Everything in the batch is settled: committed, skipped or dead-lettered.
         try await channel.ack(batch.map(\.deliveryTag).max()!, multiple: true)
         totals.batches += 1
@@ -151,9 +183,9 @@ public struct PartitionConsumer: Sendable {
     /// A failed batch: each message goes back to its queue, except those on their last
     /// allowed delivery, which go to the dead-letter queue with the error that stopped them.
     /// Returns how many were dead-lettered.
-    private func giveBack(_ batch: [AMQPDelivery], on channel: AMQPChannel, lastError: String) async throws -> Int {
+    private func giveBack(_ batch: [AMQPDelivery], on channel: AMQPChannel, deadLetters deadLetterChannel: AMQPChannel, lastError: String) async throws -> Int {
         let exhausted = batch.filter { deliveryCount($0) + 1 >= options.deliveryLimit }
-        try await deadLetter(exhausted.map { ($0, "gave up after \(options.deliveryLimit) attempts: \(lastError)") }, on: channel)
+        try await deadLetter(exhausted.map { ($0, "gave up after \(options.deliveryLimit) attempts: \(lastError)") }, on: deadLetterChannel)
         let exhaustedTags = Set(exhausted.map(\.deliveryTag))
         for delivery in batch where !exhaustedTags.contains(delivery.deliveryTag) {
             try await channel.nack(delivery.deliveryTag, requeue: true)

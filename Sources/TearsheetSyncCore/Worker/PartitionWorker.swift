@@ -13,9 +13,12 @@ import Synchronization
 public final class PartitionWorker: Sendable {
     public let workerID: String
     let databaseURL: String
-    /// Opens a broker connection: at start, and again whenever the current one has died.
+    /// Opens a new broker connection (the worker closes it when done): at start, and again
+    /// whenever the current one has died. A worker keeps two: one its consumers receive and acknowledge on, one for dead letters
+    /// (RabbitMQ stops reading a publishing connection during a resource alarm; on a shared
+    /// one that would also hold back the acknowledgements that drain the queues).
     let connectBroker: @Sendable () async throws -> AMQPConnection
-    private let broker = Mutex<AMQPConnection?>(nil)
+    private let brokers = Mutex<BrokerConnections?>(nil)
     let topology: Topology
     let processor: PairProcessor
     let options: WorkerOptions
@@ -107,6 +110,11 @@ public final class PartitionWorker: Sendable {
             for partition in consumers.keys.sorted() { try? await hand(back: partition, from: &consumers, leases: leases) }
             await leases.resign()
         }
+        // The connections `connectBroker` opened are the worker's own.
+        if let open = brokers.withLock({ current in defer { current = nil }; return current }) {
+            await open.consume.close()
+            await open.deadLetters.close()
+        }
     }
 
     private func rebalance(leases: PartitionLeases, consumers: inout [Int: Consumer], count: Int, start: Int) async throws {
@@ -117,7 +125,7 @@ public final class PartitionWorker: Sendable {
                 try await hand(back: partition, from: &consumers, leases: leases)
             }
             let live = try await leases.heartbeat(holding: consumers.keys.sorted())
-            guard let broker = await liveBroker() else {
+            guard let broker = await liveBrokers() else {
                 // No broker: consumers of the dead connection have ended and handed their
                 // partitions back above; hold none until the broker answers again.
                 held.withLock { $0 = consumers.keys.sorted() }
@@ -154,13 +162,24 @@ public final class PartitionWorker: Sendable {
         logger.info("released partition", metadata: ["worker": "\(workerID)", "partition": "\(partition)"])
     }
 
-    /// The open broker connection, reconnecting when the last one died; nil while the broker
-    /// cannot be reached (the next tick tries again).
-    private func liveBroker() async -> AMQPConnection? {
-        if let current = broker.withLock({ $0 }), current.isOpen { return current }
+    struct BrokerConnections: Sendable {
+        let consume: AMQPConnection
+        let deadLetters: AMQPConnection
+
+        var areOpen: Bool { consume.isOpen && deadLetters.isOpen }
+    }
+
+    /// The open broker connections, both opened again when either died (its consumers end,
+    /// and are started again on the new ones); nil while the broker cannot be reached (the
+    /// next tick tries again).
+    private func liveBrokers() async -> BrokerConnections? {
+        let current = brokers.withLock { $0 }
+        if let current, current.areOpen { return current }
         do {
-            let fresh = try await connectBroker()
-            broker.withLock { $0 = fresh }
+            let consume = current?.consume.isOpen == true ? current!.consume : try await connectBroker()
+            let deadLetters = current?.deadLetters.isOpen == true ? current!.deadLetters : try await connectBroker()
+            let fresh = BrokerConnections(consume: consume, deadLetters: deadLetters)
+            brokers.withLock { $0 = fresh }
             logger.info("connected to the broker", metadata: ["worker": "\(workerID)"])
             return fresh
         } catch {
@@ -169,10 +188,11 @@ public final class PartitionWorker: Sendable {
         }
     }
 
-    private func launch(_ partition: Topology.Partition, on broker: AMQPConnection) -> Consumer {
+    private func launch(_ partition: Topology.Partition, on broker: BrokerConnections) -> Consumer {
         let flag = StopFlag()
         let finished = StopFlag()
-        let consumer = PartitionConsumer(broker: broker, partition: partition, processor: processor, options: options, logger: logger)
+        let consumer = PartitionConsumer(
+            broker: broker.consume, deadLetterBroker: broker.deadLetters, partition: partition, processor: processor, options: options, logger: logger)
         let logger = logger
         let launch = consumerTotals.withLock { state in
             state.launches += 1
