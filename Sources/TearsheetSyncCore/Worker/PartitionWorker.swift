@@ -14,9 +14,10 @@ public final class PartitionWorker: Sendable {
     public let workerID: String
     let databaseURL: String
     /// Opens a new broker connection (the worker closes it when done): at start, and again
-    /// whenever the current one has died. A worker keeps two: one its consumers receive and acknowledge on, one for dead letters
-    /// (RabbitMQ stops reading a publishing connection during a resource alarm; on a shared
-    /// one that would also hold back the acknowledgements that drain the queues).
+    /// whenever the current one has died. A worker keeps two: one its consumers receive and
+    /// acknowledge on, one for dead letters (RabbitMQ stops reading a publishing connection
+    /// during a resource alarm; on a shared one that would also hold back the acknowledgements
+    /// that drain the queues).
     let connectBroker: @Sendable () async throws -> AMQPConnection
     private let brokers = Mutex<BrokerConnections?>(nil)
     let topology: Topology
@@ -169,9 +170,9 @@ public final class PartitionWorker: Sendable {
         var areOpen: Bool { consume.isOpen && deadLetters.isOpen }
     }
 
-    /// The open broker connections, both opened again when either died (its consumers end,
-    /// and are started again on the new ones); nil while the broker cannot be reached (the
-    /// next tick tries again).
+    /// The open broker connections, a dead one replaced by a new one (the consumers that used
+    /// it end, and are started again on the new pair); nil while the broker cannot be reached
+    /// (the next tick tries again).
     private func liveBrokers() async -> BrokerConnections? {
         let current = brokers.withLock { $0 }
         if let current, current.areOpen { return current }
