@@ -1,5 +1,6 @@
 import AMQPClient
 import Foundation
+import TearsheetSyncCore
 
 /// Confirmed publish and acknowledged consume of persistent 300-byte messages through one
 /// quorum queue: the shape of `raw-limit`, through the project's AMQP layer.
@@ -7,9 +8,7 @@ struct AMQPBenchmark {
     let options: BenchmarkOptions
 
     func run(into report: inout BenchmarkReport) async throws {
-        let rawLimit = "\(options.sharedDirectory)/bench/raw-limit"
-        let (baseline, baselinePID) = BaselineProcess.runWithPID(
-            "/bin/bash", [rawLimit, "\(options.messages)", "\(options.window)", "\(options.prefetch)"])
+        let baseline = try await RawLimit.run(messages: options.messages, options: options)
         let ours = try await measure()
         report.add(
             "amqp publish (confirms, window \(options.window))", ours: ours.publish,
@@ -17,7 +16,6 @@ struct AMQPBenchmark {
         report.add(
             "amqp consume (prefetch \(options.prefetch), multi-ack)", ours: ours.consume,
             baseline: baseline["consume_msgs_per_s"], unit: "msg/s")
-        try await deleteRawLimitQueue("raw-limit-\(baselinePID)")
     }
 
     private func measure() async throws -> (publish: Double, consume: Double) {
@@ -43,7 +41,7 @@ struct AMQPBenchmark {
             guard outcomes.allSatisfy({ $0 == .confirmed }) else { throw BenchmarkFailure("unconfirmed publishes") }
             sent += chunk
         }
-        let publishSeconds = (ContinuousClock.now - publishStart).seconds
+        let publishSeconds = (ContinuousClock.now - publishStart).timeInterval
 
         let consumerChannel = try await connection.openChannel()
         try await consumerChannel.setPrefetch(UInt16(min(options.prefetch, 65_535)))
@@ -58,7 +56,7 @@ struct AMQPBenchmark {
             }
             if received == options.messages { break }
         }
-        let consumeSeconds = (ContinuousClock.now - consumeStart).seconds
+        let consumeSeconds = (ContinuousClock.now - consumeStart).timeInterval
         try await consumer.cancel()
         try await channel.deleteQueue(queue)
         await connection.close()
@@ -66,22 +64,9 @@ struct AMQPBenchmark {
     }
 
     /// raw-limit leaves its queue (named after its shell's PID) behind by design.
-    private func deleteRawLimitQueue(_ name: String) async throws {
-        let connection = try await AMQPConnection.connect(AMQPConfiguration(host: options.amqpHost, port: options.amqpPort))
-        let channel = try await connection.openChannel()
-        try? await channel.deleteQueue(name)
-        await connection.close()
-    }
 }
 
 struct BenchmarkFailure: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
-}
-
-extension Duration {
-    var seconds: Double {
-        let (seconds, attoseconds) = components
-        return Double(seconds) + Double(attoseconds) / 1e18
-    }
 }

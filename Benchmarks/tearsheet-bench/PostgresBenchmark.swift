@@ -1,4 +1,5 @@
 import Foundation
+import TearsheetSyncCore
 import PostgresClient
 
 /// Rows into a (campaign, candidate) table: one autocommit INSERT per row, 500 rows per
@@ -21,7 +22,7 @@ struct PostgresBenchmark {
             try await connection.query(
                 "INSERT INTO \(unescaped: table) VALUES (\(Int64(index % 7)), \(Int64(index)), \("TEARSHEETS")) ON CONFLICT DO NOTHING")
         }
-        report.add("postgres 1 row per statement", ours: Double(singleRows) / (ContinuousClock.now - start).seconds, baseline: baseline["single_rows_per_s"], unit: "rows/s")
+        report.add("postgres 1 row per statement", ours: Double(singleRows) / (ContinuousClock.now - start).timeInterval, baseline: baseline["single_rows_per_s"], unit: "rows/s")
         try await connection.executeScript(unsafeSQL: "TRUNCATE \(table)")
 
         start = ContinuousClock.now
@@ -35,14 +36,14 @@ struct PostgresBenchmark {
                 "INSERT INTO \(unescaped: table) SELECT * FROM unnest(\(campaigns)::bigint[], \(candidates)::bigint[], \(sources)::text[]) ON CONFLICT DO NOTHING")
             offset = range.upperBound
         }
-        report.add("postgres 500 rows per unnest statement", ours: Double(options.rows) / (ContinuousClock.now - start).seconds, baseline: baseline["batch_rows_per_s"], unit: "rows/s")
+        report.add("postgres 500 rows per unnest statement", ours: Double(options.rows) / (ContinuousClock.now - start).timeInterval, baseline: baseline["batch_rows_per_s"], unit: "rows/s")
         try await connection.executeScript(unsafeSQL: "TRUNCATE \(table)")
 
         let copyRows = options.rows * 5 / 2
         start = ContinuousClock.now
         let rows: [[String?]] = (0..<copyRows).map { ["\($0 % 7)", "\($0)", "TEARSHEETS"] }
         try await connection.copyIn(unsafeSQL: "COPY \(table) FROM STDIN", rows: rows)
-        report.add("postgres COPY", ours: Double(copyRows) / (ContinuousClock.now - start).seconds, baseline: baseline["copy_rows_per_s"], unit: "rows/s")
+        report.add("postgres COPY", ours: Double(copyRows) / (ContinuousClock.now - start).timeInterval, baseline: baseline["copy_rows_per_s"], unit: "rows/s")
 
         try await connection.executeScript(unsafeSQL: "DROP TABLE \(table)")
         await connection.close()

@@ -16,9 +16,7 @@ struct PublisherBenchmark {
     func run(into report: inout BenchmarkReport) async throws {
         let binary = try releaseBinary()
         let pairs = members * campaigns
-        let rawLimit = "\(options.sharedDirectory)/bench/raw-limit"
-        let (baseline, baselinePID) = BaselineProcess.runWithPID("/bin/bash", [rawLimit, "\(pairs)", "\(options.window)", "\(options.prefetch)"])
-        try await dropQueue("raw-limit-\(baselinePID)")
+        let baseline = try await RawLimit.run(messages: pairs, options: options)
 
         let world = BullhornWorld(seed: SimulatorSeed(candidates: members + 500, jobOrders: 2, tearsheets: [.init(members: members, jobs: 1)]))
         let measured = try await BullhornSimulatorServer(world: world).run { base in
@@ -77,7 +75,7 @@ struct PublisherBenchmark {
             try await Task.sleep(for: .milliseconds(20))
         }
         process.waitUntilExit()
-        let seconds = (ContinuousClock.now - started).seconds
+        let seconds = (ContinuousClock.now - started).timeInterval
         guard process.terminationStatus == 0 else { throw BenchmarkFailure("publish exited \(process.terminationStatus)") }
         return (seconds, peakKiB)
     }
@@ -86,12 +84,5 @@ struct PublisherBenchmark {
         let built = BaselineProcess.run("/bin/sh", ["-c", "swift build -c release --product tearsheet-sync >&2 && echo ok 1"])
         guard built["ok"] != nil else { throw BenchmarkFailure("cannot build the release tearsheet-sync") }
         return ".build/release/tearsheet-sync"
-    }
-
-    private func dropQueue(_ name: String) async throws {
-        let connection = try await AMQPConnection.connect(AMQPConfiguration(host: options.amqpHost, port: options.amqpPort))
-        let channel = try await connection.openChannel()
-        _ = try? await channel.deleteQueue(name)
-        await connection.close()
     }
 }

@@ -27,11 +27,7 @@ struct WorkerBenchmark {
 
     func run(into report: inout BenchmarkReport) async throws {
         let pairs = integrations * options.membersPerIntegration
-        let rawLimit = "\(options.sharedDirectory)/bench/raw-limit"
-        let (baseline, baselinePID) = BaselineProcess.runWithPID("/bin/bash", [rawLimit, "\(pairs)", "\(options.window)", "\(options.prefetch)"])
-        let cleanup = try await AMQPConnection.connect(AMQPConfiguration(host: options.amqpHost, port: options.amqpPort))
-        _ = try? await cleanup.openChannel().deleteQueue("raw-limit-\(baselinePID)")
-        await cleanup.close()
+        let baseline = try await RawLimit.run(messages: pairs, options: options)
         let consume = baseline["consume_msgs_per_s"]
         let latency = options.bullhornLatencyMilliseconds > 0 ? ", Bullhorn +\(options.bullhornLatencyMilliseconds) ms" : ""
         for workers in [1, 2] {
@@ -159,7 +155,7 @@ struct WorkerBenchmark {
         try await until("workers acknowledge \(pairs.count) pairs") {
             workers.map(\.totals.acknowledged).reduce(0, +) - acknowledgedBefore >= pairs.count
         }
-        return (ContinuousClock.now - started).seconds
+        return (ContinuousClock.now - started).timeInterval
     }
 
     /// Polls every 5 ms; gives up after 5 minutes.
