@@ -139,11 +139,16 @@ public struct PairProcessor: Sendable {
         for (job, candidates) in pendingByJob.sorted(by: { $0.key < $1.key }) {
             let existing = try await client.findJobSubmissions(jobOrderID: job, candidateIDs: candidates)
             var settled: [CandidateJob: Int64] = [:]
-            for (candidate, application) in existing where candidates.contains(candidate) {
-                settled[CandidateJob(candidateID: candidate, jobID: job)] = application
+            var missing: [Int64] = []
+            for candidate in candidates.sorted() {
+                if let application = existing[candidate] {
+                    settled[CandidateJob(candidateID: candidate, jobID: job)] = application
+                } else {
+                    missing.append(candidate)
+                }
             }
             outcome.submissionsFound += settled.count
-            let (created, failure) = await create(candidates.filter { existing[$0] == nil }.sorted(), job: job, client: client)
+            let (created, failure) = await create(missing, job: job, client: client)
             for (candidate, application) in created {
                 settled[CandidateJob(candidateID: candidate, jobID: job)] = application
             }
