@@ -28,9 +28,8 @@ public final class PartitionLeases: Sendable {
             INSERT INTO worker_heartbeats (worker_id, host, partitions) VALUES (\(workerID), \(host), \(partitions.map(Int32.init))::integer[])
             ON CONFLICT (worker_id) DO UPDATE SET last_seen = now(), partitions = EXCLUDED.partitions
             """)
-        let expiry = Double(heartbeatExpiry.components.seconds)
         return try await connection.query(
-            "SELECT count(*) FROM worker_heartbeats WHERE last_seen > now() - make_interval(secs => \(expiry))"
+            "SELECT count(*) FROM worker_heartbeats WHERE last_seen > now() - make_interval(secs => \(heartbeatExpiry.timeInterval))"
         ).scalar(Int.self)
     }
 
