@@ -56,8 +56,8 @@ struct PublishCommand: AsyncParsableCommand {
             let endpoint = metrics.start()
             // A pass is never cut short: its watermark would stay put anyway, but finishing
             // it saves republishing its pairs on the next one.
-            let stop = StopRequest()
-            let signals = every == nil ? nil : StopSignals { stop.request() }
+            let stop = StopFlag()
+            let signals = every == nil ? nil : StopSignals { stop.set() }
             var allSucceeded = true
             repeat {
                 let summaries = try await publisher.run(integrationIDs: integrations) { progress.show($0) }
@@ -69,7 +69,7 @@ struct PublishCommand: AsyncParsableCommand {
                 fflush(nil)
                 allSucceeded = !summaries.contains { $0.isFailure }
                 if let every { await stop.sleep(for: DurationParser.parse(every)!) }
-            } while every != nil && !stop.isRequested
+            } while every != nil && !stop.isSet
             withExtendedLifetime(signals) {}
             await endpoint?.stop()
             await broker.close()

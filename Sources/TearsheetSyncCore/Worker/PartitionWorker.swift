@@ -26,7 +26,7 @@ public final class PartitionWorker: Sendable {
     let tick: Duration
     let heartbeatExpiry: Duration
     let logger: Logger
-    private let stopping = Atomic<Bool>(false)
+    private let stopping = StopFlag()
     private let held = Mutex<[Int]>([])
     private let lastTick = Mutex<ContinuousClock.Instant?>(nil)
     /// Latest totals of every consumer this worker has run, by launch number.
@@ -56,13 +56,13 @@ public final class PartitionWorker: Sendable {
 
     /// Asks the worker to finish its batches, release its partitions and return from `run`.
     public func stop() {
-        stopping.store(true, ordering: .relaxed)
+        stopping.set()
     }
 
     /// `stop()` was called or the task running the worker was cancelled; either way the worker
     /// winds down the same way, so a caller that gives up (a task group unwinding after an
     /// error) is never left waiting on a worker that keeps consuming.
-    private var shouldStop: Bool { stopping.load(ordering: .relaxed) || Task.isCancelled }
+    private var shouldStop: Bool { stopping.isSet || Task.isCancelled }
 
     /// The partitions held right now.
     public var partitions: [Int] { held.withLock { $0 } }
@@ -216,11 +216,4 @@ public final class PartitionWorker: Sendable {
         let finished: StopFlag
         let task: Task<Void, any Error>
     }
-}
-
-/// A one-way switch shared between a worker and one of its consumers.
-final class StopFlag: Sendable {
-    private let flag = Atomic<Bool>(false)
-    var isSet: Bool { flag.load(ordering: .relaxed) }
-    func set() { flag.store(true, ordering: .relaxed) }
 }
