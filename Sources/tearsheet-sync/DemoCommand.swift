@@ -61,7 +61,7 @@ struct DemoCommand: AsyncParsableCommand {
                 }
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for worker in workers { group.addTask { try await worker.run() } }
-                    try await DemoProgress.waitUntilDrained(pool: pool, broker: broker, topology: topology, workers: workers)
+                    try await DemoProgress.waitUntilDrained(published: published, pool: pool, broker: broker, topology: topology, workers: workers)
                     for worker in workers { worker.stop() }
                     try await group.waitForAll()
                 }

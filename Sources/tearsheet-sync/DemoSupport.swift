@@ -46,18 +46,19 @@ enum DemoData {
 
 /// Progress while the workers drain the queues, and the closing table.
 enum DemoProgress {
-    static func waitUntilDrained(pool: PostgresPool, broker: AMQPConnection, topology: Topology, workers: [PartitionWorker]) async throws {
+    /// Until the workers have acknowledged every message published (added, skipped or
+    /// dead-lettered), a progress line a second.
+    static func waitUntilDrained(published: Int, pool: PostgresPool, broker: AMQPConnection, topology: Topology, workers: [PartitionWorker]) async throws {
         let channel = try await broker.openChannel()
-        var quietRounds = 0
-        while quietRounds < 3 {
+        var acknowledged = 0
+        while acknowledged < published {
             try await Task.sleep(for: .seconds(1))
             var waiting: UInt32 = 0
             for partition in topology.partitions { waiting += try await channel.declareQueue(partition.queue, passive: true).messageCount }
             let added = try await pool.query("SELECT count(*) FROM campaign_candidates").scalar(Int.self)
             let held = workers.map { "\($0.workerID): \($0.partitions.count) partitions" }.joined(separator: ", ")
             print("work     \(added) pairs on campaigns, \(waiting) messages waiting (\(held))")
-            let unsettled = try await pool.query("SELECT count(*) FROM job_submission_intents WHERE completed_at IS NULL").scalar(Int.self)
-            quietRounds = waiting == 0 && unsettled == 0 ? quietRounds + 1 : 0
+            acknowledged = workers.map(\.totals.acknowledged).reduce(0, +)
         }
         try await channel.close()
     }
