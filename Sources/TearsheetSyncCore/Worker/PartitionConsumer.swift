@@ -131,8 +131,7 @@ public struct PartitionConsumer: Sendable {
             let started = ContinuousClock.now
             do {
                 try await handle(batch, on: channel, deadLetters: deadLetterChannel, totals: &totals)
-                let took = (ContinuousClock.now - started).components
-                FleetMetrics.batchDuration(partition.queue).recordNanoseconds(took.seconds * 1_000_000_000 + took.attoseconds / 1_000_000_000)
+                FleetMetrics.batchDuration(partition.queue).recordSeconds((ContinuousClock.now - started).timeInterval)
                 backoff = options.backoff
             } catch {
                 totals.failedBatches += 1
