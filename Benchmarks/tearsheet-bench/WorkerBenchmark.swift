@@ -54,16 +54,16 @@ struct WorkerBenchmark {
             let management = ManagementAPI()
             let vhost = try await management.createScratchVirtualHost()
             let databaseURL = try await TestServices.createDatabase("tsync_bench_worker")
+            let result: Result<Measurement, any Error>
             do {
-                let result = try await measure(workers: count, world: world, simulatorBase: base, amqpURL: management.amqpURL(vhost: vhost), databaseURL: databaseURL)
-                try? await management.deleteVirtualHost(vhost)
-                try? await TestServices.dropDatabase(databaseURL)
-                return result
+                result = .success(try await measure(
+                    workers: count, world: world, simulatorBase: base, amqpURL: management.amqpURL(vhost: vhost), databaseURL: databaseURL))
             } catch {
-                try? await management.deleteVirtualHost(vhost)
-                try? await TestServices.dropDatabase(databaseURL)
-                throw error
+                result = .failure(error)
             }
+            try? await management.deleteVirtualHost(vhost)
+            try? await TestServices.dropDatabase(databaseURL)
+            return try result.get()
         }
     }
 
