@@ -40,7 +40,8 @@ struct PublisherBenchmark {
         try await pool.withConnection { try await SchemaMigrator().migrate($0) }
         let topology = try Topology.load(path: "topology.json")
         let broker = try await AMQPConnection.connect(url: management.amqpURL(vhost: vhost))
-        _ = try await TopologyApplier(definitions: topology.definitions).apply(on: broker)
+        _ = try await TopologyApplier(definitions: topology.definitions).apply(
+            on: broker, management: RabbitMQManagement(url: URL(string: TestServices.managementURL)!), virtualHost: vhost)
         await broker.close()
         let key = (0..<32).map { _ in UInt8.random(in: 0...255) }
         let account = SimulatedAuth.Account.standard

@@ -73,7 +73,9 @@ struct WorkerBenchmark {
         try await setup.withConnection { try await SchemaMigrator().migrate($0) }
         let topology = try Topology.load(path: "topology.json")
         let publisher = try await AMQPConnection.connect(url: amqpURL)
-        _ = try await TopologyApplier(definitions: topology.definitions).apply(on: publisher)
+        _ = try await TopologyApplier(definitions: topology.definitions).apply(
+            on: publisher, management: RabbitMQManagement(url: URL(string: TestServices.managementURL)!),
+            virtualHost: String(URLComponents(string: amqpURL)!.path.dropFirst()))
         let key = (0..<32).map { _ in UInt8.random(in: 0...255) }
         let pairs = try await registerIntegrations(world: world, pool: setup, simulatorBase: simulatorBase, key: key)
 
@@ -84,25 +86,24 @@ struct WorkerBenchmark {
             // What one `work` process has: its own pool, Bullhorn clients and broker connection.
             let pool = PostgresPool(connectionString: databaseURL, maxConnections: 6)
             pools.append(pool)
-            return PartitionWorker(
+            return SessionWorker(
                 workerID: "bench-\(index)", databaseURL: databaseURL, connectBroker: { try await AMQPConnection.connect(url: amqpURL) },
-                topology: topology, processor: PairProcessor(pool: pool, clients: BullhornClients(pool: pool, secretKey: key)),
+                processor: PairProcessor(pool: pool, clients: BullhornClients(pool: pool, secretKey: key)),
                 options: WorkerOptions(batchSize: options.batchSize), logger: quiet)
         }
         let measurement = try await withThrowingTaskGroup(of: Void.self) { group in
             for worker in workers { group.addTask { try await worker.run() } }
             defer { for worker in workers { worker.stop() } }
-            try await until("workers hold every partition") { workers.map(\.partitions.count).reduce(0, +) == topology.partitions.count }
 
             let callsBefore = world.totalCalls
-            let newSeconds = try await publishAndDrain(pairs, to: publisher, topology: topology, workers: workers, databaseURL: databaseURL)
+            let newSeconds = try await publishAndDrain(pairs, to: publisher, workers: workers, pool: setup, databaseURL: databaseURL)
             let callsPerNewPair = Double(world.totalCalls - callsBefore) / Double(pairs.count)
             let added = try await setup.query("SELECT count(*) FROM campaign_candidates").scalar(Int.self)
             guard added == pairs.count else { throw BenchmarkFailure("\(added) of \(pairs.count) pairs added") }
 
             // Four times over: this phase is fast, and a longer drain measures it better.
             let again = Array(repeating: pairs, count: existingRounds).flatMap { $0 }
-            let existingSeconds = try await publishAndDrain(again, to: publisher, topology: topology, workers: workers, databaseURL: databaseURL)
+            let existingSeconds = try await publishAndDrain(again, to: publisher, workers: workers, pool: setup, databaseURL: databaseURL)
             return Measurement(newSeconds: newSeconds, existingSeconds: existingSeconds / Double(existingRounds), callsPerNewPair: callsPerNewPair)
         }
         await publisher.close()
@@ -133,14 +134,16 @@ struct WorkerBenchmark {
         return pairs
     }
 
-    /// Publishes `pairs` to their partitions (as the publisher does) while the workers are held
-    /// back, then returns the seconds from letting them go until they have acknowledged every one.
+    /// Publishes `pairs` to their sessions (as the publisher does) while the workers are held
+    /// back, then returns the seconds from letting them go until they have acknowledged every
+    /// one (accepting the sessions included).
     private func publishAndDrain(
-        _ pairs: [PairMessage], to broker: AMQPConnection, topology: Topology, workers: [PartitionWorker], databaseURL: String
+        _ pairs: [PairMessage], to broker: AMQPConnection, workers: [SessionWorker], pool: PostgresPool, databaseURL: String
     ) async throws -> Double {
-        let router = PartitionRouter(topology: topology)
+        let sessions = Set(pairs.map { SessionQueue(integrationID: $0.integrationId) })
+        for session in sessions { try await session.declare(on: broker) }
         let publishes = try pairs.map { pair in
-            AMQPPublish(exchange: Topology.pairsExchange, routingKey: router.partition(for: pair.integrationId).routingKey, message: try pair.amqpMessage())
+            AMQPPublish(exchange: Topology.pairsExchange, routingKey: SessionQueue(integrationID: pair.integrationId).routingKey, message: try pair.amqpMessage())
         }
         let acknowledgedBefore = workers.map(\.totals.acknowledged).reduce(0, +)
         let gate = try await PostgresConnection.connect(databaseURL)
@@ -149,6 +152,7 @@ struct WorkerBenchmark {
         let outcomes = try await channel.publish(publishes, window: options.window)
         guard outcomes.allSatisfy(\.isConfirmed) else { throw BenchmarkFailure("the broker did not take every pair") }
         try await channel.close()
+        for session in sessions { try await SessionWorkStore(pool: pool).markPublished(session.integrationID) }
         let started = ContinuousClock.now
         try await gate.executeScript(unsafeSQL: "COMMIT")
         await gate.close()

@@ -130,8 +130,9 @@ public struct AMQPConsumer: AsyncSequence, Sendable {
         deliveries.makeAsyncIterator()
     }
 
-    /// Sends basic.cancel. Deliveries already received stay unacknowledged until settled or
-    /// until the channel closes; any that race the cancel are rejected back to the queue.
+    /// Sends basic.cancel. Deliveries the broker sent before it confirmed the cancel still
+    /// arrive on the sequence, which then ends; they stay unacknowledged until settled or
+    /// until the channel closes.
     public func cancel() async throws {
         try await channel.connection.perform { [channel, tag] core in try core.cancel(channel: channel.id, consumerTag: tag) }
     }

@@ -142,6 +142,10 @@ extension AMQPConnectionCore {
         let arena = CArena()
         amqp_basic_cancel(state, id, arena.bytes(consumerTag))
         try check(amqp_get_rpc_reply(state), channel: id, "cancel consumer \(consumerTag)")
+        // Deliveries the broker sent before its cancel-ok were queued by librabbitmq while it
+        // waited for the answer: hand them to the consumer before its stream ends (rejecting
+        // them would cost each a delivery on a quorum queue), then end it.
+        handleQueuedFrames()
         channel.consumers.removeValue(forKey: consumerTag)?.finish()
     }
 

@@ -118,6 +118,13 @@ final class AMQPConnectionCore: @unchecked Sendable {
         shutDown()
     }
 
+    /// Handles the frames librabbitmq queued during an RPC, and no more.
+    func handleQueuedFrames() {
+        while failure == nil, let state, amqp_frames_enqueued(state) != 0 {
+            if !readFrame() { break }
+        }
+    }
+
     /// Sleeps until the socket is readable, a command arrives, or a short tick passes.
     private func waitForActivity() {
         var fds = [

@@ -30,3 +30,19 @@ extension BullhornWorld {
         return summary
     }
 }
+
+extension BullhornWorld {
+    /// From now on, creating a JobSubmission for any of these candidates fails and creates
+    /// nothing: 400 with a validation error, as Bullhorn answers a record that breaks one of the
+    /// agency's field rules (a required custom field, a blocked candidate status); or another
+    /// status (a 500 that one record's trigger keeps raising).
+    public func refuseJobSubmissions(forCandidates candidates: Set<Int64>, status: Int = 400) {
+        state.withLock { state in
+            for candidate in candidates { state.refusedSubmissionCandidates[candidate] = status }
+        }
+    }
+
+    func jobSubmissionRefusal(forCandidate candidate: Int64) -> Int? {
+        state.withLock { $0.refusedSubmissionCandidates[candidate] }
+    }
+}

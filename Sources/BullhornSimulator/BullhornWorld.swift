@@ -19,6 +19,8 @@ public final class BullhornWorld: Sendable {
         var throttledRemaining = 0
         var logins = 0
         var clock: Int64?
+        /// Candidates whose JobSubmissions Bullhorn refuses, and with which HTTP status.
+        var refusedSubmissionCandidates: [Int64: Int] = [:]
     }
 
     let state: Mutex<State>

@@ -166,6 +166,12 @@ struct RestRoutes: Sendable {
             errors.append(["propertyName": "status", "severity": "ERROR", "type": status.isEmpty ? "REQUIRED_FIELD" : "MAX_LENGTH"])
         }
         if source.count > 100 { errors.append(["propertyName": "source", "severity": "ERROR", "type": "MAX_LENGTH"]) }
+        if let refusal = world.jobSubmissionRefusal(forCandidate: candidate), refusal != 400 {
+            return SimulatorHTTP.error(HTTPResponse.Status(code: refusal), "error persisting an entity of type: JobSubmission")
+        }
+        if world.jobSubmissionRefusal(forCandidate: candidate) == 400 {
+            errors.append(["propertyName": "candidate", "severity": "ERROR", "type": "INVALID_VALUE", "detailMessage": "candidate status does not allow submissions"])
+        }
         guard errors.isEmpty else {
             return SimulatorHTTP.json(.badRequest, ["errorMessage": "error persisting an entity of type: JobSubmission", "errorCode": 400, "errors": errors, "entityName": "JobSubmission"])
         }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PostgresClient
 import TearsheetSyncCore
 
 struct DLQCommand: AsyncParsableCommand {
@@ -36,7 +37,7 @@ struct DLQCommand: AsyncParsableCommand {
     }
 
     struct Replay: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Puts dead-lettered pairs back on their partition (pairs are idempotent).")
+        static let configuration = CommandConfiguration(abstract: "Puts dead-lettered pairs back in their session (pairs are idempotent).")
         @OptionGroup var options: GlobalOptions
         @Option(help: "Messages to replay at most.") var limit = 1_000
         @Option(help: "Only this integration's messages.") var integration: String?
@@ -45,9 +46,13 @@ struct DLQCommand: AsyncParsableCommand {
         func run() async throws {
             try await runCommand(options) { settings in
                 let topology = try Topology.load(path: topologyFile ?? settings.topologyPath())
+                let pool = PostgresPool(connectionString: try settings.databaseURL(), maxConnections: 1, applicationName: "tearsheet-sync dlq")
+                try await StartupConnections.check(pool)
                 let broker = try await StartupConnections.broker(settings)
-                let (replayed, kept) = try await DeadLetterQueue(broker: broker, topology: topology).replay(limit: limit, integrationID: integration)
+                let (replayed, kept) = try await DeadLetterQueue(broker: broker, topology: topology).replay(
+                    limit: limit, integrationID: integration, sessionWork: SessionWorkStore(pool: pool))
                 await broker.close()
+                await pool.close()
                 print("replayed \(replayed) message(s); \(kept) left in the dead-letter queue")
             }
         }

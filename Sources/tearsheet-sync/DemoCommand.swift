@@ -11,7 +11,7 @@ struct DemoCommand: AsyncParsableCommand {
         commandName: "demo",
         abstract: "The whole fleet on this machine against the built-in Bullhorn simulator.",
         discussion: """
-            Recreates the database tsync_demo next to TSYNC_DATABASE_URL, applies the topology (purging the partition \
+            Recreates the database tsync_demo next to TSYNC_DATABASE_URL, applies the topology (purging the session \
             queues of the broker's virtual host), starts a seeded simulator, registers three integrations with \
             campaigns, runs one publish pass and two workers until the queues drain, and prints what happened.
             """)
@@ -34,9 +34,11 @@ struct DemoCommand: AsyncParsableCommand {
             try await pool.withConnection { try await SchemaMigrator().migrate($0) }
             let topology = try Topology.load(path: settings.topologyPath())
             let broker = try await StartupConnections.broker(settings)
-            _ = try await TopologyApplier(definitions: topology.definitions).apply(on: broker)
+            _ = try await TopologyApplier(definitions: topology.definitions).apply(
+                on: broker, management: RabbitMQManagement(url: try settings.managementURL()), virtualHost: try settings.amqp().virtualHost)
+            for integrationID in DemoData.integrationIDs { try await SessionQueue(integrationID: integrationID).declare(on: broker) }
             let purge = try await broker.openChannel()
-            for queue in topology.partitions.map(\.queue) + [Topology.deadLetterQueue] { try await purge.purgeQueue(queue) }
+            for queue in DemoData.integrationIDs.map(SessionQueue.queueName) + [Topology.deadLetterQueue] { try await purge.purgeQueue(queue) }
             try await purge.close()
 
             let world = BullhornWorld(seed: .demo(seed: seed))
@@ -54,14 +56,13 @@ struct DemoCommand: AsyncParsableCommand {
                 let clients = BullhornClients(pool: pool, secretKey: key)
                 let amqp = try settings.amqp()
                 let workers = (1...2).map { index in
-                    PartitionWorker(
+                    SessionWorker(
                         workerID: "demo-worker-\(index)", databaseURL: databaseURL, connectBroker: { try await AMQPConnection.connect(amqp) },
-                        topology: topology,
-                        processor: PairProcessor(pool: pool, clients: clients), tick: .milliseconds(500), logger: quiet)
+                        processor: PairProcessor(pool: pool, clients: clients), logger: quiet)
                 }
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for worker in workers { group.addTask { try await worker.run() } }
-                    try await DemoProgress.waitUntilDrained(published: published, pool: pool, broker: broker, topology: topology, workers: workers)
+                    try await DemoProgress.waitUntilDrained(published: published, pool: pool, broker: broker, workers: workers)
                     for worker in workers { worker.stop() }
                     try await group.waitForAll()
                 }

@@ -24,11 +24,13 @@ enum DemoDatabase {
 
 /// Three staffing agencies on the one simulated Bullhorn, each running campaigns on some jobs.
 enum DemoData {
+    static let integrationIDs = ["acme-staffing", "globex-recruiting", "initech-talent"]
+
     static func register(world: BullhornWorld, simulatorBase: String, pool: PostgresPool, secretKey: [UInt8]) async throws -> Int {
         let account = SimulatedAuth.Account.standard
         let jobs = Array(Set(world.tearsheets.filter { !$0.isPrivate && !$0.isDeleted }.flatMap(\.jobOrderIDs))).sorted()
         var campaign: Int64 = 1000
-        for (index, id) in ["acme-staffing", "globex-recruiting", "initech-talent"].enumerated() {
+        for (index, id) in integrationIDs.enumerated() {
             try await IntegrationStore(pool: pool).upsert(
                 id: id, clientID: account.clientID, username: account.username,
                 endpoints: .discovered(loginInfoURL: "\(simulatorBase)/rest-services/loginInfo"),
@@ -48,15 +50,17 @@ enum DemoData {
 enum DemoProgress {
     /// Until the workers have acknowledged every message published (added, skipped or
     /// dead-lettered), a progress line a second.
-    static func waitUntilDrained(published: Int, pool: PostgresPool, broker: AMQPConnection, topology: Topology, workers: [PartitionWorker]) async throws {
+    static func waitUntilDrained(published: Int, pool: PostgresPool, broker: AMQPConnection, workers: [SessionWorker]) async throws {
         let channel = try await broker.openChannel()
         var acknowledged = 0
         while acknowledged < published {
             try await Task.sleep(for: .seconds(1))
             var waiting: UInt32 = 0
-            for partition in topology.partitions { waiting += try await channel.declareQueue(partition.queue, passive: true).messageCount }
+            for integrationID in DemoData.integrationIDs {
+                waiting += try await channel.declareQueue(SessionQueue.queueName(for: integrationID), passive: true).messageCount
+            }
             let added = try await pool.query("SELECT count(*) FROM campaign_candidates").scalar(Int.self)
-            let held = workers.map { "\($0.workerID): \($0.partitions.count) partitions" }.joined(separator: ", ")
+            let held = workers.map { "\($0.workerID): \($0.sessions.count) sessions" }.joined(separator: ", ")
             print("work     \(added) pairs on campaigns, \(waiting) messages waiting (\(held))")
             acknowledged = workers.map(\.totals.acknowledged).reduce(0, +)
         }

@@ -5,7 +5,7 @@ import TearsheetSyncCore
 struct DepthCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "depth",
-        abstract: "Queue depth per partition and for the dead-letter queue (RabbitMQ management API).",
+        abstract: "Queue depth per session (integration) and for the dead-letter queue (RabbitMQ management API).",
         discussion: "Exit code 2 when the management API cannot be reached. With --watch and --metrics-port it is the fleet's queue monitor for Prometheus.")
 
     @OptionGroup var options: GlobalOptions
@@ -43,26 +43,27 @@ enum DepthReport {
     static func json(_ depths: [QueueDepth]) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let partitions = depths.filter { $0.partition != nil }
+        let sessions = depths.filter { $0.session != nil }
         let report = Report(
-            partitions: partitions, deadLetter: depths.first { $0.partition == nil }, totalReady: partitions.map(\.ready).reduce(0, +),
-            totalUnacked: partitions.map(\.unacked).reduce(0, +))
+            sessions: sessions, deadLetter: depths.first { $0.session == nil }, totalReady: sessions.map(\.ready).reduce(0, +),
+            totalUnacked: sessions.map(\.unacked).reduce(0, +))
         return String(decoding: try encoder.encode(report), as: UTF8.self)
     }
 
     struct Report: Encodable {
-        let partitions: [QueueDepth]
+        let sessions: [QueueDepth]
         let deadLetter: QueueDepth?
         let totalReady: Int
         let totalUnacked: Int
     }
 
     static func table(_ depths: [QueueDepth]) -> String {
-        var lines = ["queue                                ready  unacked  consumers  publish/s    ack/s"]
+        let width = max(34, (depths.map(\.queue.count).max() ?? 0) + 2)
+        var lines = ["queue".padding(toLength: width, withPad: " ", startingAt: 0) + "   ready  unacked  consumers  publish/s    ack/s"]
         for depth in depths {
             let name = depth.queue + (depth.exists ? "" : " (missing)")
             lines.append(
-                name.padding(toLength: 34, withPad: " ", startingAt: 0)
+                name.padding(toLength: width, withPad: " ", startingAt: 0)
                     + String(format: "%8d %8d %10d %10.1f %8.1f", depth.ready, depth.unacked, depth.consumers, depth.publishRate, depth.ackRate))
         }
         return lines.joined(separator: "\n")

@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 import BullhornClient
 import PostgresClient
@@ -51,6 +52,15 @@ struct IntegrationCommand: AsyncParsableCommand {
                     callsPerMinute: callsPerMinute)
                 await pool.close()
                 print("integration \(id) registered (\(username), \(callsPerMinute) calls/min)")
+                // Its session queue: now if the broker answers, else by the publisher's first pass.
+                do {
+                    let broker = try await StartupConnections.broker(settings)
+                    try await SessionQueue(integrationID: id).declare(on: broker)
+                    await broker.close()
+                    print("session queue \(SessionQueue.queueName(for: id)) declared")
+                } catch {
+                    FileHandle.standardError.write(Data("note: session queue not declared now (\(error)); the publisher declares it\n".utf8))
+                }
             }
         }
     }

@@ -4,7 +4,7 @@ import TearsheetSyncCore
 struct TopologyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "topology",
-        abstract: "Broker topology (exchanges, partition queues, dead-letter queue).",
+        abstract: "Broker topology (exchanges, the session policy, the dead-letter queue).",
         subcommands: [Apply.self])
 
     struct Apply: AsyncParsableCommand {
@@ -21,9 +21,11 @@ struct TopologyCommand: AsyncParsableCommand {
                 let path = file ?? settings.topologyPath()
                 let topology = try Topology.load(path: path)
                 let connection = try await StartupConnections.broker(settings)
-                let summary = try await TopologyApplier(definitions: topology.definitions).apply(on: connection)
+                let summary = try await TopologyApplier(definitions: topology.definitions).apply(
+                    on: connection, management: RabbitMQManagement(url: try settings.managementURL()), virtualHost: try settings.amqp().virtualHost)
                 await connection.close()
-                print("declared \(summary.exchanges) exchanges, \(summary.queues) queues (\(topology.partitions.count) partitions), \(summary.bindings) bindings from \(path)")
+                print(
+                    "declared \(summary.exchanges) exchanges, \(summary.queues) queues, \(summary.bindings) bindings and \(summary.policies) policies from \(path); session queues are declared per integration")
             }
         }
     }

@@ -9,8 +9,8 @@ import TearsheetSyncCore
 struct WorkCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "work",
-        abstract: "A worker: takes a fair share of the partitions and adds their pairs to campaigns.",
-        discussion: "Runs until SIGTERM or SIGINT, then finishes and acknowledges its batches in hand, releases its partitions and exits 0.")
+        abstract: "A worker: accepts sessions (integrations) with work and adds their pairs to campaigns.",
+        discussion: "Runs until SIGTERM or SIGINT, then finishes and acknowledges its pairs in hand, releases its sessions and exits 0.")
 
     @OptionGroup var options: GlobalOptions
 
@@ -19,33 +19,38 @@ struct WorkCommand: AsyncParsableCommand {
     @Option(help: "Messages per batch at most.")
     var batch = 200
 
-    @Option(help: "Unacknowledged messages per partition consumer (default: twice --batch, at least --batch).")
+    @Option(help: "Unacknowledged messages per session at most (default: twice --batch; less for a small Bullhorn budget).")
     var prefetch: Int?
+
+    @Option(help: "Sessions (integrations) this worker processes at once at most.")
+    var maxSessions = 16
 
     @Option(name: .customLong("topology"), help: "RabbitMQ definitions file (TSYNC_TOPOLOGY).")
     var topologyFile: String?
 
     func validate() throws {
         guard batch > 0 else { throw ValidationError("--batch must be positive") }
+        guard maxSessions > 0 else { throw ValidationError("--max-sessions must be positive") }
     }
 
     func run() async throws {
         try await runCommand(options) { settings in
             let key = try settings.secretKey()
-            let topology = try Topology.load(path: topologyFile ?? settings.topologyPath())
+            // Read for its errors: a worker with a broken topology file should not start.
+            _ = try Topology.load(path: topologyFile ?? settings.topologyPath())
             let databaseURL = try settings.databaseURL()
-            let pool = PostgresPool(connectionString: databaseURL, maxConnections: 6, applicationName: "tearsheet-sync worker")
+            let pool = PostgresPool(connectionString: databaseURL, maxConnections: 8, applicationName: "tearsheet-sync worker")
             try await StartupConnections.check(pool)
             // A bad broker URL or password stops the process here, with its one-line message;
             // the worker then opens connections of its own.
             try await StartupConnections.broker(settings).close()
             let amqp = try settings.amqp()
             let workerID = "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier):\(UInt16.random(in: 0...UInt16.max))"
-            let worker = PartitionWorker(
+            let worker = SessionWorker(
                 workerID: workerID, databaseURL: databaseURL,
-                connectBroker: { try await AMQPConnection.connect(amqp) }, topology: topology,
+                connectBroker: { try await AMQPConnection.connect(amqp) },
                 processor: PairProcessor(pool: pool, clients: BullhornClients(pool: pool, secretKey: key)),
-                options: WorkerOptions(batchSize: batch, prefetch: prefetch), logger: Logger(label: "tearsheet-sync.worker"))
+                options: WorkerOptions(batchSize: batch, prefetch: prefetch, maxSessions: maxSessions), logger: Logger(label: "tearsheet-sync.worker"))
             let signals = StopSignals { worker.stop() }
             let endpoint = metrics.start { worker.isHealthy }
             try await worker.run()

@@ -34,6 +34,14 @@ public final class ScratchPostgres: Sendable {
         try await pgCtl(["restart", "-m", "fast", "-w", "-t", "60", "-l", "\(directory)/server.log"])
     }
 
+    /// An outage: the server stops (every session ends, connections are refused) for
+    /// `duration`, then starts again with its data.
+    public func outage(for duration: Duration) async throws {
+        try await pgCtl(["stop", "-m", "fast", "-w", "-t", "60"])
+        try await Task.sleep(for: duration)
+        try await pgCtl(["start", "-w", "-t", "60", "-l", "\(directory)/server.log"])
+    }
+
     /// Stops the server and deletes its files.
     public func stop() async {
         try? await pgCtl(["stop", "-m", "immediate", "-w", "-t", "60"])

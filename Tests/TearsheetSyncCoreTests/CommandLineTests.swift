@@ -98,7 +98,7 @@ import TearsheetSyncCore
             let published = try CommandRun.run(["publish", "--integration", "cli-co"], environment: environment)
             #expect(published.exitCode == 0, "\(published.standardError)")
             #expect(published.standardOutput.contains("cli-co: 1 tearsheets, 40 pairs, 0 already on campaign, 40 published"))
-            let taken = try await fixture.drainPartitions()
+            let taken = try await fixture.drainSessions()
             #expect(taken.count == 40)
             #expect(taken.allSatisfy { $0.pair.integrationId == "cli-co" && $0.pair.campaignId == 501 })
         }
@@ -146,16 +146,21 @@ import TearsheetSyncCore
 
 /// `depth`, against the management API of the test broker.
 @Suite struct DepthCommandLineTests {
-    @Test func reportsReadyMessagesPerPartitionAsJSON() async throws {
+    @Test func reportsReadyMessagesPerSessionAsJSON() async throws {
         let management = ManagementAPI()
         let vhost = try await management.createScratchVirtualHost()
         let amqpURL = management.amqpURL(vhost: vhost)
         let connection = try await AMQPConnection.connect(url: amqpURL)
         let topology = try Topology.load(path: RepositoryFiles.topologyJSON)
-        _ = try await TopologyApplier(definitions: topology.definitions).apply(on: connection)
+        _ = try await TopologyApplier(definitions: topology.definitions).apply(
+            on: connection, management: RabbitMQManagement(url: URL(string: TestServices.managementURL)!), virtualHost: vhost)
+        for id in ["globex", "initech"] { try await SessionQueue(integrationID: id).declare(on: connection) }
+        // Bound to the exchange, but not a session queue by the policy's pattern: not shown.
         let channel = try await connection.openChannel(confirms: true)
+        try await channel.declareQueue("audit.copy")
+        try await channel.bindQueue("audit.copy", exchange: Topology.pairsExchange, routingKey: "globex")
         _ = try await channel.publish((0..<3).map {
-            AMQPPublish(exchange: Topology.pairsExchange, routingKey: "p03", message: AMQPMessage(body: [1], properties: AMQPProperties(messageID: "m\($0)")))
+            AMQPPublish(exchange: Topology.pairsExchange, routingKey: "initech", message: AMQPMessage(body: [1], properties: AMQPProperties(messageID: "m\($0)")))
         })
         let environment = ["TSYNC_AMQP_URL": amqpURL, "TSYNC_MANAGEMENT_URL": TestServices.managementURL, "TSYNC_TOPOLOGY": RepositoryFiles.topologyJSON]
         // The management API refreshes queue statistics every few seconds.
@@ -165,13 +170,14 @@ import TearsheetSyncCore
             let run = try CommandRun.run(["depth", "--json"], environment: environment)
             #expect(run.exitCode == 0, "\(run.standardError)")
             report = try JSONSerialization.jsonObject(with: Data(run.standardOutput.utf8)) as? [String: Any] ?? [:]
-            let partitions = report["partitions"] as? [[String: Any]] ?? []
-            ready = partitions.first { $0["partition"] as? Int == 3 }?["ready"] as? Int ?? -1
+            let sessions = report["sessions"] as? [[String: Any]] ?? []
+            ready = sessions.first { $0["session"] as? String == "initech" }?["ready"] as? Int ?? -1
             if ready != 3 { try await Task.sleep(for: .milliseconds(250)) }
         }
         #expect(ready == 3)
         #expect(report["totalReady"] as? Int == 3)
-        #expect((report["partitions"] as? [Any])?.count == 16)
+        let sessions = (report["sessions"] as? [[String: Any]] ?? []).compactMap { $0["queue"] as? String }
+        #expect(sessions == ["tearsheet.session.globex", "tearsheet.session.initech"])
         #expect((report["deadLetter"] as? [String: Any])?["queue"] as? String == "tearsheet.dead-letter")
         await connection.close()
         try await management.deleteVirtualHost(vhost)

@@ -11,7 +11,8 @@ import Testing
 @Suite struct DeadLetterCommandLineTests {
     @Test func listShowsReasonsAndReplayPutsReplayablePairsBack() async throws {
         try await FleetFixture.run(seed: SimulatorSeed(candidates: 10, jobOrders: 1)) { fixture in
-            let partition = PartitionRouter(topology: fixture.topology).partition(for: fixture.integrationID)
+            let partition = SessionQueue(integrationID: fixture.integrationID)
+            try await partition.declare(on: fixture.broker)
             let channel = try await fixture.broker.openChannel(confirms: true)
             let pair = PairMessage(
                 integrationId: fixture.integrationID, campaignId: 404, atsCandidateId: fixture.world.candidateIDs[0],
@@ -21,13 +22,13 @@ import Testing
                 AMQPPublish(exchange: Topology.pairsExchange, routingKey: partition.routingKey, message: try pair.amqpMessage()),
             ])
             let processor = PairProcessor(pool: fixture.pool, clients: BullhornClients(pool: fixture.pool, secretKey: fixture.secretKey, configuration: FleetFixture.clientConfiguration))
-            let consumer = PartitionConsumer(
-                broker: fixture.broker, partition: partition, processor: processor,
+            let consumer = SessionConsumer(
+                broker: fixture.broker, session: partition, processor: processor,
                 options: WorkerOptions(batchSize: 10, batchWait: .milliseconds(50)), logger: FleetFixture.quietLogger)
             let dead = Atomic<Int>(0)
-            try await consumer.run(shouldStop: { dead.load(ordering: .relaxed) >= 2 }, report: { dead.store($0.deadLettered, ordering: .relaxed) })
+            _ = try await consumer.run(shouldStop: { dead.load(ordering: .relaxed) >= 2 }, report: { dead.store($0.deadLettered, ordering: .relaxed) })
 
-            let environment = ["TSYNC_AMQP_URL": fixture.amqpURL, "TSYNC_TOPOLOGY": RepositoryFiles.topologyJSON]
+            let environment = ["TSYNC_AMQP_URL": fixture.amqpURL, "TSYNC_TOPOLOGY": RepositoryFiles.topologyJSON, "TSYNC_DATABASE_URL": fixture.databaseURL]
             let listed = try CommandRun.run(["dlq", "list", "--json"], environment: environment)
             #expect(listed.exitCode == 0, "\(listed.standardError)")
             let entries = try JSONSerialization.jsonObject(with: Data(listed.standardOutput.utf8)) as? [[String: Any]] ?? []
@@ -45,6 +46,7 @@ import Testing
             #expect(replayed.standardOutput.contains("replayed 1 message(s); 1 left"))
             let check = try await fixture.broker.openChannel()
             #expect(try await check.declareQueue(partition.queue, passive: true).messageCount == 1)
+            #expect(try await SessionWorkStore(pool: fixture.pool).waiting(limit: 5).map(\.integrationID) == [fixture.integrationID], "workers learn of the replay")
             // The message left behind returns to the queue as the replaying process's channel closes.
             var kept: UInt32 = 0
             for _ in 0..<50 where kept != 1 {
@@ -52,9 +54,9 @@ import Testing
                 if kept != 1 { try await Task.sleep(for: .milliseconds(50)) }
             }
             #expect(kept == 1)
-            let back = try #require(try await fixture.drainPartitions().first)
+            let back = try #require(try await fixture.drainSessions().first)
             #expect(back.pair == pair)
-            #expect(back.delivery.message.properties.headers[PartitionConsumer.reasonHeader] == nil)
+            #expect(back.delivery.message.properties.headers[SessionConsumer.reasonHeader] == nil)
         }
     }
 }

@@ -42,7 +42,8 @@ struct FleetFixture: Sendable {
                 let topology = try Topology.load(path: RepositoryFiles.topologyJSON)
                 let amqpURL = management.amqpURL(vhost: vhost)
                 let broker = try await AMQPConnection.connect(url: amqpURL)
-                _ = try await TopologyApplier(definitions: topology.definitions).apply(on: broker)
+                _ = try await TopologyApplier(definitions: topology.definitions).apply(
+                    on: broker, management: RabbitMQManagement(url: URL(string: TestServices.managementURL)!), virtualHost: vhost)
                 let key = (0..<32).map { _ in UInt8.random(in: 0...255) }
                 let account = SimulatedAuth.Account.standard
                 try await IntegrationStore(pool: pool).upsert(
@@ -113,19 +114,21 @@ struct FleetFixture: Sendable {
         try await IntegrationStore(pool: pool).watermark(of: integrationID)
     }
 
-    /// A message taken off a partition queue, with where it was.
+    /// A message taken off a session queue, with where it was.
     struct Taken: Sendable {
         let queue: String
         let delivery: AMQPDelivery
         let pair: PairMessage
     }
 
-    /// Takes (and acks) every message now in the partition queues.
-    func drainPartitions() async throws -> [Taken] {
+    /// Takes (and acks) every message now in the session queues of these integrations (the
+    /// fixture's own by default).
+    func drainSessions(_ integrationIDs: [String]? = nil) async throws -> [Taken] {
         let channel = try await broker.openChannel()
         try await channel.setPrefetch(1000)
         var taken: [Taken] = []
-        for partition in topology.partitions {
+        for partition in (integrationIDs ?? [integrationID]).map(SessionQueue.init) {
+            try await partition.declare(on: channel)
             let count = try await channel.declareQueue(partition.queue, passive: true).messageCount
             guard count > 0 else { continue }
             let consumer = try await channel.consume(queue: partition.queue)

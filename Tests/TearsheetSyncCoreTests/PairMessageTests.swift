@@ -44,16 +44,14 @@ import Testing
         #expect(throws: PairMessageError.self) { try PairMessage.decode(message) }
     }
 
-    @Test func partitionsAreStableAndSpread() throws {
+    @Test func anIntegrationsSessionQueueIsRoutedByItsIDAndMatchedByTheSessionPolicy() throws {
         let topology = try Topology.load(path: RepositoryFiles.topologyJSON)
-        let router = PartitionRouter(topology: topology)
-        // FNV-1a 64 of "acme" (0x0724d383f4f6de0f, computed independently) is fixed forever,
-        // and so is its partition under 16 partitions.
-        let expected: UInt64 = 0x0724_d383_f4f6_de0f
-        #expect(PartitionRouter.hash("acme") == expected)
-        #expect(router.partition(for: "acme").index == 15)
-        let used = Set((0..<400).map { router.partition(for: "integration-\($0)").index })
-        #expect(used.count == 16)
+        let session = SessionQueue(integrationID: "acme")
+        #expect(session.queue == "tearsheet.session.acme")
+        #expect(session.routingKey == "acme")
+        #expect(topology.isSessionQueue(session.queue))
+        #expect(!topology.isSessionQueue(Topology.deadLetterQueue))
+        #expect(!topology.isSessionQueue("tearsheet.pairs.p03"), "old partition queues are not sessions")
     }
 }
 

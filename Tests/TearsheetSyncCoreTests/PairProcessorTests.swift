@@ -17,8 +17,8 @@ import Testing
             afterSubmissionCreated: afterCreate)
     }
 
-    private func pair(_ fixture: FleetFixture, campaign: Int64, candidate: Int64, job: Int64) -> PairMessage {
-        PairMessage(integrationId: fixture.integrationID, campaignId: campaign, atsCandidateId: candidate, atsJobId: job, tearsheetId: 1)
+    private func pair(_ fixture: FleetFixture, campaign: Int64, candidate: Int64, job: Int64) -> PairKey {
+        PairKey(campaignID: campaign, candidateID: candidate)
     }
 
     private func rows(_ fixture: FleetFixture) async throws -> Int {
@@ -31,13 +31,13 @@ import Testing
             let candidate = fixture.world.candidateIDs[0]
             try await fixture.addCampaign(1, job: job)
             let p = pair(fixture, campaign: 1, candidate: candidate, job: job)
-            let first = try await processor(fixture).process([p, p, p])
+            let first = try await processor(fixture).process([p, p, p], integrationID: fixture.integrationID)
             #expect(first.added == [PairKey(campaignID: 1, candidateID: candidate)])
             #expect(first.submissionsCreated == 1)
             let callsBefore = fixture.world.totalCalls
-            let again = try await processor(fixture).process([p])
+            let again = try await processor(fixture).process([p], integrationID: fixture.integrationID)
             #expect(again.added.isEmpty)
-            #expect(again.alreadyOnCampaign == 1)
+            #expect(again.alreadyOnCampaign == [p])
             #expect(fixture.world.totalCalls == callsBefore, "a pair already on its campaign costs no Bullhorn call")
             #expect(fixture.world.jobSubmissionCount(candidate: candidate, jobOrder: job) == 1)
             #expect(try await rows(fixture) == 1)
@@ -53,7 +53,7 @@ import Testing
             try await fixture.addCampaign(2, job: job)
             let candidates = Array(fixture.world.candidateIDs.prefix(5))
             let pairs = candidates.flatMap { c in [1, 2].map { pair(fixture, campaign: $0, candidate: c, job: job) } }
-            let outcome = try await processor(fixture).process(pairs)
+            let outcome = try await processor(fixture).process(pairs, integrationID: fixture.integrationID)
             #expect(outcome.added.count == 10)
             #expect(outcome.submissionsCreated == 5)
             for candidate in candidates { #expect(fixture.world.jobSubmissionCount(candidate: candidate, jobOrder: job) == 1) }
@@ -68,11 +68,14 @@ import Testing
             try await fixture.addCampaign(1, job: job)
             struct Crash: Error {}
             let crashing = processor(fixture) { _, _ in throw Crash() }
-            await #expect(throws: Crash.self) { _ = try await crashing.process([pair(fixture, campaign: 1, candidate: candidate, job: job)]) }
+            // The answer is lost after Bullhorn created it: the pair is retried, never a dead letter.
+            let lost = try await crashing.process([pair(fixture, campaign: 1, candidate: candidate, job: job)], integrationID: fixture.integrationID)
+            #expect(lost.retry.map(\.pair) == [PairKey(campaignID: 1, candidateID: candidate)])
+            #expect(lost.added.isEmpty && lost.deadLetters.isEmpty)
             #expect(fixture.world.jobSubmissionCount(candidate: candidate, jobOrder: job) == 1)
             #expect(try await rows(fixture) == 0)
 
-            let retried = try await processor(fixture).process([pair(fixture, campaign: 1, candidate: candidate, job: job)])
+            let retried = try await processor(fixture).process([pair(fixture, campaign: 1, candidate: candidate, job: job)], integrationID: fixture.integrationID)
             #expect(retried.submissionsCreated == 0)
             #expect(retried.submissionsFound == 1)
             #expect(retried.added.count == 1)
@@ -80,7 +83,7 @@ import Testing
         }
     }
 
-    @Test func oneFailedCreationKeepsTheOthersRecordedAndTheRetryCreatesNothingTwice() async throws {
+    @Test func oneFailedCreationLetsTheOthersThroughAndItsRetryCreatesNothingTwice() async throws {
         try await FleetFixture.run(seed: Self.seed) { fixture in
             let job = fixture.world.jobOrderIDs[0]
             let candidates = Array(fixture.world.candidateIDs.prefix(10)).sorted()
@@ -89,16 +92,19 @@ import Testing
             let pairs = candidates.map { pair(fixture, campaign: 1, candidate: $0, job: job) }
             struct Crash: Error {}
             let crashing = processor(fixture) { candidate, _ in if candidate == unlucky { throw Crash() } }
-            await #expect(throws: Crash.self) { _ = try await crashing.process(pairs) }
+            let first = try await crashing.process(pairs, integrationID: fixture.integrationID)
+            #expect(first.retry.map(\.pair) == [PairKey(campaignID: 1, candidateID: unlucky)], "only the failed pair waits")
+            #expect(first.added.count == 9, "the others are added at once")
             let recorded = try await fixture.pool.query(
                 "SELECT ats_candidate_id FROM job_submission_intents WHERE ats_application_id IS NOT NULL ORDER BY 1"
             ).rows.map { try $0.decode(at: 0, as: Int64.self) }
             #expect(recorded == candidates.filter { $0 != unlucky }.sorted(), "every creation but the failed one is recorded")
 
-            let retried = try await processor(fixture).process(pairs)
+            let retried = try await processor(fixture).process(pairs, integrationID: fixture.integrationID)
             #expect(retried.submissionsCreated == 0)
             #expect(retried.submissionsFound == 1, "only the unrecorded one is searched for, and found")
-            #expect(retried.added.count == 10)
+            #expect(retried.added.count == 1)
+            #expect(retried.alreadyOnCampaign.count == 9)
             for candidate in candidates {
                 #expect(fixture.world.jobSubmissionCount(candidate: candidate, jobOrder: job) == 1)
             }
@@ -117,7 +123,7 @@ import Testing
                 pair(fixture, campaign: 99, candidate: candidate, job: job), pair(fixture, campaign: 2, candidate: candidate, job: job),
                 pair(fixture, campaign: 3, candidate: candidate, job: job), pair(fixture, campaign: 1, candidate: 424_242, job: job),
                 pair(fixture, campaign: 1, candidate: candidate, job: job),
-            ])
+            ], integrationID: fixture.integrationID)
             let reasons = outcome.deadLetters.map(\.reason).sorted()
             #expect(reasons == [
                 "campaign 2 is inactive", "campaign 3 belongs to integration globex, not acme-staffing",
@@ -133,7 +139,7 @@ import Testing
             try await fixture.addCampaign(1, job: job)
             try await fixture.addCampaign(2, job: fixture.world.jobOrderIDs[1])
             let candidates = Array(fixture.world.candidateIDs.prefix(20))
-            _ = try await processor(fixture).process(candidates.map { pair(fixture, campaign: 1, candidate: $0, job: job) })
+            _ = try await processor(fixture).process(candidates.map { pair(fixture, campaign: 1, candidate: $0, job: job) }, integrationID: fixture.integrationID)
             let indexed = try await fixture.pool.query(
                 "SELECT count(*) FROM candidates WHERE integration_id = \(fixture.integrationID) AND email LIKE '%@example.com' AND indexed_at IS NOT NULL"
             ).scalar(Int.self)
@@ -143,8 +149,25 @@ import Testing
                 "SELECT count(*) FROM candidates WHERE search @@ plainto_tsquery('simple', \(email))").scalar(Int.self)
             #expect(found == 1, "the full-text column covers the e-mail, unique per candidate")
             let multiGets = fixture.world.callCounts["GET entity/Candidate"]
-            _ = try await processor(fixture).process(candidates.map { pair(fixture, campaign: 2, candidate: $0, job: fixture.world.jobOrderIDs[1]) })
+            _ = try await processor(fixture).process(candidates.map { pair(fixture, campaign: 2, candidate: $0, job: fixture.world.jobOrderIDs[1]) }, integrationID: fixture.integrationID)
             #expect(fixture.world.callCounts["GET entity/Candidate"] == multiGets, "fresh index entries are not fetched again")
+        }
+    }
+
+    @Test func aJobSubmissionBullhornRefusesDeadLettersItsPairAloneAtOnce() async throws {
+        try await FleetFixture.run(seed: Self.seed) { fixture in
+            let job = fixture.world.jobOrderIDs[0]
+            let candidates = Array(fixture.world.candidateIDs.prefix(6)).sorted()
+            let poison = candidates[2]
+            fixture.world.refuseJobSubmissions(forCandidates: [poison])
+            try await fixture.addCampaign(1, job: job)
+            let outcome = try await processor(fixture).process(
+                candidates.map { pair(fixture, campaign: 1, candidate: $0, job: job) }, integrationID: fixture.integrationID)
+            #expect(outcome.deadLetters.map(\.pair) == [PairKey(campaignID: 1, candidateID: poison)])
+            #expect(outcome.deadLetters.first?.reason.contains("refused the JobSubmission of candidate \(poison)") == true)
+            #expect(outcome.added.count == 5)
+            #expect(outcome.retry.isEmpty)
+            #expect(fixture.world.callCounts["PUT entity/JobSubmission"] == 6, "each creation tried once")
         }
     }
 }

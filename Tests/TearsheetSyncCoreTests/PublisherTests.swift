@@ -52,15 +52,16 @@ import Testing
             let summary = try #require(try await fixture.publisher().run().first)
             #expect(!summary.isFailure, "\(summary)")
 
-            let taken = try await fixture.drainPartitions()
+            let taken = try await fixture.drainSessions()
             let expected = expectedPairs(fixture, tearsheetIDs: [1, 2], campaignsByJob: [jobA: [1, 2], jobB: [3]])
             // One message per pair of each tearsheet: a candidate on both T1 and T2 is sent once
             // for each (the worker's check makes the second a no-op).
             let perTearsheet = 30 * 2 + 600 * 3
             #expect(taken.count == perTearsheet)
             #expect(Set(taken.map { $0.delivery.message.properties.messageID ?? "" }) == expected)
-            let partition = PartitionRouter(topology: fixture.topology).partition(for: fixture.integrationID)
-            #expect(taken.allSatisfy { $0.queue == partition.queue })
+            #expect(taken.allSatisfy { $0.queue == "tearsheet.session.\(fixture.integrationID)" })
+            let work = try await SessionWorkStore(pool: fixture.pool).waiting(limit: 10)
+            #expect(work.map(\.integrationID) == [fixture.integrationID], "the workers are told that the session has work")
             let sample = try #require(taken.first)
             #expect(sample.delivery.message.properties.persistent)
             #expect(sample.delivery.message.properties.type == "tearsheet.pair.v1")
@@ -83,7 +84,7 @@ import Testing
             }
             let summary = try #require(try await fixture.publisher().run().first)
             #expect(summary.pairsAlreadyOnCampaign >= 10)
-            let ids = Set(try await fixture.drainPartitions().map { $0.delivery.message.properties.messageID ?? "" })
+            let ids = Set(try await fixture.drainSessions().map { $0.delivery.message.properties.messageID ?? "" })
             for candidate in onCampaign { #expect(!ids.contains("\(fixture.integrationID):1:\(candidate)")) }
             #expect(ids.contains("\(fixture.integrationID):2:\(onCampaign[0])"), "other campaigns of the job still get the pair")
             _ = jobA
@@ -94,19 +95,19 @@ import Testing
         try await FleetFixture.run(seed: Self.seed) { fixture in
             let (jobA, _) = try await campaigns(fixture)
             _ = try await fixture.publisher().run()
-            _ = try await fixture.drainPartitions()
+            _ = try await fixture.drainSessions()
 
             let second = try #require(try await fixture.publisher().run().first)
             #expect(!second.isFailure, "\(second)")
             #expect(second.pairsPublished == 0)
-            #expect(try await fixture.drainPartitions().isEmpty)
+            #expect(try await fixture.drainSessions().isEmpty)
 
             // Two candidates join T1 a minute after the watermark, without touching the tearsheet.
             let current: Set<Int64> = Set(fixture.world.tearsheets[0].members.map(\.candidateID))
             let joined: [Int64] = Array(fixture.world.candidateIDs.filter { !current.contains($0) }.prefix(2))
             fixture.world.addMembers(joined, to: 1, at: 1_764_000_060_000)
             let third = try #require(try await fixture.publisher().run().first)
-            let taken = try await fixture.drainPartitions()
+            let taken = try await fixture.drainSessions()
             let published: Set<String> = Set(taken.map { $0.delivery.message.properties.messageID ?? "" })
             var wanted: Set<String> = []
             for candidate in joined {
@@ -123,12 +124,12 @@ import Testing
         try await FleetFixture.run(seed: Self.seed) { fixture in
             _ = try await campaigns(fixture)
             _ = try await fixture.publisher().run()
-            let first = try await fixture.drainPartitions().count
+            let first = try await fixture.drainSessions().count
             let incremental = try #require(try await fixture.publisher().run().first)
             #expect(incremental.pairsPublished == 0)
             let full = try #require(try await fixture.publisher(options: PublisherOptions(full: true)).run().first)
             #expect(full.pairsPublished == first)
-            #expect(try await fixture.drainPartitions().count == first)
+            #expect(try await fixture.drainSessions().count == first)
         }
     }
 
@@ -138,7 +139,7 @@ import Testing
             try await fixture.addCampaign(77, job: fixture.world.tearsheets[0].jobOrderIDs[0])
             let summary = try #require(try await fixture.publisher().run().first)
             #expect(!summary.isFailure, "\(summary)")
-            let taken = try await fixture.drainPartitions()
+            let taken = try await fixture.drainSessions()
             #expect(Set(taken.map(\.pair.atsCandidateId)) == Set(fixture.world.tearsheets[0].members.map(\.candidateID)))
             #expect(taken.count == 10_000)
         }
@@ -189,7 +190,6 @@ import Testing
             #expect(try await fixture.watermark() == nil)
 
             fixture.world.setFaults(SimulatorFaults())
-            _ = try await TopologyApplier(definitions: fixture.topology.definitions).apply(on: fixture.broker)
             let completed = try #require(try await fixture.publisher().run().first)
             #expect(!completed.isFailure, "\(completed)")
             #expect(completed.pairsPublished == 5_000)
@@ -205,9 +205,10 @@ import Testing
         }
     }
 
-    @Test func aPartitionUnboundMidPassMakesItsMessagesUnroutableAndFailsThePass() async throws {
+    @Test func aSessionQueueUnboundMidPassMakesItsMessagesUnroutableAndFailsThePass() async throws {
         try await passInterrupted { fixture, _ in
-            let partition = PartitionRouter(topology: fixture.topology).partition(for: fixture.integrationID)
+            // The next pass declares and binds it again.
+            let partition = SessionQueue(integrationID: fixture.integrationID)
             let channel = try await fixture.broker.openChannel()
             try await channel.unbindQueue(partition.queue, exchange: Topology.pairsExchange, routingKey: partition.routingKey)
             try await channel.close()
@@ -225,7 +226,7 @@ import Testing
             let firstSummary = try await first
             #expect(second.first?.outcome == .skippedLocked)
             #expect(firstSummary.first?.outcome == .succeeded)
-            #expect(try await fixture.drainPartitions().count == 2_000)
+            #expect(try await fixture.drainSessions().count == 2_000)
         }
     }
 }

@@ -1,6 +1,6 @@
 import PostgresClient
 
-/// `campaigns` and `campaign_candidates`, as the publisher reads them.
+/// `campaigns` and `campaign_candidates`: what the publisher reads and the worker writes.
 public struct CampaignStore: Sendable {
     let pool: PostgresPool
 
@@ -40,7 +40,44 @@ public struct CampaignStore: Sendable {
     }
 }
 
-/// A (campaign, candidate) pair.
+extension CampaignStore {
+    /// A campaign as the worker checks a pair against it.
+    public struct CampaignState: Sendable, Equatable {
+        public let integrationID: String
+        public let atsJobID: Int64
+        public let active: Bool
+    }
+
+    /// The campaigns with these ids, by id; unknown ids are absent.
+    public func campaigns(ids: [Int64]) async throws -> [Int64: CampaignState] {
+        guard !ids.isEmpty else { return [:] }
+        var campaigns: [Int64: CampaignState] = [:]
+        for row in try await pool.query("SELECT id, integration_id, ats_job_id, active FROM campaigns WHERE id = ANY(\(ids))").rows {
+            campaigns[try row.decode("id")] = CampaignState(
+                integrationID: try row.decode("integration_id"), atsJobID: try row.decode("ats_job_id"), active: try row.decode("active"))
+        }
+        return campaigns
+    }
+
+    /// Adds pairs to their campaigns (`source` TEARSHEETS, with their JobSubmission where
+    /// known) in one statement; a pair already there is left alone. Returns the pairs added.
+    public func addPairs(_ pairs: [PairKey], integrationID: String, applications: [PairKey: Int64]) async throws -> Set<PairKey> {
+        guard !pairs.isEmpty else { return [] }
+        let rows = try await pool.query(
+            """
+            INSERT INTO campaign_candidates (campaign_id, ats_candidate_id, integration_id, source, ats_application_id, added_at)
+            SELECT c, a, \(integrationID), \(PairMessage.source), app, now()
+              FROM unnest(\(pairs.map(\.campaignID))::bigint[], \(pairs.map(\.candidateID))::bigint[],
+                          \(PostgresNullableArray(pairs.map { applications[$0] }))::bigint[]) AS r(c, a, app)
+            ON CONFLICT (campaign_id, ats_candidate_id) DO NOTHING
+            RETURNING campaign_id, ats_candidate_id
+            """
+        ).rows
+        return Set(try rows.map { PairKey(campaignID: try $0.decode(at: 0), candidateID: try $0.decode(at: 1)) })
+    }
+}
+
+/// A (campaign, candidate) pair: the one key of a pair everywhere in the fleet.
 public struct PairKey: Hashable, Sendable {
     public let campaignID: Int64
     public let candidateID: Int64

@@ -1,11 +1,10 @@
-import CurlHTTP
 import Foundation
 
 /// One queue's state as the RabbitMQ management API reports it.
 public struct QueueDepth: Sendable, Codable, Equatable {
     public let queue: String
-    /// The partition index, or nil for the dead-letter queue.
-    public let partition: Int?
+    /// The session (integration id) whose queue this is, or nil for the dead-letter queue.
+    public let session: String?
     public let ready: Int
     public let unacked: Int
     public let consumers: Int
@@ -16,66 +15,51 @@ public struct QueueDepth: Sendable, Codable, Equatable {
     public let exists: Bool
 }
 
-/// Reads queue depths from the management API (`TSYNC_MANAGEMENT_URL`).
+/// Reads queue depths from the management API (`TSYNC_MANAGEMENT_URL`). Session queues are
+/// found from `topology.json` alone: the queues bound to its pairs exchange that its session
+/// policy's pattern matches.
 public struct QueueDepthReader: Sendable {
-    private let baseURL: String
-    private let authorization: String?
-    private let http = CurlHTTPClient(maxConcurrentRequests: 1)
+    private let management: RabbitMQManagement
 
     public init(managementURL: URL) {
-        var components = URLComponents(url: managementURL, resolvingAgainstBaseURL: false)!
-        if let user = components.user {
-            let password = components.password ?? ""
-            authorization = "Basic " + Data("\(user.removingPercentEncoding ?? user):\(password.removingPercentEncoding ?? password)".utf8).base64EncodedString()
-        } else {
-            authorization = nil
-        }
-        components.user = nil
-        components.password = nil
-        let bare = components.string ?? ""
-        baseURL = bare.hasSuffix("/") ? String(bare.dropLast()) : bare
+        management = RabbitMQManagement(url: managementURL)
     }
 
-    /// The partition queues of `topology` in order, then the dead-letter queue.
-    public func depths(topology: Topology, virtualHost: String) async throws -> [QueueDepth] {
-        let vhost = virtualHost.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? virtualHost
-        var request = HTTPClientRequest(url: "\(baseURL)/api/queues/\(vhost)?columns=name,messages_ready,messages_unacknowledged,consumers,message_stats", timeout: .seconds(10))
-        if let authorization { request.headers.append(("Authorization", authorization)) }
-        let response: HTTPClientResponse
-        do {
-            response = try await http.execute(request)
-        } catch let error as HTTPClientError {
-            throw ConfigurationError(setting: Settings.managementURLVariable, "cannot reach the RabbitMQ management API: \(error.message)")
-        }
-        guard response.status == 200 else {
-            throw ConfigurationError(
-                setting: Settings.managementURLVariable, "the management API answered \(response.status) for virtual host \(virtualHost)")
-        }
-        struct Row: Decodable {
-            struct Stats: Decodable {
-                struct Rate: Decodable { let rate: Double? }
-                let publish_details: Rate?
-                let ack_details: Rate?
-            }
+    private struct BindingRow: Decodable {
+        let destination: String
+        let destination_type: String
+        let routing_key: String
+    }
 
-            let name: String
-            let messages_ready: Int?
-            let messages_unacknowledged: Int?
-            let consumers: Int?
-            let message_stats: Stats?
+    private struct QueueRow: Decodable {
+        struct Stats: Decodable {
+            struct Rate: Decodable { let rate: Double? }
+            let publish_details: Rate?
+            let ack_details: Rate?
         }
-        let rows: [Row]
-        do {
-            rows = try JSONDecoder().decode([Row].self, from: Data(response.body))
-        } catch {
-            throw ConfigurationError(setting: Settings.managementURLVariable, "the management API's answer is not a queue list")
-        }
+
+        let name: String
+        let messages_ready: Int?
+        let messages_unacknowledged: Int?
+        let consumers: Int?
+        let message_stats: Stats?
+    }
+
+    /// The session queues by integration id, then the dead-letter queue.
+    public func depths(topology: Topology, virtualHost: String) async throws -> [QueueDepth] {
+        let vhost = RabbitMQManagement.segment(virtualHost)
+        let bindings = try await management.get(
+            "/api/exchanges/\(vhost)/\(RabbitMQManagement.segment(Topology.pairsExchange))/bindings/source", as: [BindingRow].self)
+        let sessions = bindings.filter { $0.destination_type == "queue" && topology.isSessionQueue($0.destination) }
+            .sorted { $0.routing_key < $1.routing_key }
+        let rows = try await management.get(
+            "/api/queues/\(vhost)?columns=name,messages_ready,messages_unacknowledged,consumers,message_stats", as: [QueueRow].self)
         let byName = Dictionary(rows.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
-        let wanted = topology.partitions.map { ($0.queue, Optional($0.index)) } + [(Topology.deadLetterQueue, nil)]
-        return wanted.map { name, partition in
+        let wanted = sessions.map { ($0.destination, Optional($0.routing_key)) } + [(Topology.deadLetterQueue, nil)]
+        return wanted.map { name, session in
             let row = byName[name]
             return QueueDepth(
-                queue: name, partition: partition, ready: row?.messages_ready ?? 0, unacked: row?.messages_unacknowledged ?? 0,
+                queue: name, session: session, ready: row?.messages_ready ?? 0, unacked: row?.messages_unacknowledged ?? 0,
                 consumers: row?.consumers ?? 0, publishRate: row?.message_stats?.publish_details?.rate ?? 0,
                 ackRate: row?.message_stats?.ack_details?.rate ?? 0, exists: row != nil)
         }

@@ -15,7 +15,8 @@ struct IntegrationPass {
     let client: BullhornClient
     let campaigns: CampaignStore
     let channel: AMQPChannel
-    let partition: Topology.Partition
+    let session: SessionQueue
+    let sessionWork: SessionWorkStore
     let options: PublisherOptions
     let progress: @Sendable (PassSummary) -> Void
 
@@ -78,7 +79,7 @@ struct IntegrationPass {
         summary.tearsheetsScanned += 1
         let active = try await activeCampaigns(of: tearsheet, into: &summary)
         guard !active.isEmpty else { return }
-        var sender = ConfirmedSender(channel: channel, partition: partition, window: options.confirmWindow)
+        var sender = ConfirmedSender(channel: channel, session: session, window: options.confirmWindow)
         do {
             var batch: [Int64] = []
             batch.reserveCapacity(options.candidatesPerBatch)
@@ -86,16 +87,16 @@ struct IntegrationPass {
                 batch.append(candidate)
                 if batch.count == options.candidatesPerBatch {
                     let publishes = try await prepare(candidates: batch, campaigns: active, tearsheet: tearsheet, into: &summary)
-                    summary.pairsPublished += try await sender.send(publishes)
+                    try await confirmed(try await sender.send(publishes), into: &summary)
                     progress(summary)
                     batch.removeAll(keepingCapacity: true)
                 }
             }
             if !batch.isEmpty {
                 let publishes = try await prepare(candidates: batch, campaigns: active, tearsheet: tearsheet, into: &summary)
-                summary.pairsPublished += try await sender.send(publishes)
+                try await confirmed(try await sender.send(publishes), into: &summary)
             }
-            summary.pairsPublished += try await sender.finish()
+            try await confirmed(try await sender.finish(), into: &summary)
         } catch {
             sender.abandon()
             throw error
@@ -109,10 +110,17 @@ struct IntegrationPass {
         candidates: [Int64], campaigns active: [CampaignStore.Campaign], tearsheet: BullhornTearsheet, into summary: inout PassSummary
     ) async throws {
         let publishes = try await prepare(candidates: candidates, campaigns: active, tearsheet: tearsheet, into: &summary)
-        var sender = ConfirmedSender(channel: channel, partition: partition, window: options.confirmWindow)
-        summary.pairsPublished += try await sender.send(publishes)
-        summary.pairsPublished += try await sender.finish()
+        var sender = ConfirmedSender(channel: channel, session: session, window: options.confirmWindow)
+        try await confirmed(try await sender.send(publishes), into: &summary)
+        try await confirmed(try await sender.finish(), into: &summary)
         progress(summary)
+    }
+
+    /// Counts messages the broker confirmed and tells the workers that the session has work,
+    /// page by page: a long pass need not end before workers start on it.
+    private func confirmed(_ count: Int, into summary: inout PassSummary) async throws {
+        summary.pairsPublished += count
+        if count > 0 { try await sessionWork.markPublished(integration.id) }
     }
 
     /// The messages for campaigns × candidates, less the pairs already on their campaign (one
@@ -135,7 +143,7 @@ struct IntegrationPass {
                     integrationId: integration.id, campaignId: campaign.id, atsCandidateId: candidate, atsJobId: campaign.atsJobID,
                     tearsheetId: tearsheet.id)
                 publishes.append(
-                    AMQPPublish(exchange: Topology.pairsExchange, routingKey: partition.routingKey, mandatory: true, message: try pair.amqpMessage(at: now)))
+                    AMQPPublish(exchange: Topology.pairsExchange, routingKey: session.routingKey, mandatory: true, message: try pair.amqpMessage(at: now)))
             }
         }
         return publishes
@@ -146,27 +154,27 @@ struct IntegrationPass {
 /// batch k+1. `send` returns how many messages of the previous batch were confirmed.
 struct ConfirmedSender {
     let channel: AMQPChannel
-    let partition: Topology.Partition
+    let session: SessionQueue
     let window: Int
     private var inFlight: Task<Int, any Error>?
 
-    init(channel: AMQPChannel, partition: Topology.Partition, window: Int) {
+    init(channel: AMQPChannel, session: SessionQueue, window: Int) {
         self.channel = channel
-        self.partition = partition
+        self.session = session
         self.window = window
     }
 
     mutating func send(_ publishes: [AMQPPublish]) async throws -> Int {
         let confirmed = try await finish()
         guard !publishes.isEmpty else { return confirmed }
-        let (channel, partition, window) = (channel, partition, window)
+        let (channel, session, window) = (channel, session, window)
         inFlight = Task {
             let outcomes = try await channel.publish(publishes, window: window)
             let unconfirmed = outcomes.filter { !$0.isConfirmed }
             guard unconfirmed.isEmpty else {
                 let returned = unconfirmed.filter { if case .returned = $0 { return true } else { return false } }.count
                 throw PublishFailure(
-                    "\(unconfirmed.count) of \(outcomes.count) messages not accepted by the broker (\(returned) unroutable: is the topology applied?, \(unconfirmed.count - returned) nacked: is partition \(partition.queue) full?)")
+                    "\(unconfirmed.count) of \(outcomes.count) messages not accepted by the broker (\(returned) unroutable: is the topology applied?, \(unconfirmed.count - returned) nacked: is \(session.queue) full?)")
             }
             return outcomes.count
         }

@@ -92,10 +92,12 @@ public struct TearsheetPublisher: Sendable {
         // Read the watermark again under the lock: a publisher that just finished may have moved it.
         let current = try await IntegrationStore(pool: pool).load(ids: [integration.id]).first ?? integration
         let client = try current.bullhornClient(secretKey: secretKey, configuration: clientConfiguration)
+        let session = SessionQueue(integrationID: current.id)
+        try await session.declare(on: broker)
         let channel = try await broker.openChannel(confirms: true)
         let pass = IntegrationPass(
             integration: current, client: client, campaigns: CampaignStore(pool: pool), channel: channel,
-            partition: PartitionRouter(topology: topology).partition(for: current.id), options: options, progress: progress)
+            session: session, sessionWork: SessionWorkStore(pool: pool), options: options, progress: progress)
         let previous = try await PublisherMarks.load(integrationID: current.id, pool: pool)
         var handled = PublisherMarks()
         do {
@@ -105,6 +107,7 @@ public struct TearsheetPublisher: Sendable {
             throw error
         }
         try? await channel.close()
+
         // Every message of the pass is confirmed and routed: now, and only now, the watermark.
         if let newest = summary.newestChange {
             try await PublisherMarks.commit(integrationID: current.id, newest: newest, handled: handled, overlap: options.overlap, pool: pool)

@@ -125,5 +125,24 @@ public enum SchemaMigrations {
                     partitions integer[] NOT NULL DEFAULT '{}'
                 );
                 """),
+        Migration(
+            version: 5, name: "sessions",
+            sql: """
+                -- Which sessions (integrations) have work: the publisher (and dlq replay) bumps
+                -- published_seq after the broker confirmed messages for the session; a worker
+                -- that found the session's queue empty records the sequence it had read before
+                -- looking, so a publish it did not see keeps the session waiting. Workers
+                -- take waiting sessions oldest first.
+                CREATE TABLE IF NOT EXISTS session_work (
+                    integration_id text PRIMARY KEY,
+                    published_seq bigint NOT NULL DEFAULT 0,
+                    drained_seq bigint NOT NULL DEFAULT 0,
+                    waiting_since timestamptz NULL
+                );
+                CREATE INDEX IF NOT EXISTS session_work_waiting ON session_work (waiting_since)
+                    WHERE published_seq > drained_seq;
+                ALTER TABLE worker_heartbeats ADD COLUMN IF NOT EXISTS sessions text[] NOT NULL DEFAULT '{}';
+                ALTER TABLE worker_heartbeats DROP COLUMN IF EXISTS partitions;
+                """),
     ]
 }

@@ -1,51 +1,70 @@
-/// The project's view of `topology.json`: where pairs are published, the partition queues in
-/// order, and the dead-letter queue.
+import Foundation
+
+/// The project's view of `topology.json`: where pairs are published, the policy that governs
+/// the session queues, and the dead-letter queue.
 ///
-/// Conventions: pairs go to the direct exchange `tearsheet.pairs`; partition `i` is the queue
-/// bound to it with routing key `pNN` (two digits); dead letters land in `tearsheet.dead-letter`.
-/// The partition count is the number of such bindings, so it lives in one place.
+/// Conventions: pairs go to the direct exchange `tearsheet.pairs` with the integration id as
+/// routing key; each integration (session) has its own quorum queue `tearsheet.session.{id}`,
+/// declared by the publisher and the worker (`SessionQueue`), not listed in the file; the
+/// settings that may change later live in the one policy whose pattern matches those names;
+/// dead letters land in `tearsheet.dead-letter`.
 public struct Topology: Sendable {
     public static let pairsExchange = "tearsheet.pairs"
     public static let deadLetterExchange = "tearsheet.dead-letter"
     public static let deadLetterQueue = "tearsheet.dead-letter"
 
-    public struct Partition: Sendable, Equatable {
-        public let index: Int
-        public let queue: String
-        public let routingKey: String
-    }
-
     public let definitions: TopologyDefinitions
-    public let partitions: [Partition]
+    /// The policy that applies to session queues.
+    public let sessionPolicy: TopologyDefinitions.Policy
+    private let sessionPattern: NSRegularExpression
 
     public init(definitions: TopologyDefinitions) throws {
         self.definitions = definitions
-        var partitions: [Partition] = []
-        for binding in definitions.bindings where binding.source == Self.pairsExchange {
-            guard binding.routing_key.hasPrefix("p"), let index = Int(binding.routing_key.dropFirst()) else {
-                throw ConfigurationError(
-                    setting: Settings.topologyVariable,
-                    "binding of \(binding.destination) to \(Self.pairsExchange) must use routing key pNN, not \(binding.routing_key)")
-            }
-            partitions.append(Partition(index: index, queue: binding.destination, routingKey: binding.routing_key))
+        guard definitions.exchanges.contains(where: { $0.name == Self.pairsExchange && $0.type == "direct" }) else {
+            throw ConfigurationError(setting: Settings.topologyVariable, "the direct exchange \(Self.pairsExchange) is not declared")
         }
-        partitions.sort { $0.index < $1.index }
-        guard !partitions.isEmpty, partitions.map(\.index) == Array(0..<partitions.count) else {
-            throw ConfigurationError(
-                setting: Settings.topologyVariable,
-                "partition bindings of \(Self.pairsExchange) must be numbered p00, p01, … without gaps")
-        }
-        let queueNames = Set(definitions.queues.map(\.name))
-        for partition in partitions where !queueNames.contains(partition.queue) {
-            throw ConfigurationError(setting: Settings.topologyVariable, "partition queue \(partition.queue) is bound but not declared")
-        }
-        guard queueNames.contains(Self.deadLetterQueue) else {
+        guard definitions.queues.contains(where: { $0.name == Self.deadLetterQueue }) else {
             throw ConfigurationError(setting: Settings.topologyVariable, "the dead-letter queue \(Self.deadLetterQueue) is not declared")
         }
-        self.partitions = partitions
+        let example = SessionQueue.queueName(for: "example")
+        var matching: [(TopologyDefinitions.Policy, NSRegularExpression)] = []
+        for policy in definitions.policies ?? [] where policy.applyTo ?? "all" != "exchanges" {
+            guard let regex = try? NSRegularExpression(pattern: policy.pattern) else {
+                throw ConfigurationError(setting: Settings.topologyVariable, "policy \(policy.name) has an invalid pattern \(policy.pattern)")
+            }
+            if regex.firstMatch(in: example, range: NSRange(example.startIndex..., in: example)) != nil { matching.append((policy, regex)) }
+        }
+        // RabbitMQ applies one policy per queue (the highest priority): exactly one must match.
+        guard matching.count == 1, let (policy, regex) = matching.first else {
+            throw ConfigurationError(
+                setting: Settings.topologyVariable,
+                "exactly one queue policy must match the session queues (\(SessionQueue.queueName(for: "ID"))), found \(matching.count)")
+        }
+        guard case .string(Self.deadLetterExchange)? = policy.definition["dead-letter-exchange"],
+            case .int? = policy.definition["delivery-limit"]
+        else {
+            throw ConfigurationError(
+                setting: Settings.topologyVariable,
+                "policy \(policy.name) must set delivery-limit and dead-letter-exchange \(Self.deadLetterExchange)")
+        }
+        sessionPolicy = policy
+        sessionPattern = regex
     }
 
     public static func load(path: String) throws -> Topology {
         try Topology(definitions: TopologyDefinitions.load(path: path))
+    }
+
+    /// The session policy's delivery limit: deliveries of a message (crashes, lost
+    /// connections) before the broker dead-letters it.
+    public var deliveryLimit: Int {
+        if case .int(let limit)? = sessionPolicy.definition["delivery-limit"] { return Int(limit) }
+        return 5
+    }
+
+    /// Whether the session policy governs a queue of this name: how tools tell session queues
+    /// from others bound to the pairs exchange.
+    public func isSessionQueue(_ name: String) -> Bool {
+        sessionPattern.firstMatch(in: name, range: NSRange(name.startIndex..., in: name)) != nil
     }
 }

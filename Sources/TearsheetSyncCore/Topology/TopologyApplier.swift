@@ -3,6 +3,8 @@ import AMQPClient
 /// Declares `topology.json` on a broker, idempotently: declaring what exists with the same
 /// arguments is a no-op. A queue or exchange that exists with other arguments is refused by
 /// the broker (406 PRECONDITION_FAILED) and reported as `TopologyConflict`, naming it.
+/// Policies (which AMQP cannot set) go through the management API; putting one again
+/// replaces it, which is how a changed delivery limit reaches every session queue.
 public struct TopologyApplier: Sendable {
     public let definitions: TopologyDefinitions
 
@@ -14,9 +16,10 @@ public struct TopologyApplier: Sendable {
         public var exchanges = 0
         public var queues = 0
         public var bindings = 0
+        public var policies = 0
     }
 
-    public func apply(on connection: AMQPConnection) async throws -> Summary {
+    public func apply(on connection: AMQPConnection, management: RabbitMQManagement, virtualHost: String) async throws -> Summary {
         var summary = Summary()
         // A refused declaration closes its channel, so each step gets a fresh one on failure.
         var channel = try await connection.openChannel()
@@ -52,6 +55,22 @@ public struct TopologyApplier: Sendable {
             summary.bindings += 1
         }
         try? await channel.close()
+        for policy in definitions.policies ?? [] {
+            struct Body: Encodable {
+                let pattern: String
+                let definition: [String: JSONArgument]
+                let priority: Int
+                let applyTo: String
+                enum CodingKeys: String, CodingKey {
+                    case pattern, definition, priority
+                    case applyTo = "apply-to"
+                }
+            }
+            try await management.put(
+                "/api/policies/\(RabbitMQManagement.segment(virtualHost))/\(RabbitMQManagement.segment(policy.name))",
+                json: Body(pattern: policy.pattern, definition: policy.definition, priority: policy.priority ?? 0, applyTo: policy.applyTo ?? "all"))
+            summary.policies += 1
+        }
         return summary
     }
 }

@@ -31,9 +31,26 @@ public struct TopologyDefinitions: Codable, Sendable {
         public var arguments: [String: JSONArgument]?
     }
 
+    /// A policy: settings that may change later (delivery limit, dead-lettering, overflow)
+    /// applied by the broker to every queue whose name matches `pattern`.
+    public struct Policy: Codable, Sendable {
+        public var vhost: String?
+        public var name: String
+        public var pattern: String
+        public var applyTo: String?
+        public var priority: Int?
+        public var definition: [String: JSONArgument]
+
+        enum CodingKeys: String, CodingKey {
+            case vhost, name, pattern, priority, definition
+            case applyTo = "apply-to"
+        }
+    }
+
     public var exchanges: [Exchange]
     public var queues: [Queue]
     public var bindings: [Binding]
+    public var policies: [Policy]?
 
     /// Reads and decodes the file; errors name the file and what is wrong with it.
     public static func load(path: String) throws -> TopologyDefinitions {

@@ -28,24 +28,29 @@ public struct DeadLetterQueue: Sendable {
         return deliveries.map(Self.entry)
     }
 
-    /// Puts up to `limit` replayable messages (of `integrationID`, if given) back on their
-    /// partition, confirmed, then removes them from the dead-letter queue. Others stay.
-    public func replay(limit: Int, integrationID: String? = nil) async throws -> (replayed: Int, kept: Int) {
+    /// Puts up to `limit` replayable messages (of `integrationID`, if given) back in their
+    /// session, confirmed, tells the workers that those sessions have work, then removes them
+    /// from the dead-letter queue. Others stay.
+    public func replay(limit: Int, integrationID: String? = nil, sessionWork: SessionWorkStore) async throws -> (replayed: Int, kept: Int) {
         let (channel, deliveries) = try await take(limit: limit)
-        let router = PartitionRouter(topology: topology)
         var chosen: [(AMQPDelivery, PairMessage)] = []
         for delivery in deliveries {
             guard let pair = try? PairMessage.decode(Self.original(delivery.message)) else { continue }
             if let integrationID, pair.integrationId != integrationID { continue }
             chosen.append((delivery, pair))
         }
+        let sessions = Set(chosen.map { SessionQueue(integrationID: $0.1.integrationId) })
+        for session in sessions { try await session.declare(on: broker) }
         let publisher = try await broker.openChannel(confirms: true)
         let outcomes = try await publisher.publish(chosen.map { delivery, pair in
             AMQPPublish(
-                exchange: Topology.pairsExchange, routingKey: router.partition(for: pair.integrationId).routingKey, mandatory: true,
+                exchange: Topology.pairsExchange, routingKey: SessionQueue(integrationID: pair.integrationId).routingKey, mandatory: true,
                 message: Self.original(delivery.message))
         })
         try await publisher.close()
+        for ((_, pair), outcome) in zip(chosen, outcomes) where outcome.isConfirmed {
+            try await sessionWork.markPublished(pair.integrationId)
+        }
         var replayed = 0
         for ((delivery, _), outcome) in zip(chosen, outcomes) where outcome.isConfirmed {
             try await channel.ack(delivery.deliveryTag)
@@ -75,7 +80,7 @@ public struct DeadLetterQueue: Sendable {
     /// The message as first published: our dead-letter headers and the broker's removed.
     static func original(_ message: AMQPMessage) -> AMQPMessage {
         var copy = message
-        for header in [PartitionConsumer.reasonHeader, "x-tsync-partition", "x-tsync-dead-lettered-at", "x-death", "x-first-death-exchange",
+        for header in [SessionConsumer.reasonHeader, SessionConsumer.sessionHeader, SessionConsumer.deadLetteredAtHeader, "x-tsync-partition", "x-death", "x-first-death-exchange",
                        "x-first-death-queue", "x-first-death-reason", "x-delivery-count"] {
             copy.properties.headers[header] = nil
         }
@@ -84,9 +89,9 @@ public struct DeadLetterQueue: Sendable {
 
     static func entry(_ delivery: AMQPDelivery) -> Entry {
         let headers = delivery.message.properties.headers
-        var reason = headers[PartitionConsumer.reasonHeader]?.stringValue
+        var reason = headers[SessionConsumer.reasonHeader]?.stringValue
         var at: Date?
-        if case .timestamp(let seconds) = headers["x-tsync-dead-lettered-at"] { at = Date(timeIntervalSince1970: Double(seconds)) }
+        if case .timestamp(let seconds) = headers[SessionConsumer.deadLetteredAtHeader] { at = Date(timeIntervalSince1970: Double(seconds)) }
         if reason == nil, case .array(let deaths) = headers["x-death"], case .table(let first) = deaths.first {
             // Dead-lettered by the broker itself (delivery limit, rejection).
             reason = "broker: \(first["reason"]?.stringValue ?? "?") from \(first["queue"]?.stringValue ?? "?")"

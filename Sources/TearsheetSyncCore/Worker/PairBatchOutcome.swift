@@ -1,9 +1,14 @@
-/// What processing one batch of pairs did.
+/// What became of each pair of a batch: every pair ends in exactly one of `added`,
+/// `alreadyOnCampaign`, `deadLetters` or `retry`.
 public struct PairBatchOutcome: Sendable {
     public var added: [PairKey] = []
-    public var alreadyOnCampaign = 0
+    /// Pairs found on their campaign already (published twice, or added by another path).
+    public var alreadyOnCampaign: [PairKey] = []
     /// Pairs that can never be processed, with the reason, for the dead-letter queue.
-    public var deadLetters: [(pair: PairMessage, reason: String)] = []
+    public var deadLetters: [(pair: PairKey, reason: String)] = []
+    /// Pairs whose own step failed for a reason that may pass (their JobSubmission was
+    /// throttled, timed out, or its outcome is unknown): tried again in place.
+    public var retry: [(pair: PairKey, error: any Error)] = []
     public var candidatesIndexed = 0
     public var submissionsCreated = 0
     /// JobSubmissions that already existed in Bullhorn (a duplicate pair, another campaign of

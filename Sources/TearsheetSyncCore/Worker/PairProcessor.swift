@@ -2,16 +2,20 @@ import BullhornClient
 import Foundation
 import PostgresClient
 
-/// Adds a batch of (campaign, candidate) pairs to their campaigns, effectively once.
+/// Adds one session's pairs to their campaigns, effectively once, and says of each pair what
+/// became of it: added, already there, dead letter (with its reason) or retry.
 ///
-/// For each integration in the batch: pairs of unknown, inactive or foreign campaigns are
-/// dead letters; pairs already on their campaign are skipped (one query); candidates missing
-/// from the index, or stale, are fetched with one multi-get and upserted; then each (candidate,
-/// job) gets exactly one JobSubmission: an intent row is written first, Bullhorn is searched
-/// for the pending ones (one query per job), only the missing ones are created, and each
-/// creation is recorded at once. A crash anywhere leaves a pending intent, and the next attempt
-/// searches before it creates: never a second JobSubmission. Finally the rows go into
-/// `campaign_candidates` (`ON CONFLICT DO NOTHING` re-checks at the last moment).
+/// Pairs of unknown, inactive or foreign campaigns are dead letters; pairs already on their
+/// campaign are skipped (one query, and no Bullhorn call when nothing is new); candidates
+/// missing from the index, or stale, are fetched with one multi-get and upserted (one that
+/// Bullhorn does not have is a dead letter); then each (candidate, job) gets exactly one
+/// JobSubmission: an intent row is written first, Bullhorn is searched for the pending ones
+/// (one query per job), only the missing ones are created, and what was found or created is
+/// recorded in one statement. A crash anywhere leaves a pending intent, and the next attempt
+/// searches before it creates. A creation Bullhorn refuses (400) dead-letters its pairs; one
+/// that may pass (throttled, timed out, outcome unknown) sends its pairs to `retry`; the
+/// other pairs go on. A failure of a step the whole batch shares (the database, the multi-get)
+/// throws: the caller retries the batch.
 public struct PairProcessor: Sendable {
     let pool: PostgresPool
     let clients: BullhornClients
@@ -32,84 +36,79 @@ public struct PairProcessor: Sendable {
         self.afterSubmissionCreated = afterSubmissionCreated
     }
 
-    public func process(_ pairs: [PairMessage]) async throws -> PairBatchOutcome {
+    /// A pair to add, with the job its campaign is on.
+    private struct PairOnJob: Hashable {
+        let pair: PairKey
+        let jobID: Int64
+
+        var candidateJob: CandidateJob { CandidateJob(candidateID: pair.candidateID, jobID: jobID) }
+    }
+
+    /// Processes the pairs of one integration (a session). A pair given twice is one pair.
+    public func process(_ pairs: [PairKey], integrationID: String) async throws -> PairBatchOutcome {
         var outcome = PairBatchOutcome()
-        for (integrationID, group) in Dictionary(grouping: pairs, by: \.integrationId).sorted(by: { $0.key < $1.key }) {
-            try await process(group, integrationID: integrationID, into: &outcome)
+        let campaigns = CampaignStore(pool: pool)
+        let valid = try await validCampaigns(Array(Set(pairs)), integrationID: integrationID, store: campaigns, into: &outcome)
+        guard !valid.isEmpty else { return outcome }
+        let existing = try await campaigns.existingPairs(
+            campaignIDs: Array(Set(valid.map(\.pair.campaignID))), candidateIDs: Array(Set(valid.map(\.pair.candidateID))))
+        outcome.alreadyOnCampaign = valid.map(\.pair).filter(existing.contains)
+        var remaining = valid.filter { !existing.contains($0.pair) }
+        guard !remaining.isEmpty else { return outcome }  // nothing new: no Bullhorn call at all
+
+        let client = try await clients.client(for: integrationID)
+        let missing = try await index(Set(remaining.map(\.pair.candidateID)), integrationID: integrationID, client: client, into: &outcome)
+        for pending in remaining where missing.contains(pending.pair.candidateID) {
+            outcome.deadLetters.append((pending.pair, "candidate \(pending.pair.candidateID) does not exist in Bullhorn"))
+        }
+        remaining = remaining.filter { !missing.contains($0.pair.candidateID) }
+        guard !remaining.isEmpty else { return outcome }
+
+        let (applications, failures) = try await submissions(
+            for: Set(remaining.map(\.candidateJob)), integrationID: integrationID, client: client, into: &outcome)
+        var settled: [PairKey] = []
+        var applicationOf: [PairKey: Int64] = [:]
+        for pending in remaining.sorted(by: { ($0.pair.campaignID, $0.pair.candidateID) < ($1.pair.campaignID, $1.pair.candidateID) }) {
+            if let failure = failures[pending.candidateJob] {
+                if failure.isRetriable {
+                    outcome.retry.append((pending.pair, failure))
+                } else {
+                    outcome.deadLetters.append(
+                        (pending.pair, "Bullhorn refused the JobSubmission of candidate \(pending.pair.candidateID) on job \(pending.jobID): \(failure)"))
+                }
+                continue
+            }
+            settled.append(pending.pair)
+            applicationOf[pending.pair] = applications[pending.candidateJob]
+        }
+        let added = try await campaigns.addPairs(settled, integrationID: integrationID, applications: applicationOf)
+        for pair in settled {
+            if added.contains(pair) { outcome.added.append(pair) } else { outcome.alreadyOnCampaign.append(pair) }
         }
         return outcome
     }
 
-    private struct Pending: Hashable {
-        let campaignID: Int64
-        let candidateID: Int64
-        let jobID: Int64
-    }
-
-    private func process(_ pairs: [PairMessage], integrationID: String, into outcome: inout PairBatchOutcome) async throws {
-        let valid = try await validCampaigns(pairs, integrationID: integrationID, into: &outcome)
-        guard !valid.isEmpty else { return }
-        let existing = try await CampaignStore(pool: pool).existingPairs(
-            campaignIDs: Array(Set(valid.map(\.campaignID))), candidateIDs: Array(Set(valid.map(\.candidateID))))
-        var remaining = Set<Pending>()
-        for pending in valid {
-            if existing.contains(PairKey(campaignID: pending.campaignID, candidateID: pending.candidateID)) {
-                outcome.alreadyOnCampaign += 1
-            } else {
-                remaining.insert(pending)
-            }
-        }
-        guard !remaining.isEmpty else { return }  // nothing new: no Bullhorn call at all
-
-        let client = try await clients.client(for: integrationID)
-        let missing = try await index(Set(remaining.map(\.candidateID)), integrationID: integrationID, client: client, into: &outcome)
-        for pending in remaining where missing.contains(pending.candidateID) {
-            let pair = pairs.first { $0.campaignId == pending.campaignID && $0.atsCandidateId == pending.candidateID }!
-            outcome.deadLetters.append((pair, "candidate \(pending.candidateID) does not exist in Bullhorn"))
-        }
-        remaining = remaining.filter { !missing.contains($0.candidateID) }
-        guard !remaining.isEmpty else { return }
-
-        let applications = try await submissions(for: remaining, integrationID: integrationID, client: client, into: &outcome)
-        let rows = remaining.sorted { ($0.campaignID, $0.candidateID) < ($1.campaignID, $1.candidateID) }
-        let added = try await pool.query(
-            """
-            INSERT INTO campaign_candidates (campaign_id, ats_candidate_id, integration_id, source, ats_application_id, added_at)
-            SELECT c, a, \(integrationID), \(PairMessage.source), app, now()
-              FROM unnest(\(rows.map(\.campaignID))::bigint[], \(rows.map(\.candidateID))::bigint[],
-                          \(PostgresNullableArray(rows.map { applications[CandidateJob(candidateID: $0.candidateID, jobID: $0.jobID)] }))::bigint[])
-                AS r(c, a, app)
-            ON CONFLICT (campaign_id, ats_candidate_id) DO NOTHING
-            RETURNING campaign_id, ats_candidate_id
-            """
-        ).rows
-        outcome.added += try added.map { PairKey(campaignID: try $0.decode(at: 0), candidateID: try $0.decode(at: 1)) }
-        outcome.alreadyOnCampaign += rows.count - added.count
-    }
-
     /// Pairs whose campaign exists, is active and belongs to the integration; the job is the
     /// campaign's (the database is the truth if the campaign was re-pointed since publishing).
-    private func validCampaigns(_ pairs: [PairMessage], integrationID: String, into outcome: inout PairBatchOutcome) async throws -> [Pending] {
-        let ids = Array(Set(pairs.map(\.campaignId)))
-        var campaigns: [Int64: (integration: String, job: Int64, active: Bool)] = [:]
-        for row in try await pool.query("SELECT id, integration_id, ats_job_id, active FROM campaigns WHERE id = ANY(\(ids))").rows {
-            campaigns[try row.decode("id")] = (try row.decode("integration_id"), try row.decode("ats_job_id"), try row.decode("active"))
-        }
-        var valid: [Pending] = []
+    private func validCampaigns(
+        _ pairs: [PairKey], integrationID: String, store: CampaignStore, into outcome: inout PairBatchOutcome
+    ) async throws -> [PairOnJob] {
+        let campaigns = try await store.campaigns(ids: Array(Set(pairs.map(\.campaignID))))
+        var valid: [PairOnJob] = []
         for pair in pairs {
-            guard let campaign = campaigns[pair.campaignId] else {
-                outcome.deadLetters.append((pair, "unknown campaign \(pair.campaignId)"))
+            guard let campaign = campaigns[pair.campaignID] else {
+                outcome.deadLetters.append((pair, "unknown campaign \(pair.campaignID)"))
                 continue
             }
-            guard campaign.integration == integrationID else {
-                outcome.deadLetters.append((pair, "campaign \(pair.campaignId) belongs to integration \(campaign.integration), not \(integrationID)"))
+            guard campaign.integrationID == integrationID else {
+                outcome.deadLetters.append((pair, "campaign \(pair.campaignID) belongs to integration \(campaign.integrationID), not \(integrationID)"))
                 continue
             }
             guard campaign.active else {
-                outcome.deadLetters.append((pair, "campaign \(pair.campaignId) is inactive"))
+                outcome.deadLetters.append((pair, "campaign \(pair.campaignID) is inactive"))
                 continue
             }
-            valid.append(Pending(campaignID: pair.campaignId, candidateID: pair.atsCandidateId, jobID: campaign.job))
+            valid.append(PairOnJob(pair: pair, jobID: campaign.atsJobID))
         }
         return valid
     }
@@ -127,68 +126,65 @@ public struct PairProcessor: Sendable {
     }
 
     /// Exactly one JobSubmission per (candidate, job): intent first, one search per job, then
-    /// the missing ones created, up to `submissionConcurrency` at once (Bullhorn answers in a
-    /// few hundred ms; the integration's budget caps what is in flight across the worker).
-    /// What was found or created is recorded even when a creation fails; one created but not
-    /// recorded (a crash, a lost answer) is found by the next attempt's search.
+    /// the missing ones created, up to `submissionConcurrency` at once (the integration's
+    /// budget caps what is in flight across the worker). Every missing one is attempted; the
+    /// ones that failed come back with their error. What was found or created is recorded
+    /// before this returns; one created but not recorded (a crash, a lost answer) is found by
+    /// the next attempt's search.
     private func submissions(
-        for pairs: Set<Pending>, integrationID: String, client: BullhornClient, into outcome: inout PairBatchOutcome
-    ) async throws -> [CandidateJob: Int64] {
+        for keys: Set<CandidateJob>, integrationID: String, client: BullhornClient, into outcome: inout PairBatchOutcome
+    ) async throws -> (applications: [CandidateJob: Int64], failures: [CandidateJob: BullhornError]) {
         let intents = JobSubmissionIntents(pool: pool, integrationID: integrationID)
-        var (known, pendingByJob) = try await intents.open(Array(Set(pairs.map { CandidateJob(candidateID: $0.candidateID, jobID: $0.jobID) })))
+        var (known, pendingByJob) = try await intents.open(Array(keys))
+        var missing: [CandidateJob] = []
+        var found: [CandidateJob: Int64] = [:]
         for (job, candidates) in pendingByJob.sorted(by: { $0.key < $1.key }) {
             let existing = try await client.findJobSubmissions(jobOrderID: job, candidateIDs: candidates)
-            var settled: [CandidateJob: Int64] = [:]
-            var missing: [Int64] = []
             for candidate in candidates.sorted() {
-                if let application = existing[candidate] {
-                    settled[CandidateJob(candidateID: candidate, jobID: job)] = application
-                } else {
-                    missing.append(candidate)
-                }
+                let key = CandidateJob(candidateID: candidate, jobID: job)
+                if let application = existing[candidate] { found[key] = application } else { missing.append(key) }
             }
-            outcome.submissionsFound += settled.count
-            let (created, failure) = await create(missing, job: job, client: client)
-            for (candidate, application) in created {
-                settled[CandidateJob(candidateID: candidate, jobID: job)] = application
-            }
-            outcome.submissionsCreated += created.count
-            try await intents.complete(settled)
-            known.merge(settled) { _, new in new }
-            if let failure { throw failure }
         }
-        return known
+        outcome.submissionsFound += found.count
+        let (created, failures) = await create(missing, client: client)
+        outcome.submissionsCreated += created.count
+        let settled = found.merging(created) { _, new in new }
+        try await intents.complete(settled)
+        known.merge(settled) { _, new in new }
+        return (known, failures)
     }
 
-    /// Creates a JobSubmission for each candidate, `submissionConcurrency` at a time, and
-    /// returns (candidate, application id) for each created. After a failure no more are
-    /// started; the ones in flight end, and the first failure is returned with them.
-    private func create(_ candidates: [Int64], job: Int64, client: BullhornClient) async -> (created: [(Int64, Int64)], failure: (any Error)?) {
-        var created: [(Int64, Int64)] = []
-        var failure: (any Error)?
-        await withTaskGroup(of: Result<(Int64, Int64), any Error>.self) { group in
-            var queue = candidates.makeIterator()
+    /// Creates a JobSubmission for each (candidate, job), `submissionConcurrency` at a time.
+    /// A failure that is not Bullhorn's own is a bug or an outage of ours: it is reported as
+    /// `.transport`, retriable, so the pair is tried again rather than lost.
+    private func create(_ keys: [CandidateJob], client: BullhornClient) async -> (created: [CandidateJob: Int64], failures: [CandidateJob: BullhornError]) {
+        var created: [CandidateJob: Int64] = [:]
+        var failures: [CandidateJob: BullhornError] = [:]
+        await withTaskGroup(of: (CandidateJob, Result<Int64, BullhornError>).self) { group in
+            var queue = keys.makeIterator()
             func startNext() {
-                guard failure == nil, let candidate = queue.next() else { return }
+                guard let key = queue.next() else { return }
                 group.addTask { [afterSubmissionCreated] in
                     do {
-                        let application = try await client.createJobSubmission(candidateID: candidate, jobOrderID: job)
-                        try afterSubmissionCreated?(candidate, job)
-                        return .success((candidate, application))
+                        let application = try await client.createJobSubmission(candidateID: key.candidateID, jobOrderID: key.jobID)
+                        try afterSubmissionCreated?(key.candidateID, key.jobID)
+                        return (key, .success(application))
+                    } catch let error as BullhornError {
+                        return (key, .failure(error))
                     } catch {
-                        return .failure(error)
+                        return (key, .failure(BullhornError(.ambiguousWrite, endpoint: "PUT entity/JobSubmission", "\(error)")))
                     }
                 }
             }
             for _ in 0..<submissionConcurrency { startNext() }
-            while let result = await group.next() {
+            while let (key, result) = await group.next() {
                 switch result {
-                case .success(let pair): created.append(pair)
-                case .failure(let error): failure = failure ?? error
+                case .success(let application): created[key] = application
+                case .failure(let error): failures[key] = error
                 }
                 startNext()
             }
         }
-        return (created, failure)
+        return (created, failures)
     }
 }

@@ -9,20 +9,20 @@ import Testing
 
 @testable import TearsheetSyncCore
 
-/// One partition consumed against the real broker, the real database and the simulator.
-@Suite struct PartitionConsumerTests {
-    private func consumer(_ fixture: FleetFixture, options: WorkerOptions, configuration: BullhornClientConfiguration = FleetFixture.clientConfiguration) -> PartitionConsumer {
+/// One session consumed against the real broker, the real database and the simulator.
+@Suite struct SessionConsumerTests {
+    private func consumer(_ fixture: FleetFixture, options: WorkerOptions, configuration: BullhornClientConfiguration = FleetFixture.clientConfiguration) -> SessionConsumer {
         let processor = PairProcessor(pool: fixture.pool, clients: BullhornClients(pool: fixture.pool, secretKey: fixture.secretKey, configuration: configuration))
-        return PartitionConsumer(
-            broker: fixture.broker, partition: PartitionRouter(topology: fixture.topology).partition(for: fixture.integrationID),
+        return SessionConsumer(
+            broker: fixture.broker, session: SessionQueue(integrationID: fixture.integrationID),
             processor: processor, options: options, logger: FleetFixture.quietLogger)
     }
 
     /// Runs the consumer until `done` holds for its totals (or 30 s pass).
-    private func consume(_ consumer: PartitionConsumer, until done: @escaping @Sendable (PartitionConsumer.Totals) -> Bool) async throws -> PartitionConsumer.Totals {
-        let totals = Mutex(PartitionConsumer.Totals())
+    private func consume(_ consumer: SessionConsumer, until done: @escaping @Sendable (SessionConsumer.Totals) -> Bool) async throws -> SessionConsumer.Totals {
+        let totals = Mutex(SessionConsumer.Totals())
         let started = ContinuousClock.now
-        try await consumer.run(
+        _ = try await consumer.run(
             shouldStop: { done(totals.withLock { $0 }) || ContinuousClock.now - started > .seconds(30) },
             report: { latest in totals.withLock { $0 = latest } })
         return totals.withLock { $0 }
@@ -42,39 +42,42 @@ import Testing
     }
 
     /// Dead letters go over a connection of their own; when it is lost the consumer ends after
-    /// its batch in hand (the worker starts it again on new connections) and leaves nothing
-    /// behind: no consumer on the queue, its unacknowledged deliveries back to ready.
-    @Test func losingTheDeadLetterConnectionEndsTheConsumerAndReleasesItsDeliveries() async throws {
+    /// the pairs in hand (the worker starts it again on new connections): it cancels, finishes
+    /// what was already prefetched (handing it back would cost each a delivery), and leaves no
+    /// consumer on the queue.
+    @Test func losingTheDeadLetterConnectionEndsTheConsumerAfterThePairsInHand() async throws {
         let seed = SimulatorSeed(candidates: 400, jobOrders: 1, tearsheets: [.init(members: 200, jobs: 1)])
         try await FleetFixture.run(seed: seed) { fixture in
             try await fixture.addCampaign(1, job: fixture.world.tearsheets[0].jobOrderIDs[0])
             _ = try await fixture.publisher().run()
             fixture.world.setFaults(SimulatorFaults(latency: .milliseconds(20)))  // batches take a while
             let deadLetterBroker = try await AMQPConnection.connect(url: fixture.amqpURL)
-            let partition = PartitionRouter(topology: fixture.topology).partition(for: fixture.integrationID)
+            let partition = SessionQueue(integrationID: fixture.integrationID)
             let processor = PairProcessor(
                 pool: fixture.pool, clients: BullhornClients(pool: fixture.pool, secretKey: fixture.secretKey, configuration: FleetFixture.clientConfiguration))
-            let consumer = PartitionConsumer(
-                broker: fixture.broker, deadLetterBroker: deadLetterBroker, partition: partition, processor: processor,
+            let consumer = SessionConsumer(
+                broker: fixture.broker, deadLetterBroker: deadLetterBroker, session: partition, processor: processor,
                 options: WorkerOptions(batchSize: 20, batchWait: .milliseconds(20)), logger: FleetFixture.quietLogger)
             let settled = Mutex(0)
-            let run = Task<Void, any Error> {
+            let run = Task<SessionConsumer.Ending, any Error> {
                 try await consumer.run(shouldStop: { false }, report: { totals in settled.withLock { $0 = totals.acknowledged } })
             }
             let deadline = ContinuousClock.now + .seconds(30)
             while settled.withLock({ $0 }) == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
             await deadLetterBroker.close()
-            try await run.value  // returns on its own: shouldStop never says so
+            _ = try await run.value  // returns on its own: shouldStop never says so
             let acknowledged = settled.withLock { $0 }
             #expect(acknowledged < 200, "it stopped early")
             let channel = try await fixture.broker.openChannel()
             var queue = try await channel.declareQueue(partition.queue, passive: true)
-            for _ in 0..<50 where Int(queue.messageCount) != 200 - acknowledged {  // the queue takes returns a moment later
+            for _ in 0..<50 where Int(queue.messageCount) != 200 - acknowledged || queue.consumerCount != 0 {  // the queue catches up a moment later
                 try await Task.sleep(for: .milliseconds(100))
                 queue = try await channel.declareQueue(partition.queue, passive: true)
             }
             #expect(queue.consumerCount == 0)
-            #expect(Int(queue.messageCount) == 200 - acknowledged, "what it held but had not acknowledged is ready again")
+            #expect(Int(queue.messageCount) == 200 - acknowledged, "everything it took was settled; the rest waits in the queue")
+            let redelivered = try await fixture.drainSessions().filter { ($0.delivery.message.properties.headers["x-delivery-count"]?.intValue ?? 0) > 0 }
+            #expect(redelivered.isEmpty, "no message was handed back")
             try await channel.close()
         }
     }
@@ -91,7 +94,7 @@ import Testing
             #expect(totals.submissionsCreated == 300, "one JobSubmission per candidate for the shared job")
             #expect(try await fixture.pool.query("SELECT count(*) FROM campaign_candidates").scalar(Int.self) == 600)
             let channel = try await fixture.broker.openChannel()
-            let partition = PartitionRouter(topology: fixture.topology).partition(for: fixture.integrationID)
+            let partition = SessionQueue(integrationID: fixture.integrationID)
             #expect(try await channel.declareQueue(partition.queue, passive: true).messageCount == 0)
             for member in fixture.world.tearsheets[0].members {
                 #expect(fixture.world.jobSubmissionCount(candidate: member.candidateID, jobOrder: job) == 1)
@@ -101,7 +104,8 @@ import Testing
 
     @Test func malformedAndUnknownMessagesAreDeadLetteredWithTheirReason() async throws {
         try await FleetFixture.run(seed: SimulatorSeed(candidates: 10, jobOrders: 1)) { fixture in
-            let partition = PartitionRouter(topology: fixture.topology).partition(for: fixture.integrationID)
+            let partition = SessionQueue(integrationID: fixture.integrationID)
+            try await partition.declare(on: fixture.broker)
             let channel = try await fixture.broker.openChannel(confirms: true)
             let unknown = PairMessage(integrationId: fixture.integrationID, campaignId: 404, atsCandidateId: fixture.world.candidateIDs[0], atsJobId: 1, tearsheetId: 1)
             _ = try await channel.publish([
@@ -111,29 +115,68 @@ import Testing
             let totals = try await consume(consumer(fixture, options: WorkerOptions(batchSize: 10, batchWait: .milliseconds(100))), until: { $0.deadLettered >= 2 })
             #expect(totals.deadLettered == 2)
             let letters = try await deadLetters(fixture, count: 2)
-            let reasons = Dictionary(uniqueKeysWithValues: letters.map { ($0.message.properties.messageID ?? "", $0.message.properties.headers[PartitionConsumer.reasonHeader]?.stringValue ?? "") })
+            let reasons = Dictionary(uniqueKeysWithValues: letters.map { ($0.message.properties.messageID ?? "", $0.message.properties.headers[SessionConsumer.reasonHeader]?.stringValue ?? "") })
             #expect(reasons["bad-1"]?.hasPrefix("malformed message") == true)
             #expect(reasons[unknown.messageID] == "unknown campaign 404")
         }
     }
 
-    @Test func aBatchThatKeepsFailingReachesTheDeadLetterQueueWithItsLastError() async throws {
+    /// Bullhorn throttles every call for a while: the batch waits in place, with backoff, and
+    /// spends no delivery; when the throttling ends the pair is added and nothing is dead-lettered.
+    @Test func aBatchWideTransientFailureIsRetriedInPlaceWithoutSpendingDeliveries() async throws {
         try await FleetFixture.run(seed: SimulatorSeed(candidates: 10, jobOrders: 1), faults: SimulatorFaults(throttleEvery: 1, throttleBurst: 1)) { fixture in
             try await fixture.addCampaign(1, job: fixture.world.jobOrderIDs[0])
-            let partition = PartitionRouter(topology: fixture.topology).partition(for: fixture.integrationID)
+            let partition = SessionQueue(integrationID: fixture.integrationID)
+            try await partition.declare(on: fixture.broker)
             let channel = try await fixture.broker.openChannel(confirms: true)
             let pair = PairMessage(integrationId: fixture.integrationID, campaignId: 1, atsCandidateId: fixture.world.candidateIDs[0], atsJobId: fixture.world.jobOrderIDs[0], tearsheetId: 1)
             _ = try await channel.publish([AMQPPublish(exchange: Topology.pairsExchange, routingKey: partition.routingKey, message: try pair.amqpMessage())])
             var configuration = FleetFixture.clientConfiguration
             configuration.retry.maxAttempts = 2
-            let options = WorkerOptions(batchSize: 10, batchWait: .milliseconds(50), backoff: .milliseconds(20), maxBackoff: .milliseconds(50), deliveryLimit: 3)
-            let totals = try await consume(consumer(fixture, options: options, configuration: configuration), until: { $0.failedBatches >= 3 })
-            #expect(totals.failedBatches == 3)
+            let options = WorkerOptions(batchSize: 10, batchWait: .milliseconds(50), backoff: .milliseconds(20), maxBackoff: .milliseconds(50), pairAttempts: 2)
+            let world = fixture.world
+            let throttling = Task {
+                try await Task.sleep(for: .seconds(2))
+                world.setFaults(SimulatorFaults())  // the throttling ends
+            }
+            let totals = try await consume(consumer(fixture, options: options, configuration: configuration)) { $0.added >= 1 }
+            try await throttling.value
+            #expect(totals.retries >= 6, "retried while it lasted, beyond pairAttempts: the whole batch failed, not the pair")
+            #expect(totals.added == 1)
+            #expect(totals.deadLettered == 0)
+            #expect(try await channel.declareQueue(Topology.deadLetterQueue, passive: true).messageCount == 0)
+            #expect(try await fixture.pool.query("SELECT count(*) FROM campaign_candidates").scalar(Int.self) == 1)
+        }
+    }
+
+    /// Only this pair's JobSubmission keeps failing for a reason that may pass: it is tried
+    /// `pairAttempts` times in place, then dead-lettered with its last error; its neighbour is added.
+    @Test func aPairWhoseOwnStepKeepsFailingIsDeadLetteredAloneWithItsLastError() async throws {
+        try await FleetFixture.run(seed: SimulatorSeed(candidates: 10, jobOrders: 1)) { fixture in
+            try await fixture.addCampaign(1, job: fixture.world.jobOrderIDs[0])
+            let partition = SessionQueue(integrationID: fixture.integrationID)
+            try await partition.declare(on: fixture.broker)
+            let channel = try await fixture.broker.openChannel(confirms: true)
+            let (unlucky, lucky) = (fixture.world.candidateIDs[0], fixture.world.candidateIDs[1])
+            let pairs = [unlucky, lucky].map {
+                PairMessage(integrationId: fixture.integrationID, campaignId: 1, atsCandidateId: $0, atsJobId: fixture.world.jobOrderIDs[0], tearsheetId: 1)
+            }
+            _ = try await channel.publish(try pairs.map { AMQPPublish(exchange: Topology.pairsExchange, routingKey: partition.routingKey, message: try $0.amqpMessage()) })
+            fixture.world.refuseJobSubmissions(forCandidates: [unlucky], status: 500)
+            let processor = PairProcessor(
+                pool: fixture.pool, clients: BullhornClients(pool: fixture.pool, secretKey: fixture.secretKey, configuration: FleetFixture.clientConfiguration))
+            let consumer = SessionConsumer(
+                broker: fixture.broker, session: partition, processor: processor,
+                options: WorkerOptions(batchSize: 10, batchWait: .milliseconds(50), backoff: .milliseconds(10), maxBackoff: .milliseconds(20), pairAttempts: 3),
+                logger: FleetFixture.quietLogger)
+            let totals = try await consume(consumer) { $0.acknowledged >= 2 }
+            #expect(totals.added == 1)
+            #expect(totals.deadLettered == 1)
             let letter = try #require(try await deadLetters(fixture, count: 1).first)
-            #expect(letter.message.properties.messageID == pair.messageID)
-            let reason = letter.message.properties.headers[PartitionConsumer.reasonHeader]?.stringValue ?? ""
-            #expect(reason.contains("gave up after 3 attempts") && reason.contains("throttled"))
-            #expect(try await fixture.pool.query("SELECT count(*) FROM campaign_candidates").scalar(Int.self) == 0)
+            #expect(letter.message.properties.messageID == pairs[0].messageID)
+            let reason = letter.message.properties.headers[SessionConsumer.reasonHeader]?.stringValue ?? ""
+            #expect(reason.contains("gave up after 3 attempts") && reason.contains("HTTP 500"), "\(reason)")
+            #expect(fixture.world.callCounts["PUT entity/JobSubmission"] == 4, "the neighbour once, the unlucky pair three times")
         }
     }
 }

@@ -8,24 +8,17 @@ import Testing
 
 @testable import TearsheetSyncCore
 
-/// Several workers sharing the partitions, against the real broker, database and simulator.
-@Suite struct PartitionWorkerTests {
+/// Several workers sharing sessions, against the real broker, database and simulator.
+@Suite struct SessionWorkerTests {
     /// Six tearsheets of 40 members, each on a job of its own.
     static let seed = SimulatorSeed(candidates: 400, jobOrders: 6, tearsheets: Array(repeating: .init(members: 40, jobs: 1), count: 6))
 
-    /// Registers five more integrations (so that pairs spread over several partitions), each
-    /// with one campaign on the job of one tearsheet; returns the pairs expected.
-    private func integrations(_ fixture: FleetFixture) async throws -> Int {
-        let account = SimulatedAuth.Account.standard
-        let ids = [fixture.integrationID] + (1...5).map { "integration-\($0)" }
+    /// Registers five more integrations (six sessions in all), each with one campaign on the
+    /// job of one tearsheet; returns the pairs expected.
+    private func integrations(_ fixture: FleetFixture, count: Int = 6) async throws -> Int {
+        let ids = [fixture.integrationID] + (1..<count).map { "integration-\($0)" }
         for (index, id) in ids.enumerated() {
-            if index > 0 {
-                try await IntegrationStore(pool: fixture.pool).upsert(
-                    id: id, clientID: account.clientID, username: account.username,
-                    endpoints: .discovered(loginInfoURL: "\(fixture.simulatorBase)/rest-services/loginInfo"),
-                    secrets: IntegrationSecrets(clientSecret: account.clientSecret, password: account.password),
-                    secretKey: fixture.secretKey, callsPerMinute: 600_000)
-            }
+            if index > 0 { try await register(fixture, id) }
             let tearsheet = fixture.world.tearsheets[index]
             let job = fixture.world.jobOrderIDs[index]
             fixture.world.updateTearsheet(tearsheet.id, at: 1_764_000_000_000) { $0.jobOrderIDs = [job] }
@@ -34,13 +27,26 @@ import Testing
         return fixture.world.tearsheets.prefix(ids.count).map(\.members.count).reduce(0, +)
     }
 
-    private func worker(_ fixture: FleetFixture, _ name: String) -> PartitionWorker {
+    private func register(_ fixture: FleetFixture, _ id: String, callsPerMinute: Int = 600_000) async throws {
+        let account = SimulatedAuth.Account.standard
+        try await IntegrationStore(pool: fixture.pool).upsert(
+            id: id, clientID: account.clientID, username: account.username,
+            endpoints: .discovered(loginInfoURL: "\(fixture.simulatorBase)/rest-services/loginInfo"),
+            secrets: IntegrationSecrets(clientSecret: account.clientSecret, password: account.password),
+            secretKey: fixture.secretKey, callsPerMinute: callsPerMinute)
+    }
+
+    private func worker(_ fixture: FleetFixture, _ name: String, options: WorkerOptions = WorkerOptions(batchSize: 50, batchWait: .milliseconds(50))) -> SessionWorker {
         let processor = PairProcessor(
             pool: fixture.pool, clients: BullhornClients(pool: fixture.pool, secretKey: fixture.secretKey, configuration: FleetFixture.clientConfiguration))
-        return PartitionWorker(
-            workerID: name, databaseURL: fixture.databaseURL, connectBroker: { try await AMQPConnection.connect(url: fixture.amqpURL) }, topology: fixture.topology, processor: processor,
-            options: WorkerOptions(batchSize: 50, batchWait: .milliseconds(50)), tick: .milliseconds(200), heartbeatExpiry: .seconds(2),
-            logger: FleetFixture.quietLogger)
+        return SessionWorker(
+            workerID: name, databaseURL: fixture.databaseURL, connectBroker: { try await AMQPConnection.connect(url: fixture.amqpURL) }, processor: processor,
+            options: options, tick: .milliseconds(200), heartbeatExpiry: .seconds(2), logger: FleetFixture.quietLogger)
+    }
+
+    private func rows(_ fixture: FleetFixture, _ integrationID: String? = nil) async throws -> Int {
+        try await fixture.pool.query(
+            "SELECT count(*) FROM campaign_candidates WHERE integration_id = coalesce(\(integrationID), integration_id)").scalar(Int.self)
     }
 
     /// Polls `condition` every 100 ms for up to `limit`.
@@ -53,13 +59,13 @@ import Testing
         return false
     }
 
-    private func disjointAndComplete(_ workers: [PartitionWorker], maximum: Int) -> Bool {
-        let held = workers.map(\.partitions)
-        let all = held.flatMap { $0 }
-        return all.count == 16 && Set(all).count == 16 && held.allSatisfy { $0.count <= maximum }
+    /// No session in two workers' hands.
+    private func disjoint(_ workers: [SessionWorker]) -> Bool {
+        let held = workers.flatMap(\.sessions)
+        return Set(held).count == held.count
     }
 
-    @Test func threeWorkersShareThePartitionsAndAddEveryPairOnce() async throws {
+    @Test func threeWorkersShareTheSessionsAndAddEveryPairOnce() async throws {
         try await FleetFixture.run(seed: Self.seed) { fixture in
             let expected = try await integrations(fixture)
             let summaries = try await fixture.publisher().run()
@@ -67,10 +73,14 @@ import Testing
             let workers = ["w1", "w2", "w3"].map { worker(fixture, $0) }
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for worker in workers { group.addTask { try await worker.run() } }
-                #expect(try await eventually { disjointAndComplete(workers, maximum: 6) }, "16 partitions, each held once, at most 6 a worker")
-                #expect(try await eventually {
-                    try await fixture.pool.query("SELECT count(*) FROM campaign_candidates").scalar(Int.self) >= expected
-                })
+                let overlaps = Mutex(0)
+                let done = try await eventually {
+                    if !disjoint(workers) { overlaps.withLock { $0 += 1 } }
+                    return try await rows(fixture) >= expected
+                }
+                #expect(done)
+                #expect(overlaps.withLock { $0 } == 0, "never one session in two workers' hands")
+                #expect(try await eventually { workers.allSatisfy(\.sessions.isEmpty) }, "drained sessions are given back")
                 for worker in workers { worker.stop() }
                 try await group.waitForAll()
             }
@@ -83,43 +93,26 @@ import Testing
                 }
             }
             #expect(try await fixture.pool.query("SELECT count(*) FROM worker_heartbeats").scalar(Int.self) == 0, "workers resign on stop")
-        }
-    }
-
-    @Test func aLateWorkerTakesItsShareWithoutTwoWorkersOnOnePartition() async throws {
-        try await FleetFixture.run(seed: SimulatorSeed(candidates: 10)) { fixture in
-            let first = [worker(fixture, "early-1"), worker(fixture, "early-2")]
-            let late = worker(fixture, "late")
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for worker in first { group.addTask { try await worker.run() } }
-                #expect(try await eventually { disjointAndComplete(first, maximum: 8) })
-                group.addTask { try await late.run() }
-                let all = first + [late]
-                #expect(try await eventually(.seconds(10)) { disjointAndComplete(all, maximum: 6) && late.partitions.count >= 4 })
-                // Sampled while it rebalanced: never one partition in two workers' hands.
-                for _ in 0..<20 {
-                    let held = all.flatMap(\.partitions)
-                    #expect(Set(held).count == held.count)
-                    try await Task.sleep(for: .milliseconds(50))
-                }
-                for worker in all { worker.stop() }
-                try await group.waitForAll()
-            }
+            #expect(try await SessionWorkStore(pool: fixture.pool).waiting(limit: 10).isEmpty, "every session recorded as drained")
         }
     }
 
     @Test func aCancelledWorkerWindsDownLikeAStoppedOne() async throws {
-        try await FleetFixture.run(seed: SimulatorSeed(candidates: 10)) { (fixture: FleetFixture) async throws in
-            let cancelled = worker(fixture, "cancelled")
+        let seed = SimulatorSeed(candidates: 100, jobOrders: 1, tearsheets: [.init(members: 60, jobs: 1)])
+        try await FleetFixture.run(seed: seed) { (fixture: FleetFixture) async throws in
+            try await fixture.addCampaign(1, job: fixture.world.tearsheets[0].jobOrderIDs[0])
+            _ = try await fixture.publisher().run()
+            fixture.world.setFaults(SimulatorFaults(latency: .milliseconds(100)))  // it is still busy when cancelled
+            let cancelled = worker(fixture, "cancelled", options: WorkerOptions(batchSize: 5, batchWait: .milliseconds(20)))
             let ended = StopFlag()
             let task = Task<Void, any Error> {
                 defer { ended.set() }
                 try await cancelled.run()
             }
-            #expect(try await eventually { cancelled.partitions.count == 16 })
+            #expect(try await eventually { cancelled.sessions == [fixture.integrationID] })
             task.cancel()
             #expect(try await eventually(.seconds(10)) { ended.isSet }, "run() returns after cancellation")
-            #expect(cancelled.partitions.isEmpty)
+            #expect(cancelled.sessions.isEmpty)
             #expect(try await fixture.pool.query("SELECT count(*) FROM worker_heartbeats").scalar(Int.self) == 0, "it resigned")
         }
     }
@@ -131,14 +124,14 @@ import Testing
             let connections = Mutex<[AMQPConnection]>([])
             let processor = PairProcessor(
                 pool: fixture.pool, clients: BullhornClients(pool: fixture.pool, secretKey: fixture.secretKey, configuration: FleetFixture.clientConfiguration))
-            let worker = PartitionWorker(
+            let worker = SessionWorker(
                 workerID: "reconnecting", databaseURL: fixture.databaseURL,
                 connectBroker: {
                     let connection = try await AMQPConnection.connect(url: fixture.amqpURL)
                     connections.withLock { $0.append(connection) }
                     return connection
                 },
-                topology: fixture.topology, processor: processor, options: WorkerOptions(batchSize: 50, batchWait: .milliseconds(50)),
+                processor: processor, options: WorkerOptions(batchSize: 50, batchWait: .milliseconds(50)),
                 tick: .milliseconds(200), heartbeatExpiry: .seconds(2), logger: FleetFixture.quietLogger)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await worker.run() }
@@ -156,7 +149,6 @@ import Testing
                     })
                 }
                 #expect(connections.withLock { $0.count } >= 4, "two at the start, one more after each loss")
-                #expect(try await eventually { worker.partitions.count == 16 })
                 worker.stop()
                 try await group.waitForAll()
             }
@@ -187,7 +179,6 @@ import Testing
                 }
                 #expect(published == 10)
                 #expect(try await eventually { try await fixture.pool.query("SELECT count(*) FROM campaign_candidates").scalar(Int.self) == 40 })
-                #expect(try await eventually { survivor.partitions.count == 16 })
                 survivor.stop()
                 try await group.waitForAll()
             }
@@ -213,7 +204,6 @@ import Testing
                     try await server.restart()
                     #expect((1..<120).contains(beforeRestart), "the restart came while pairs were still being added")
                     #expect(try await eventually(.seconds(60)) { await added() == 120 })
-                    #expect(try await eventually { disjointAndComplete(workers, maximum: 8) }, "the partitions are held again")
                     for worker in workers { worker.stop() }
                     try await group.waitForAll()
                 }
@@ -264,23 +254,42 @@ import Testing
         }
     }
 
-    @Test func aKilledWorkersPartitionsAreTakenOverWithinSeconds() async throws {
-        try await FleetFixture.run(seed: SimulatorSeed(candidates: 10)) { fixture in
-            let process = try fixture.launch(["work"])
-            let survivor = worker(fixture, "survivor")
+    @Test func aKilledWorkersSessionsAreTakenOverWithinSeconds() async throws {
+        let seed = SimulatorSeed(candidates: 1_200, jobOrders: 6, tearsheets: Array(repeating: .init(members: 150, jobs: 1), count: 6))
+        try await FleetFixture.run(seed: seed) { fixture in
+            let expected = try await integrations(fixture)
+            _ = try await fixture.publisher().run()
+            fixture.world.setFaults(SimulatorFaults(latency: .milliseconds(50)))  // sessions stay busy for a while
+            let process = try fixture.launch(["work", "--batch", "10"])
+            let sessionsOf = { (worker: String) in
+                try await fixture.pool.query("SELECT coalesce(cardinality(sessions), 0) FROM worker_heartbeats WHERE worker_id LIKE \(worker)").rows
+                    .map { try $0.decode(at: 0, as: Int.self) }.reduce(0, +)
+            }
+            #expect(try await eventually { try await sessionsOf("%:%:%") > 0 }, "the worker process holds sessions")
+            let survivor = worker(fixture, "survivor", options: WorkerOptions(batchSize: 10, batchWait: .milliseconds(20)))
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await survivor.run() }
-                #expect(try await eventually {
-                    try await fixture.pool.query("SELECT count(*) FROM worker_heartbeats WHERE cardinality(partitions) > 0").scalar(Int.self) == 2
-                }, "both workers hold partitions")
+                #expect(try await eventually { !survivor.sessions.isEmpty })
+                let victims = try await sessionsOf("%:%:%")
                 kill(process.processIdentifier, SIGKILL)
                 process.waitUntilExit()
                 let killedAt = ContinuousClock.now
-                // The dead worker's heartbeat expires after 6 s (its default); then the survivor takes everything.
-                #expect(try await eventually(.seconds(15)) { survivor.partitions.count == 16 })
-                #expect(ContinuousClock.now - killedAt < .seconds(12))
+                // Its advisory locks die with its connection; its heartbeat expires after 6 s.
+                let tookOver = try await eventually(.seconds(15)) {
+                    if survivor.sessions.count >= min(6, victims + 1) { return true }
+                    return try await rows(fixture) == expected
+                }
+                #expect(tookOver)
+                let takeover = ContinuousClock.now - killedAt
+                #expect(takeover < .seconds(10), "taken over in \(takeover)")
+                #expect(try await eventually(.seconds(90)) { try await rows(fixture) == expected })
                 survivor.stop()
                 try await group.waitForAll()
+            }
+            for (index, tearsheet) in fixture.world.tearsheets.enumerated() {
+                for member in tearsheet.members {
+                    #expect(fixture.world.jobSubmissionCount(candidate: member.candidateID, jobOrder: fixture.world.jobOrderIDs[index]) == 1)
+                }
             }
         }
     }

@@ -1,0 +1,143 @@
+import AMQPClient
+import Foundation
+import Logging
+
+/// Settles one batch of a session: decodes it, hands its pairs to the `PairProcessor`, and
+/// keeps trying the pairs that failed for a reason that may pass until each one is added,
+/// skipped or dead-lettered. Then the batch is acknowledged, once.
+///
+/// Retrying in place (not giving messages back to the queue) keeps publish order and spends
+/// no delivery: RabbitMQ 3.10 counts every return against the delivery limit.
+struct BatchSettler {
+    let consumer: SessionConsumer
+    let channel: AMQPChannel
+    let deadLetterChannel: AMQPChannel
+    let shouldStop: @Sendable () -> Bool
+    private(set) var totals = SessionConsumer.Totals()
+
+    init(consumer: SessionConsumer, channel: AMQPChannel, deadLetterChannel: AMQPChannel, shouldStop: @escaping @Sendable () -> Bool) {
+        self.consumer = consumer
+        self.channel = channel
+        self.deadLetterChannel = deadLetterChannel
+        self.shouldStop = shouldStop
+    }
+
+    private var integrationID: String { consumer.session.integrationID }
+    private var options: WorkerOptions { consumer.options }
+    private var logger: Logger { consumer.logger }
+
+    /// Settles the batch; `beforeAcknowledging` runs when every pair is settled, right before
+    /// the one acknowledgement.
+    mutating func settle(_ batch: [AMQPDelivery], beforeAcknowledging: () async throws -> Void = {}) async throws {
+        let started = ContinuousClock.now
+        var deadLetters: [(AMQPDelivery, String)] = []
+        var waiting: [PairKey: [AMQPDelivery]] = [:]
+        for delivery in batch {
+            do {
+                let pair = try PairMessage.decode(delivery.message)
+                guard pair.integrationId == integrationID else {
+                    deadLetters.append((delivery, "pair of integration \(pair.integrationId) in the session of \(integrationID)"))
+                    continue
+                }
+                waiting[pair.pair, default: []].append(delivery)
+            } catch {
+                deadLetters.append((delivery, "malformed message: \(error)"))
+            }
+        }
+        var attempts: [PairKey: Int] = [:]
+        var backoff = options.backoff
+        var outcomes = PairBatchOutcome()
+        while !waiting.isEmpty {
+            let outcome: PairBatchOutcome
+            do {
+                outcome = try await consumer.processor.process(Array(waiting.keys), integrationID: integrationID)
+            } catch {
+                switch FailureAction(error) {
+                case .endSession:
+                    throw error
+                case .deadLetter:
+                    logger.error("batch cannot be processed; dead-lettering it", metadata: ["session": "\(integrationID)", "error": "\(error)"])
+                    for deliveries in waiting.values { deadLetters += deliveries.map { ($0, "\(error)") } }
+                    waiting = [:]
+                    continue
+                case .retry:
+                    // A failure the whole batch shares: nobody's attempt, however long it lasts.
+                    // Stopping during it hands the batch back (the broker counts one delivery).
+                    totals.retries += 1
+                    FleetMetrics.retries(integrationID).increment()
+                    logger.warning("batch failed; retrying in place", metadata: ["session": "\(integrationID)", "error": "\(error)", "pause": "\(backoff)"])
+                    try await pause(&backoff, orGiveUpWith: error)
+                    continue
+                }
+            }
+            for pair in outcome.added + outcome.alreadyOnCampaign { waiting[pair] = nil }
+            for (pair, reason) in outcome.deadLetters {
+                deadLetters += (waiting.removeValue(forKey: pair) ?? []).map { ($0, reason) }
+            }
+            for (pair, error) in outcome.retry {
+                attempts[pair, default: 0] += 1
+                if attempts[pair]! >= options.pairAttempts {
+                    deadLetters += (waiting.removeValue(forKey: pair) ?? []).map { ($0, "gave up after \(options.pairAttempts) attempts: \(error)") }
+                }
+            }
+            outcomes.added += outcome.added
+            outcomes.alreadyOnCampaign += outcome.alreadyOnCampaign
+            outcomes.submissionsCreated += outcome.submissionsCreated
+            if !waiting.isEmpty {
+                totals.retries += 1
+                FleetMetrics.retries(integrationID).increment()
+                logger.warning(
+                    "pairs failed; retrying them in place",
+                    metadata: ["session": "\(integrationID)", "pairs": "\(waiting.count)", "error": "\(outcome.retry.first.map { "\($0.error)" } ?? "")"])
+                if let failure = outcome.retry.first?.error { try await pause(&backoff, orGiveUpWith: failure) }
+            }
+        }
+        try await deadLetter(deadLetters)
+        // Every pair of the batch is settled: added, skipped or dead-lettered.
+        try await beforeAcknowledging()
+        try await channel.ack(batch.map(\.deliveryTag).max()!, multiple: true)
+        FleetMetrics.batchDuration(integrationID).recordSeconds((ContinuousClock.now - started).timeInterval)
+        FleetMetrics.pairsAdded(integrationID).increment(by: outcomes.added.count)
+        FleetMetrics.pairsSkipped(integrationID).increment(by: outcomes.alreadyOnCampaign.count)
+        FleetMetrics.deadLettered(integrationID).increment(by: deadLetters.count)
+        FleetMetrics.submissionsCreated(integrationID).increment(by: outcomes.submissionsCreated)
+        totals.batches += 1
+        totals.acknowledged += batch.count
+        totals.added += outcomes.added.count
+        totals.alreadyOnCampaign += outcomes.alreadyOnCampaign.count
+        totals.deadLettered += deadLetters.count
+        totals.submissionsCreated += outcomes.submissionsCreated
+    }
+
+    /// Waits out `backoff` (doubling it for next time), or throws `failure` when the worker is
+    /// stopping: its batch goes back to the queue rather than hold up the shutdown.
+    private func pause(_ backoff: inout Duration, orGiveUpWith failure: any Error) async throws {
+        let deadline = ContinuousClock.now + backoff
+        backoff = min(backoff * 2, options.maxBackoff)
+        while ContinuousClock.now < deadline {
+            if shouldStop() { throw failure }
+            try await Task.sleep(for: min(deadline - ContinuousClock.now, .milliseconds(100)))
+        }
+    }
+
+    /// Publishes copies to the dead-letter exchange with the reason in a header, confirmed,
+    /// before the originals are acknowledged: nothing is dropped, even if we crash in between
+    /// (the original is then redelivered and dead-lettered again).
+    private func deadLetter(_ letters: [(AMQPDelivery, String)]) async throws {
+        guard !letters.isEmpty else { return }
+        let publishes = letters.map { delivery, reason in
+            var message = delivery.message
+            message.properties.headers[SessionConsumer.reasonHeader] = .string(reason)
+            message.properties.headers[SessionConsumer.sessionHeader] = .string(integrationID)
+            message.properties.headers[SessionConsumer.deadLetteredAtHeader] = .timestamp(UInt64(Date().timeIntervalSince1970))
+            return AMQPPublish(exchange: Topology.deadLetterExchange, routingKey: consumer.session.routingKey, mandatory: true, message: message)
+        }
+        let outcomes = try await deadLetterChannel.publish(publishes)
+        guard outcomes.allSatisfy(\.isConfirmed) else {
+            throw PublishFailure("the dead-letter exchange did not take \(outcomes.filter { !$0.isConfirmed }.count) messages")
+        }
+        for (delivery, reason) in letters {
+            logger.warning("dead-lettered", metadata: ["message_id": "\(delivery.message.properties.messageID ?? "?")", "reason": "\(reason)"])
+        }
+    }
+}

@@ -1,0 +1,50 @@
+/// How a worker takes sessions and settles their pairs.
+public struct WorkerOptions: Sendable {
+    /// Messages per batch at most.
+    public var batchSize: Int
+    /// How long to wait for a batch to fill after its first message.
+    public var batchWait: Duration
+    /// Pause after an attempt failed for a reason that may pass, doubled up to `maxBackoff`.
+    public var backoff: Duration
+    public var maxBackoff: Duration
+    /// Attempts at one pair whose own step keeps failing for a reason that may pass (its
+    /// JobSubmission throttled, timed out): then it is dead-lettered with its last error. A
+    /// failure the whole batch shares (the database, the broker, Bullhorn down) is retried
+    /// for as long as it lasts and counts against no pair.
+    public var pairAttempts: Int
+    /// Unacknowledged deliveries per session at most (default: twice the batch). A session
+    /// whose Bullhorn budget is small gets fewer: about `prefetchSeconds` of its budget, so
+    /// that handing it to another worker (which finishes the prefetched pairs first) is quick.
+    public var prefetch: UInt16
+    public var prefetchSeconds: Int
+    /// Sessions one worker holds at most.
+    public var maxSessions: Int
+    /// A held session whose queue stays empty this long is given back.
+    public var sessionIdleTimeout: Duration
+    /// A session held this long is given back (after its pairs in hand) when other sessions
+    /// with work wait for a free slot, so that no backlog holds a slot for ever.
+    public var sessionSlice: Duration
+
+    public init(
+        batchSize: Int = 200, batchWait: Duration = .milliseconds(200), backoff: Duration = .milliseconds(500),
+        maxBackoff: Duration = .seconds(30), pairAttempts: Int = 8, prefetch: Int? = nil, prefetchSeconds: Int = 10,
+        maxSessions: Int = 16, sessionIdleTimeout: Duration = .seconds(2), sessionSlice: Duration = .seconds(60)
+    ) {
+        self.prefetch = UInt16(min(max(prefetch ?? batchSize * 2, batchSize, 1), 65_535))
+        self.batchSize = max(batchSize, 1)
+        self.batchWait = batchWait
+        self.backoff = backoff
+        self.maxBackoff = maxBackoff
+        self.pairAttempts = max(pairAttempts, 1)
+        self.prefetchSeconds = max(prefetchSeconds, 1)
+        self.maxSessions = max(maxSessions, 1)
+        self.sessionIdleTimeout = sessionIdleTimeout
+        self.sessionSlice = sessionSlice
+    }
+
+    /// The prefetch window for a session with this Bullhorn budget.
+    func prefetch(callsPerMinute: Int?) -> UInt16 {
+        guard let callsPerMinute else { return prefetch }
+        return UInt16(min(Int(prefetch), max(10, callsPerMinute * prefetchSeconds / 60)))
+    }
+}
