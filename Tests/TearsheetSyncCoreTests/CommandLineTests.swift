@@ -55,7 +55,7 @@ import TearsheetSyncCore
         let url = management.amqpURL(vhost: vhost)
         let applied = try CommandRun.run(["topology", "apply"], environment: ["TSYNC_AMQP_URL": url])
         #expect(applied.exitCode == 0)
-        #expect(applied.standardOutput.contains("16 partitions"))
+        #expect(applied.standardOutput.contains("1 queues, 1 bindings and 1 policies"))
         try await management.request("DELETE", "/api/queues/\(vhost)/tearsheet.dead-letter")
         try await management.request(
             "PUT", "/api/queues/\(vhost)/tearsheet.dead-letter", json: #"{"durable":true,"arguments":{"x-queue-type":"classic"}}"#)
@@ -86,6 +86,7 @@ import TearsheetSyncCore
                     "--login-info-url", "\(fixture.simulatorBase)/rest-services/loginInfo", "--secrets-file", secretsFile,
                 ], environment: environment)
             #expect(added.exitCode == 0, "\(added.standardError)")
+            #expect(added.standardOutput.contains("session queue tearsheet.session.cli-co declared"))
             let stored = try await fixture.pool.query("SELECT encode(sealed_secrets, 'escape') FROM integrations WHERE id = 'cli-co'").scalar(String.self)
             #expect(!stored.contains("sim-password"), "secrets are stored sealed")
 
@@ -98,7 +99,7 @@ import TearsheetSyncCore
             let published = try CommandRun.run(["publish", "--integration", "cli-co"], environment: environment)
             #expect(published.exitCode == 0, "\(published.standardError)")
             #expect(published.standardOutput.contains("cli-co: 1 tearsheets, 40 pairs, 0 already on campaign, 40 published"))
-            let taken = try await fixture.drainSessions()
+            let taken = try await fixture.drainSessions(["cli-co"])
             #expect(taken.count == 40)
             #expect(taken.allSatisfy { $0.pair.integrationId == "cli-co" && $0.pair.campaignId == 501 })
         }

@@ -26,7 +26,8 @@ import Testing
                 if metrics.contains("tsync_pairs_added_total") && metrics.contains(" 25") && healthy { break }
             }
             #expect(healthy)
-            #expect(metrics.contains("tsync_partitions_held"))
+            #expect(metrics.contains("tsync_sessions_held"))
+            #expect(metrics.contains(#"tsync_pairs_added_total{integration="\#(fixture.integrationID)"}"#), "per session")
             let added = metrics.split(separator: "\n").filter { $0.hasPrefix("tsync_pairs_added_total") }
                 .compactMap { Double($0.split(separator: " ").last ?? "") }.reduce(0, +)
             #expect(added == 25)

@@ -26,11 +26,15 @@ public struct SessionConsumer: Sendable {
     let processor: PairProcessor
     let options: WorkerOptions
     let logger: Logger
+    /// True while other sessions with work wait for a free slot: an empty queue is then given
+    /// back sooner (`busyIdleTimeout`).
+    let othersWaiting: @Sendable () -> Bool
 
     public init(
         broker: AMQPConnection, deadLetterBroker: AMQPConnection? = nil, session: SessionQueue, processor: PairProcessor,
-        options: WorkerOptions = WorkerOptions(), logger: Logger
+        options: WorkerOptions = WorkerOptions(), logger: Logger, othersWaiting: @escaping @Sendable () -> Bool = { false }
     ) {
+        self.othersWaiting = othersWaiting
         self.broker = broker
         self.deadLetterBroker = deadLetterBroker ?? broker
         self.session = session
@@ -125,7 +129,8 @@ public struct SessionConsumer: Sendable {
         let shouldStop = settler.shouldStop
         while !cancelled {
             if settler.shouldStop() || !deadLetterBroker.isOpen { break }
-            if drainedThrough == nil, ContinuousClock.now - idleSince >= options.sessionIdleTimeout {
+            let idleTimeout = othersWaiting() ? options.busyIdleTimeout : options.sessionIdleTimeout
+            if drainedThrough == nil, ContinuousClock.now - idleSince >= idleTimeout {
                 // Read the session's sequence before looking at the queue (see SessionWorkStore).
                 // Without the database the session simply stays: nothing is handed back.
                 if let sequence = try? await work.sequence(of: session.integrationID) {
@@ -134,7 +139,7 @@ public struct SessionConsumer: Sendable {
                 }
                 idleSince = .now
             }
-            guard let batch = try await buffer.nextBatch(max: batchSize, wait: options.batchWait, idle: .milliseconds(250)) else {
+            guard let batch = try await buffer.nextBatch(max: batchSize, wait: options.batchWait, idle: min(idleTimeout, .milliseconds(250))) else {
                 throw AMQPError(.consumerCancelled, "the broker ended the consumer of \(session.queue)")
             }
             if batch.isEmpty { continue }

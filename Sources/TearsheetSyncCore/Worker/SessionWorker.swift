@@ -28,6 +28,8 @@ public final class SessionWorker: Sendable {
     private let stopping = StopFlag()
     private let held = Mutex<[String]>([])
     private let lastTick = Mutex<ContinuousClock.Instant?>(nil)
+    /// Sessions with work wait that no worker holds (as of the last tick).
+    private let othersWaiting = Atomic<Bool>(false)
     /// Latest totals of every consumer this worker has run, by launch number.
     private let consumerTotals = Mutex<(launches: Int, totals: [Int: SessionConsumer.Totals])>((0, [:]))
 
@@ -157,6 +159,7 @@ public final class SessionWorker: Sendable {
                 continue
             }
             let waitingCount = try await work.waitingCount()
+            othersWaiting.store(waitingCount > fleet.sessionsHeld, ordering: .relaxed)
             let share = SessionLeases.share(waitingSessions: waitingCount, liveWorkers: fleet.liveWorkers, limit: options.maxSessions)
             var active = running.filter { !$0.value.stop.isSet }
             // Over the share (workers joined): give back the sessions held longest.
@@ -219,7 +222,8 @@ public final class SessionWorker: Sendable {
         let flag = StopFlag()
         let finished = StopFlag()
         let consumer = SessionConsumer(
-            broker: broker.consume, deadLetterBroker: broker.deadLetters, session: session, processor: processor, options: options, logger: logger)
+            broker: broker.consume, deadLetterBroker: broker.deadLetters, session: session, processor: processor, options: options, logger: logger,
+            othersWaiting: { [self] in othersWaiting.load(ordering: .relaxed) })
         let launch = consumerTotals.withLock { state in
             state.launches += 1
             return state.launches

@@ -19,8 +19,10 @@ public struct WorkerOptions: Sendable {
     public var prefetchSeconds: Int
     /// Sessions one worker holds at most.
     public var maxSessions: Int
-    /// A held session whose queue stays empty this long is given back.
+    /// A held session whose queue stays empty this long is given back; `busyIdleTimeout`
+    /// when other sessions with work wait for a slot.
     public var sessionIdleTimeout: Duration
+    public var busyIdleTimeout: Duration
     /// A session held this long is given back (after its pairs in hand) when other sessions
     /// with work wait for a free slot, so that no backlog holds a slot for ever.
     public var sessionSlice: Duration
@@ -28,7 +30,8 @@ public struct WorkerOptions: Sendable {
     public init(
         batchSize: Int = 200, batchWait: Duration = .milliseconds(200), backoff: Duration = .milliseconds(500),
         maxBackoff: Duration = .seconds(30), pairAttempts: Int = 8, prefetch: Int? = nil, prefetchSeconds: Int = 10,
-        maxSessions: Int = 16, sessionIdleTimeout: Duration = .seconds(2), sessionSlice: Duration = .seconds(60)
+        maxSessions: Int = 16, sessionIdleTimeout: Duration = .seconds(2), busyIdleTimeout: Duration = .milliseconds(250),
+        sessionSlice: Duration = .seconds(60)
     ) {
         self.prefetch = UInt16(min(max(prefetch ?? batchSize * 2, batchSize, 1), 65_535))
         self.batchSize = max(batchSize, 1)
@@ -39,6 +42,7 @@ public struct WorkerOptions: Sendable {
         self.prefetchSeconds = max(prefetchSeconds, 1)
         self.maxSessions = max(maxSessions, 1)
         self.sessionIdleTimeout = sessionIdleTimeout
+        self.busyIdleTimeout = min(busyIdleTimeout, sessionIdleTimeout)
         self.sessionSlice = sessionSlice
     }
 
