@@ -1,7 +1,9 @@
 import Foundation
 
 /// `swift run -c release tearsheet-bench [amqp|postgres|publisher|worker|all] [--messages N] [--rows N]
-///     [--members N] [--batch N] [--bullhorn-latency-ms N]`
+///     [--members N] [--batch N] [--bullhorn-latency-ms N]`, and
+/// `swift run -c release tearsheet-bench sessions [--integrations N] [--pairs N]` (scale figures
+/// of the session design; absolute, since no thin-C baseline does what it measures).
 ///
 /// Measures the project's AMQP and PostgreSQL paths and, in the same run on the same services,
 /// the thin-C baselines (../shared/bench/raw-limit for the broker, Benchmarks/baseline/pg_limit.c
@@ -9,6 +11,10 @@ import Foundation
 @main
 struct BenchmarkMain {
     static func main() async throws {
+        if CommandLine.arguments.dropFirst().first == SessionScaleBenchmark.childCommand {
+            try await SessionScaleBenchmark.runChildWorker()
+            return
+        }
         let options = BenchmarkOptions(arguments: Array(CommandLine.arguments.dropFirst()))
         var report = BenchmarkReport()
         if options.suites.contains("amqp") {
@@ -22,6 +28,10 @@ struct BenchmarkMain {
         }
         if options.suites.contains("worker") {
             try await WorkerBenchmark(options: options).run(into: &report)
+        }
+        if options.suites.contains("sessions") {
+            try await SessionScaleBenchmark(options: options).run()
+            return
         }
         report.print()
     }
@@ -38,6 +48,9 @@ struct BenchmarkOptions {
     var bullhornLatencyMilliseconds = 0
     /// Worker suite: `work --batch`.
     var batchSize = 200
+    /// Sessions suite: integrations (session queues), and new pairs for each under load.
+    var integrations = 2_000
+    var pairsPerSession = 5
     var amqpHost = ProcessInfo.processInfo.environment["AMQP_HOST"] ?? "127.0.0.1"
     var amqpPort = Int(ProcessInfo.processInfo.environment["AMQP_PORT"] ?? "") ?? 5672
     var databaseURL = ProcessInfo.processInfo.environment["TSYNC_DATABASE_URL"] ?? "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -47,7 +60,9 @@ struct BenchmarkOptions {
         var iterator = arguments.makeIterator()
         while let argument = iterator.next() {
             switch argument {
-            case "amqp", "postgres", "publisher", "worker": suites = [argument]
+            case "amqp", "postgres", "publisher", "worker", "sessions": suites = [argument]
+            case "--integrations": integrations = Int(iterator.next() ?? "") ?? integrations
+            case "--pairs": pairsPerSession = Int(iterator.next() ?? "") ?? pairsPerSession
             case "all": suites = ["amqp", "postgres", "publisher", "worker"]
             case "--messages": messages = Int(iterator.next() ?? "") ?? messages
             case "--rows": rows = Int(iterator.next() ?? "") ?? rows

@@ -2,9 +2,10 @@ import Foundation
 import PostgresClient
 
 /// Session leases: one PostgreSQL session per worker holds an advisory lock per integration
-/// whose session it has accepted. A worker that dies loses its connection, and with it every
-/// lease, at once; its heartbeat row expires a few seconds later, and the survivors' fair
-/// share grows. Only the worker's lease loop uses the connection, one call at a time.
+/// whose session it has accepted, and one for the worker itself. A worker that dies loses its
+/// connection, and with it every lease and its own lock, at once: the others see it gone on
+/// their next tick (its heartbeat row, which also expires, says what it held). Only the
+/// worker's lease loop uses the connection, one call at a time.
 public final class SessionLeases: Sendable {
     public let workerID: String
     private let connection: PostgresConnection
@@ -13,6 +14,16 @@ public final class SessionLeases: Sendable {
 
     public static func key(_ integrationID: String) -> Int64 {
         AdvisoryLockKey.key("tearsheet-sync.session", integrationID)
+    }
+
+    /// The lock a live worker holds on its lease connection.
+    public static func workerKey(_ workerID: String) -> Int64 {
+        AdvisoryLockKey.key("tearsheet-sync.worker", workerID)
+    }
+
+    /// Takes the worker's own lock: call once, right after connecting.
+    public func register() async throws {
+        _ = try await connection.tryAdvisoryLock(Self.workerKey(workerID))
     }
 
     public init(workerID: String, connection: PostgresConnection, heartbeatExpiry: Duration = .seconds(6)) {
@@ -26,6 +37,8 @@ public final class SessionLeases: Sendable {
         public let liveWorkers: Int
         /// Sessions the live workers hold, together.
         public let sessionsHeld: Int
+        /// Advisory-lock keys held right now (see `heldKeys`).
+        public let heldKeys: Set<Int64>
     }
 
     /// Records that this worker is alive and which sessions it holds; returns the live fleet.
@@ -36,13 +49,34 @@ public final class SessionLeases: Sendable {
             INSERT INTO worker_heartbeats (worker_id, host, sessions) VALUES (\(workerID), \(host), \(sessions)::text[])
             ON CONFLICT (worker_id) DO UPDATE SET last_seen = now(), sessions = EXCLUDED.sessions
             """)
-        let row = try await connection.query(
+        let held = try await heldKeys()
+        // Live: a fresh heartbeat and the worker's lock still held (a SIGKILLed worker's lock
+        // goes with its connection, long before its row expires).
+        var live = 0
+        var sessionsHeld = 0
+        for row in try await connection.query(
             """
-            SELECT count(*), coalesce(sum(cardinality(sessions)), 0) FROM worker_heartbeats
+            SELECT worker_id, cardinality(sessions) FROM worker_heartbeats
              WHERE last_seen > now() - make_interval(secs => \(heartbeatExpiry.timeInterval))
             """
-        ).rows[0]
-        return Fleet(liveWorkers: try row.decode(at: 0), sessionsHeld: try row.decode(at: 1))
+        ).rows where held.contains(Self.workerKey(try row.decode(at: 0))) {
+            live += 1
+            sessionsHeld += try row.decode(at: 1, as: Int.self)
+        }
+        return Fleet(liveWorkers: live, sessionsHeld: sessionsHeld, heldKeys: held)
+    }
+
+    /// The advisory-lock keys any session of this database holds now: which leases are taken
+    /// (a dead worker's go the moment its connection does, sooner than its heartbeat row).
+    public func heldKeys() async throws -> Set<Int64> {
+        let rows = try await connection.query(
+            """
+            SELECT (classid::bigint << 32) | objid::bigint FROM pg_locks
+             WHERE locktype = 'advisory' AND objsubid = 1 AND granted
+               AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+            """
+        ).rows
+        return Set(try rows.map { try $0.decode(at: 0, as: Int64.self) })
     }
 
     public func tryAcquire(_ integrationID: String) async throws -> Bool {

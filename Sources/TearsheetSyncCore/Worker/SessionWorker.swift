@@ -97,6 +97,7 @@ public final class SessionWorker: Sendable {
             }
             pause = .milliseconds(200)
             do {
+                try await leases.register()
                 for (integrationID, session) in running where !session.stop.isSet {
                     if try await !leases.tryAcquire(integrationID) {
                         logger.warning("another worker took the lease while ours was lost; giving the session up", metadata: ["session": "\(integrationID)"])
@@ -179,7 +180,10 @@ public final class SessionWorker: Sendable {
                 logger.info("giving a session back after its slice: others wait", metadata: ["session": "\(integrationID)"])
             }
             if active.count < share {
-                for candidate in try await work.waiting(limit: max(share * 4, 32)) where active.count < share {
+                // The longest waiting that nobody holds: with many workers, the oldest waiting
+                // sessions are mostly held already.
+                let free = try await work.waiting(limit: 2_000).filter { !fleet.heldKeys.contains(SessionLeases.key($0.integrationID)) }
+                for candidate in free where active.count < share {
                     guard running[candidate.integrationID] == nil, try await leases.tryAcquire(candidate.integrationID) else { continue }
                     let session = launch(SessionQueue(integrationID: candidate.integrationID), on: broker)
                     running[candidate.integrationID] = session
