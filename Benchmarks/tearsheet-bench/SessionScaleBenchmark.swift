@@ -138,7 +138,7 @@ struct SessionScaleBenchmark {
         try child.run()
         let candidates = world.candidateIDs
         let slow = busy.enumerated().flatMap { offset, id in
-            (5..<65).map { k in
+            (5..<185).map { k in
                 PairMessage(
                     integrationId: id, campaignId: Int64(offset + 1), atsCandidateId: candidates[(offset + k * 7) % candidates.count],
                     atsJobId: world.jobOrderIDs[offset % world.jobOrderIDs.count], tearsheetId: 1)
@@ -159,16 +159,23 @@ struct SessionScaleBenchmark {
             logger: quiet)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await survivor.run() }
-            try await Task.sleep(for: .seconds(2))  // the survivor is up and finds every busy session held
-            kill(child.processIdentifier, SIGKILL)
-            child.waitUntilExit()
+            try await Task.sleep(for: .seconds(1))  // the survivor is up and finds every busy session held
+            guard child.isRunning, survivor.sessions.isEmpty else {
+                throw BenchmarkFailure("before the kill: child running \(child.isRunning), survivor holds \(survivor.sessions.count) sessions")
+            }
+            let store = SessionWorkStore(pool: pool)
             started = ContinuousClock.now
-            try await until("the survivor holds the killed worker's sessions", limit: .seconds(120)) { Set(survivor.sessions).isSuperset(of: busy) }
+            kill(child.processIdentifier, SIGKILL)
+            let orphaned = Set(try await store.waiting(limit: 100).map(\.integrationID)).intersection(busy)
+            try await until("the survivor holds the killed worker's sessions", limit: .seconds(60)) { Set(survivor.sessions).isSuperset(of: orphaned) }
             let takeover = (ContinuousClock.now - started).timeInterval
-            print(String(format: "sessions: a SIGKILLed worker's %d busy sessions (of %d) all taken over by the survivor in %.1f s", busy.count, count, takeover))
+            print(String(
+                format: "sessions: a SIGKILLed worker's %d busy sessions (of %d queues) all taken over by the survivor in %.1f s",
+                orphaned.count, count, takeover))
             survivor.stop()
             try await group.waitForAll()
         }
+        child.waitUntilExit()
         await broker.close()
     }
 
