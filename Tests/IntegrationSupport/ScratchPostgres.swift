@@ -28,6 +28,19 @@ public final class ScratchPostgres: Sendable {
         return server
     }
 
+    /// Runs `body` with a server of its own, stopped and deleted afterwards whatever happens.
+    public static func with<T>(_ body: (ScratchPostgres) async throws -> T) async throws -> T {
+        let server = try await start()
+        do {
+            let value = try await body(server)
+            await server.stop()
+            return value
+        } catch {
+            await server.stop()
+            throw error
+        }
+    }
+
     /// What a database restart does: every session ends, the server is gone for a moment,
     /// then it accepts connections again.
     public func restart() async throws {

@@ -10,36 +10,6 @@ import Testing
 /// other, a pair that cannot succeed goes alone, and an outage longer than any backoff ladder
 /// loses and dead-letters nothing.
 @Suite struct SessionIsolationTests {
-    private func register(_ fixture: FleetFixture, _ id: String, callsPerMinute: Int) async throws {
-        let account = SimulatedAuth.Account.standard
-        try await IntegrationStore(pool: fixture.pool).upsert(
-            id: id, clientID: account.clientID, username: account.username,
-            endpoints: .discovered(loginInfoURL: "\(fixture.simulatorBase)/rest-services/loginInfo"),
-            secrets: IntegrationSecrets(clientSecret: account.clientSecret, password: account.password),
-            secretKey: fixture.secretKey, callsPerMinute: callsPerMinute)
-    }
-
-    private func worker(_ fixture: FleetFixture, _ name: String, options: WorkerOptions = WorkerOptions(batchSize: 50, batchWait: .milliseconds(50))) -> SessionWorker {
-        SessionWorker(
-            workerID: name, databaseURL: fixture.databaseURL, connectBroker: { try await AMQPConnection.connect(url: fixture.amqpURL) },
-            processor: PairProcessor(
-                pool: fixture.pool, clients: BullhornClients(pool: fixture.pool, secretKey: fixture.secretKey, configuration: FleetFixture.clientConfiguration)),
-            options: options, tick: .milliseconds(200), heartbeatExpiry: .seconds(2), logger: FleetFixture.quietLogger)
-    }
-
-    private func rows(_ fixture: FleetFixture, _ integrationID: String) async throws -> Int {
-        try await fixture.pool.query("SELECT count(*) FROM campaign_candidates WHERE integration_id = \(integrationID)").scalar(Int.self)
-    }
-
-    private func eventually(_ limit: Duration, _ condition: () async throws -> Bool) async throws -> Bool {
-        let started = ContinuousClock.now
-        while ContinuousClock.now - started < limit {
-            if try await condition() { return true }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        return false
-    }
-
     /// Integration A has 600 new pairs and a budget of 120 Bullhorn calls a minute (five
     /// minutes of work); B and C, 15 pairs each, are published after A. Partition queues made
     /// B wait for A; sessions must not.
@@ -47,28 +17,28 @@ import Testing
         let seed = SimulatorSeed(
             candidates: 800, jobOrders: 3, tearsheets: [.init(members: 600, jobs: 1), .init(members: 15, jobs: 1), .init(members: 15, jobs: 1)])
         try await FleetFixture.run(seed: seed, integrationID: "a-backlogged") { fixture in
-            try await register(fixture, "a-backlogged", callsPerMinute: 120)
-            for id in ["b-small", "c-small"] { try await register(fixture, id, callsPerMinute: 1_200) }
+            try await fixture.registerIntegration("a-backlogged", callsPerMinute: 120)
+            for id in ["b-small", "c-small"] { try await fixture.registerIntegration(id, callsPerMinute: 1_200) }
             for (index, id) in ["a-backlogged", "b-small", "c-small"].enumerated() {
                 let job = fixture.world.jobOrderIDs[index]  // a job of its own each
                 fixture.world.updateTearsheet(fixture.world.tearsheets[index].id, at: 1_764_000_000_000) { $0.jobOrderIDs = [job] }
                 try await CampaignStore(pool: fixture.pool).upsert(id: Int64(10 + index), integrationID: id, atsJobID: job)
             }
-            let workers = [worker(fixture, "w1"), worker(fixture, "w2")]
+            let workers = [fixture.sessionWorker("w1"), fixture.sessionWorker("w2")]
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for worker in workers { group.addTask { try await worker.run() } }
                 let publishedA = try #require(try await fixture.publisher().run(integrationIDs: ["a-backlogged"]).first)
                 #expect(publishedA.pairsPublished == 600)
-                #expect(try await eventually(.seconds(10)) { try await rows(fixture, "a-backlogged") > 0 }, "A is being worked on")
+                #expect(try await FleetFixture.eventually(.seconds(30)) { try await fixture.rows(of: "a-backlogged") > 0 }, "A is being worked on")
                 let published = ContinuousClock.now
                 let summaries = try await fixture.publisher().run(integrationIDs: ["b-small", "c-small"])
                 #expect(summaries.map(\.pairsPublished) == [15, 15])
-                #expect(try await eventually(.seconds(10)) {
-                    let (b, c) = (try await rows(fixture, "b-small"), try await rows(fixture, "c-small"))
+                #expect(try await FleetFixture.eventually(.seconds(10)) {
+                    let (b, c) = (try await fixture.rows(of: "b-small"), try await fixture.rows(of: "c-small"))
                     return b == 15 && c == 15
                 })
                 let waited = ContinuousClock.now - published
-                let aDone = try await rows(fixture, "a-backlogged")
+                let aDone = try await fixture.rows(of: "a-backlogged")
                 #expect(waited < .seconds(8), "B and C were added \(waited) after their publish")
                 #expect(aDone < 600, "A was still busy (\(aDone) of 600 added) when B and C were done")
                 for worker in workers { worker.stop() }
@@ -88,14 +58,14 @@ import Testing
             let poison = tearsheet.members[75].candidateID
             fixture.world.refuseJobSubmissions(forCandidates: [poison])
             _ = try await fixture.publisher().run()
-            let worker = worker(fixture, "w", options: WorkerOptions(batchSize: 50, batchWait: .milliseconds(50)))
+            let worker = fixture.sessionWorker("w", options: WorkerOptions(batchSize: 50, batchWait: .milliseconds(50)))
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await worker.run() }
-                #expect(try await eventually(.seconds(30)) { worker.totals.acknowledged == 151 })
+                #expect(try await FleetFixture.eventually(.seconds(30)) { worker.totals.acknowledged == 151 })
                 worker.stop()
                 try await group.waitForAll()
             }
-            #expect(try await rows(fixture, fixture.integrationID) == 150)
+            #expect(try await fixture.rows(of: fixture.integrationID) == 150)
             #expect(worker.totals.deadLettered == 1)
             #expect(worker.totals.retries == 0, "a refusal is final: nothing retried")
             #expect(fixture.world.callCounts["PUT entity/JobSubmission"] == 151, "each creation tried once")
@@ -112,21 +82,20 @@ import Testing
     /// The database is down for 20 s, longer than the old five-delivery backoff ladder: the
     /// pairs wait in place and every one is added, nothing dead-lettered.
     @Test func aDatabaseOutageLongerThanTheOldBackoffLadderLosesAndDeadLettersNothing() async throws {
-        let server = try await ScratchPostgres.start()
         let seed = SimulatorSeed(candidates: 300, jobOrders: 1, tearsheets: [.init(members: 120, jobs: 1)])
-        do {
+        try await ScratchPostgres.with { server in  // restarting the shared server would disturb every other test
             try await FleetFixture.run(seed: seed, databaseServer: server.adminURL) { fixture in
                 let job = fixture.world.tearsheets[0].jobOrderIDs[0]
                 try await fixture.addCampaign(1, job: job)
                 _ = try await fixture.publisher().run()
                 fixture.world.setFaults(SimulatorFaults(latency: .milliseconds(30)))  // slow enough to be mid-way at the outage
-                let worker = worker(fixture, "patient", options: WorkerOptions(batchSize: 10, batchWait: .milliseconds(20), maxBackoff: .seconds(4)))
+                let worker = fixture.sessionWorker("patient", options: WorkerOptions(batchSize: 10, batchWait: .milliseconds(20), maxBackoff: .seconds(4)))
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask { try await worker.run() }
-                    #expect(try await eventually(.seconds(30)) { worker.totals.added > 0 })
+                    #expect(try await FleetFixture.eventually(.seconds(30)) { worker.totals.added > 0 })
                     try await server.outage(for: .seconds(20))
                     #expect(worker.totals.added < 120, "the outage came while pairs were still being added")
-                    #expect(try await eventually(.seconds(90)) { (try? await rows(fixture, fixture.integrationID)) == 120 })
+                    #expect(try await FleetFixture.eventually(.seconds(90)) { (try? await fixture.rows(of: fixture.integrationID)) == 120 })
                     worker.stop()
                     try await group.waitForAll()
                 }
@@ -135,14 +104,8 @@ import Testing
                 let channel = try await fixture.broker.openChannel()
                 #expect(try await channel.declareQueue(Topology.deadLetterQueue, passive: true).messageCount == 0)
                 try await channel.close()
-                for member in fixture.world.tearsheets[0].members {
-                    #expect(fixture.world.jobSubmissionCount(candidate: member.candidateID, jobOrder: job) == 1)
-                }
+                fixture.expectOneJobSubmissionPerMember(of: [fixture.world.tearsheets[0]], jobs: [job])
             }
-        } catch {
-            await server.stop()
-            throw error
         }
-        await server.stop()
     }
 }

@@ -18,45 +18,13 @@ import Testing
     private func integrations(_ fixture: FleetFixture, count: Int = 6) async throws -> Int {
         let ids = [fixture.integrationID] + (1..<count).map { "integration-\($0)" }
         for (index, id) in ids.enumerated() {
-            if index > 0 { try await register(fixture, id) }
+            if index > 0 { try await fixture.registerIntegration(id) }
             let tearsheet = fixture.world.tearsheets[index]
             let job = fixture.world.jobOrderIDs[index]
             fixture.world.updateTearsheet(tearsheet.id, at: 1_764_000_000_000) { $0.jobOrderIDs = [job] }
             try await CampaignStore(pool: fixture.pool).upsert(id: Int64(100 + index), integrationID: id, atsJobID: job)
         }
         return fixture.world.tearsheets.prefix(ids.count).map(\.members.count).reduce(0, +)
-    }
-
-    private func register(_ fixture: FleetFixture, _ id: String, callsPerMinute: Int = 600_000) async throws {
-        let account = SimulatedAuth.Account.standard
-        try await IntegrationStore(pool: fixture.pool).upsert(
-            id: id, clientID: account.clientID, username: account.username,
-            endpoints: .discovered(loginInfoURL: "\(fixture.simulatorBase)/rest-services/loginInfo"),
-            secrets: IntegrationSecrets(clientSecret: account.clientSecret, password: account.password),
-            secretKey: fixture.secretKey, callsPerMinute: callsPerMinute)
-    }
-
-    private func worker(_ fixture: FleetFixture, _ name: String, options: WorkerOptions = WorkerOptions(batchSize: 50, batchWait: .milliseconds(50))) -> SessionWorker {
-        let processor = PairProcessor(
-            pool: fixture.pool, clients: BullhornClients(pool: fixture.pool, secretKey: fixture.secretKey, configuration: FleetFixture.clientConfiguration))
-        return SessionWorker(
-            workerID: name, databaseURL: fixture.databaseURL, connectBroker: { try await AMQPConnection.connect(url: fixture.amqpURL) }, processor: processor,
-            options: options, tick: .milliseconds(200), heartbeatExpiry: .seconds(2), logger: FleetFixture.quietLogger)
-    }
-
-    private func rows(_ fixture: FleetFixture, _ integrationID: String? = nil) async throws -> Int {
-        try await fixture.pool.query(
-            "SELECT count(*) FROM campaign_candidates WHERE integration_id = coalesce(\(integrationID), integration_id)").scalar(Int.self)
-    }
-
-    /// Polls `condition` every 100 ms for up to `limit`.
-    private func eventually(_ limit: Duration = .seconds(30), _ condition: () async throws -> Bool) async throws -> Bool {
-        let started = ContinuousClock.now
-        while ContinuousClock.now - started < limit {
-            if try await condition() { return true }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        return false
     }
 
     /// No session in two workers' hands.
@@ -70,28 +38,24 @@ import Testing
             let expected = try await integrations(fixture)
             let summaries = try await fixture.publisher().run()
             #expect(summaries.count == 6 && summaries.allSatisfy { !$0.isFailure })
-            let workers = ["w1", "w2", "w3"].map { worker(fixture, $0) }
+            let workers = ["w1", "w2", "w3"].map { fixture.sessionWorker($0) }
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for worker in workers { group.addTask { try await worker.run() } }
                 let overlaps = Mutex(0)
-                let done = try await eventually {
+                let done = try await FleetFixture.eventually {
                     if !disjoint(workers) { overlaps.withLock { $0 += 1 } }
-                    return try await rows(fixture) >= expected
+                    return try await fixture.rows() >= expected
                 }
                 #expect(done)
                 #expect(overlaps.withLock { $0 } == 0, "never one session in two workers' hands")
-                #expect(try await eventually { workers.allSatisfy(\.sessions.isEmpty) }, "drained sessions are given back")
+                #expect(try await FleetFixture.eventually { workers.allSatisfy(\.sessions.isEmpty) }, "drained sessions are given back")
                 for worker in workers { worker.stop() }
                 try await group.waitForAll()
             }
             #expect(try await fixture.pool.query("SELECT count(*) FROM campaign_candidates").scalar(Int.self) == expected)
             #expect(workers.map(\.totals.added).reduce(0, +) == expected, "the workers' totals account for every pair")
             #expect(workers.map(\.totals.acknowledged).reduce(0, +) == expected)
-            for (index, tearsheet) in fixture.world.tearsheets.enumerated() {
-                for member in tearsheet.members {
-                    #expect(fixture.world.jobSubmissionCount(candidate: member.candidateID, jobOrder: fixture.world.jobOrderIDs[index]) == 1)
-                }
-            }
+            fixture.expectOneJobSubmissionPerMember(of: fixture.world.tearsheets, jobs: fixture.world.jobOrderIDs)
             #expect(try await fixture.pool.query("SELECT count(*) FROM worker_heartbeats").scalar(Int.self) == 0, "workers resign on stop")
             #expect(try await SessionWorkStore(pool: fixture.pool).waiting(limit: 10).isEmpty, "every session recorded as drained")
         }
@@ -103,15 +67,15 @@ import Testing
             try await fixture.addCampaign(1, job: fixture.world.tearsheets[0].jobOrderIDs[0])
             _ = try await fixture.publisher().run()
             fixture.world.setFaults(SimulatorFaults(latency: .milliseconds(100)))  // it is still busy when cancelled
-            let cancelled = worker(fixture, "cancelled", options: WorkerOptions(batchSize: 5, batchWait: .milliseconds(20)))
+            let cancelled = fixture.sessionWorker("cancelled", options: WorkerOptions(batchSize: 5, batchWait: .milliseconds(20)))
             let ended = StopFlag()
             let task = Task<Void, any Error> {
                 defer { ended.set() }
                 try await cancelled.run()
             }
-            #expect(try await eventually { cancelled.sessions == [fixture.integrationID] })
+            #expect(try await FleetFixture.eventually { cancelled.sessions == [fixture.integrationID] })
             task.cancel()
-            #expect(try await eventually(.seconds(10)) { ended.isSet }, "run() returns after cancellation")
+            #expect(try await FleetFixture.eventually(.seconds(10)) { ended.isSet }, "run() returns after cancellation")
             #expect(cancelled.sessions.isEmpty)
             #expect(try await fixture.pool.query("SELECT count(*) FROM worker_heartbeats").scalar(Int.self) == 0, "it resigned")
         }
@@ -136,7 +100,7 @@ import Testing
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await worker.run() }
                 _ = try await fixture.publisher().run()
-                #expect(try await eventually { try await fixture.pool.query("SELECT count(*) FROM campaign_candidates").scalar(Int.self) == 30 })
+                #expect(try await FleetFixture.eventually { try await fixture.pool.query("SELECT count(*) FROM campaign_candidates").scalar(Int.self) == 30 })
                 let outsiders = fixture.world.candidateIDs.filter { id in !fixture.world.tearsheets[0].members.contains { $0.candidateID == id } }
                 // The consuming connection dies under the worker, then the dead-letter one.
                 for (round, index) in [0, 1].enumerated() {
@@ -144,7 +108,7 @@ import Testing
                     let joined = Array(outsiders.dropFirst(round * 10).prefix(10))
                     fixture.world.addMembers(joined, to: fixture.world.tearsheets[0].id, at: 1_764_000_100_000 + Int64(round) * 1_000)
                     _ = try await fixture.publisher().run()
-                    #expect(try await eventually {
+                    #expect(try await FleetFixture.eventually {
                         try await fixture.pool.query("SELECT count(*) FROM campaign_candidates").scalar(Int.self) == 40 + round * 10
                     })
                 }
@@ -160,11 +124,11 @@ import Testing
         let seed = SimulatorSeed(candidates: 200, jobOrders: 1, tearsheets: [.init(members: 30, jobs: 1)])
         try await FleetFixture.run(seed: seed) { fixture in
             try await fixture.addCampaign(1, job: fixture.world.tearsheets[0].jobOrderIDs[0])
-            let survivor = worker(fixture, "resilient")
+            let survivor = fixture.sessionWorker("resilient")
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await survivor.run() }
                 _ = try await fixture.publisher().run()
-                #expect(try await eventually { try await fixture.pool.query("SELECT count(*) FROM campaign_candidates").scalar(Int.self) == 30 })
+                #expect(try await FleetFixture.eventually { try await fixture.pool.query("SELECT count(*) FROM campaign_candidates").scalar(Int.self) == 30 })
                 // What a database restart does to this database's sessions: all of them end.
                 let admin = try await PostgresConnection.connect(TestServices.adminDatabaseURL)
                 let database = String(URLComponents(string: fixture.databaseURL)!.path.dropFirst())
@@ -178,7 +142,7 @@ import Testing
                     if published == 0 { try await Task.sleep(for: .milliseconds(200)) }
                 }
                 #expect(published == 10)
-                #expect(try await eventually { try await fixture.pool.query("SELECT count(*) FROM campaign_candidates").scalar(Int.self) == 40 })
+                #expect(try await FleetFixture.eventually { try await fixture.pool.query("SELECT count(*) FROM campaign_candidates").scalar(Int.self) == 40 })
                 survivor.stop()
                 try await group.waitForAll()
             }
@@ -187,35 +151,28 @@ import Testing
     }
 
     @Test func workersRecoverFromARealDatabaseRestartWithNothingLost() async throws {
-        let server = try await ScratchPostgres.start()  // restarting the shared server would disturb every other test
         let seed = SimulatorSeed(candidates: 300, jobOrders: 1, tearsheets: [.init(members: 120, jobs: 1)])
-        do {
+        try await ScratchPostgres.with { server in  // restarting the shared server would disturb every other test
             try await FleetFixture.run(seed: seed, databaseServer: server.adminURL) { fixture in
                 let job = fixture.world.tearsheets[0].jobOrderIDs[0]
                 try await fixture.addCampaign(1, job: job)
                 _ = try await fixture.publisher().run()
                 fixture.world.setFaults(SimulatorFaults(latency: .milliseconds(20)))  // batches long enough to restart under
-                let workers = [worker(fixture, "restart-a"), worker(fixture, "restart-b")]
+                let workers = [fixture.sessionWorker("restart-a"), fixture.sessionWorker("restart-b")]
                 let added = { (try? await fixture.pool.query("SELECT count(*) FROM campaign_candidates").scalar(Int.self)) ?? -1 }
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for worker in workers { group.addTask { try await worker.run() } }
-                    #expect(try await eventually { await added() > 0 })
+                    #expect(try await FleetFixture.eventually { await added() > 0 })
                     let beforeRestart = await added()
                     try await server.restart()
                     #expect((1..<120).contains(beforeRestart), "the restart came while pairs were still being added")
-                    #expect(try await eventually(.seconds(60)) { await added() == 120 })
+                    #expect(try await FleetFixture.eventually(.seconds(60)) { await added() == 120 })
                     for worker in workers { worker.stop() }
                     try await group.waitForAll()
                 }
-                for member in fixture.world.tearsheets[0].members {
-                    #expect(fixture.world.jobSubmissionCount(candidate: member.candidateID, jobOrder: job) == 1)
-                }
+                fixture.expectOneJobSubmissionPerMember(of: [fixture.world.tearsheets[0]], jobs: [job])
             }
-        } catch {
-            await server.stop()
-            throw error
         }
-        await server.stop()
     }
 
     private func startWorkerProcess(_ fixture: FleetFixture) throws -> Process {
@@ -238,7 +195,7 @@ import Testing
                 victim.waitUntilExit()
                 processes.append(try startWorkerProcess(fixture))
             }
-            let done = try await eventually(.seconds(60)) {
+            let done = try await FleetFixture.eventually(.seconds(60)) {
                 try await fixture.pool.query("SELECT count(*) FROM campaign_candidates").scalar(Int.self) >= expected
             }
             for process in processes { kill(process.processIdentifier, SIGTERM) }
@@ -246,11 +203,7 @@ import Testing
             #expect(done)
             #expect(addedAtKills.last! < expected, "the kills landed while pairs were still being added: \(addedAtKills)")
             #expect(try await fixture.pool.query("SELECT count(*) FROM campaign_candidates").scalar(Int.self) == expected)
-            for (index, tearsheet) in fixture.world.tearsheets.enumerated() {
-                for member in tearsheet.members {
-                    #expect(fixture.world.jobSubmissionCount(candidate: member.candidateID, jobOrder: fixture.world.jobOrderIDs[index]) == 1)
-                }
-            }
+            fixture.expectOneJobSubmissionPerMember(of: fixture.world.tearsheets, jobs: fixture.world.jobOrderIDs)
         }
     }
 
@@ -265,33 +218,29 @@ import Testing
                 try await fixture.pool.query("SELECT coalesce(cardinality(sessions), 0) FROM worker_heartbeats WHERE worker_id LIKE \(worker)").rows
                     .map { try $0.decode(at: 0, as: Int.self) }.reduce(0, +)
             }
-            #expect(try await eventually { try await sessionsOf("%:%:%") > 0 }, "the worker process holds sessions")
-            let survivor = worker(fixture, "survivor", options: WorkerOptions(batchSize: 10, batchWait: .milliseconds(20)))
+            #expect(try await FleetFixture.eventually { try await sessionsOf("%:%:%") > 0 }, "the worker process holds sessions")
+            let survivor = fixture.sessionWorker("survivor", options: WorkerOptions(batchSize: 10, batchWait: .milliseconds(20)))
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await survivor.run() }
-                #expect(try await eventually { !survivor.sessions.isEmpty })
+                #expect(try await FleetFixture.eventually { !survivor.sessions.isEmpty })
                 let victims = try await sessionsOf("%:%:%")
                 kill(process.processIdentifier, SIGKILL)
                 process.waitUntilExit()
                 let killedAt = ContinuousClock.now
                 // Its advisory locks, its own included, die with its connection: the survivor
                 // sees it gone on its next tick, without waiting for its heartbeat to expire.
-                let tookOver = try await eventually(.seconds(15)) {
+                let tookOver = try await FleetFixture.eventually(.seconds(15)) {
                     if survivor.sessions.count >= min(6, victims + 1) { return true }
-                    return try await rows(fixture) == expected
+                    return try await fixture.rows() == expected
                 }
                 #expect(tookOver)
                 let takeover = ContinuousClock.now - killedAt
                 #expect(takeover < .seconds(4), "taken over in \(takeover)")
-                #expect(try await eventually(.seconds(90)) { try await rows(fixture) == expected })
+                #expect(try await FleetFixture.eventually(.seconds(90)) { try await fixture.rows() == expected })
                 survivor.stop()
                 try await group.waitForAll()
             }
-            for (index, tearsheet) in fixture.world.tearsheets.enumerated() {
-                for member in tearsheet.members {
-                    #expect(fixture.world.jobSubmissionCount(candidate: member.candidateID, jobOrder: fixture.world.jobOrderIDs[index]) == 1)
-                }
-            }
+            fixture.expectOneJobSubmissionPerMember(of: fixture.world.tearsheets, jobs: fixture.world.jobOrderIDs)
         }
     }
 }

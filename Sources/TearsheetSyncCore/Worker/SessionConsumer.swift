@@ -78,7 +78,9 @@ public struct SessionConsumer: Sendable {
     public func run(shouldStop: @escaping @Sendable () -> Bool, report: @escaping @Sendable (Totals) -> Void = { _ in }) async throws -> Ending {
         let budget = try await IntegrationStore(pool: processor.pool).load(ids: [session.integrationID]).first?.callsPerMinute
         let prefetch = options.prefetch(callsPerMinute: budget)
-        let batchSize = min(options.batchSize, Int(prefetch))
+        // Half the window, as by default: the next batch arrives while one is processed, and a
+        // slow session's rows land every few seconds rather than once its window is done.
+        let batchSize = min(options.batchSize, max(1, Int(prefetch) / 2))
         let deadLetterChannel = try await deadLetterBroker.openChannel(confirms: true)
         let channel: AMQPChannel
         let consumer: AMQPConsumer
