@@ -145,7 +145,7 @@ public final class PostgresConnection: @unchecked Sendable {
 
     // MARK: - On the connection's thread
 
-    private func run<T: Sendable>(_ body: @escaping @Sendable (OpaquePointer) throws -> T) async throws -> T {
+    func run<T: Sendable>(_ body: @escaping @Sendable (OpaquePointer) throws -> T) async throws -> T {
         try await thread.run { [self] in
             guard let handle else { throw PostgresError(.closed, "the connection is closed") }
             return try body(handle)
@@ -235,7 +235,7 @@ public final class PostgresConnection: @unchecked Sendable {
         throw PostgresError(.server, primary ?? "statement failed", sqlState: sqlState)
     }
 
-    private static func connectionError(_ handle: OpaquePointer) -> PostgresError {
+    static func connectionError(_ handle: OpaquePointer) -> PostgresError {
         let raw = PQerrorMessage(handle).map { String(cString: $0) } ?? "unknown error"
         let oneLine = raw.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
             .joined(separator: " ")

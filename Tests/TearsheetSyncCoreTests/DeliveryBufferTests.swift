@@ -3,7 +3,7 @@ import Testing
 
 @testable import TearsheetSyncCore
 
-/// How a partition consumer cuts its deliveries into batches.
+/// How a session consumer cuts its deliveries into batches.
 @Suite struct DeliveryBufferTests {
     private func delivery(_ tag: UInt64) -> AMQPDelivery {
         AMQPDelivery(deliveryTag: tag, message: AMQPMessage(body: []))
@@ -50,5 +50,20 @@ import Testing
         buffer.end(nil)
         #expect(try await buffer.nextBatch(max: 10, wait: .seconds(5))?.count == 1)
         #expect(try await buffer.nextBatch(max: 10, wait: .seconds(5)) == nil)
+    }
+
+    /// A batch waiting to fill is resumed by the delivery that fills it, not by its window.
+    @Test func theDeliveryThatFillsTheBatchReleasesIt() async throws {
+        let buffer = DeliveryBuffer()
+        buffer.push(delivery(1))
+        let feeder = Task {
+            try await Task.sleep(for: .milliseconds(100))
+            for tag: UInt64 in 2...5 { buffer.push(delivery(tag)) }
+        }
+        let started = ContinuousClock.now
+        let batch = try #require(try await buffer.nextBatch(max: 5, wait: .seconds(20), quiet: .seconds(20)))
+        #expect(batch.count == 5)
+        #expect(ContinuousClock.now - started < .seconds(10), "released by the fifth delivery, not by the 20 s window")
+        try await feeder.value
     }
 }

@@ -64,4 +64,23 @@ import Testing
             await second.resign()
         }
     }
+
+    /// A worker waiting for its next turn is woken by the publisher's mark, not by its tick.
+    @Test func markingASessionWakesAWaitingWorker() async throws {
+        try await withDatabase { url, pool in
+            let leases = SessionLeases(workerID: "a", connection: try await PostgresConnection.connect(url))
+            try await leases.register()
+            #expect(try await leases.waitForWork(upTo: .milliseconds(100)).isEmpty, "nothing yet: the wait times out")
+            let marker = Task {
+                try await Task.sleep(for: .milliseconds(200))
+                try await SessionWorkStore(pool: pool).markPublished("acme")
+            }
+            let started = ContinuousClock.now
+            let woken = try await leases.waitForWork(upTo: .seconds(20))
+            #expect(woken == ["acme"])
+            #expect(ContinuousClock.now - started < .seconds(10), "woken by the notification, long before the timeout")
+            try await marker.value
+            await leases.resign()
+        }
+    }
 }

@@ -21,9 +21,16 @@ public final class SessionLeases: Sendable {
         AdvisoryLockKey.key("tearsheet-sync.worker", workerID)
     }
 
-    /// Takes the worker's own lock: call once, right after connecting.
+    /// Takes the worker's own lock and listens for sessions that get work: call once, right
+    /// after connecting.
     public func register() async throws {
         _ = try await connection.tryAdvisoryLock(Self.workerKey(workerID))
+        try await connection.listen(SessionWorkStore.notificationChannel)
+    }
+
+    /// Waits up to `timeout`, less when a session gets work; returns those sessions.
+    public func waitForWork(upTo timeout: Duration) async throws -> [String] {
+        try await connection.notifications(waitingUpTo: timeout)
     }
 
     public init(workerID: String, connection: PostgresConnection, heartbeatExpiry: Duration = .seconds(6)) {

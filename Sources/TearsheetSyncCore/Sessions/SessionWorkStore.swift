@@ -23,14 +23,21 @@ public struct SessionWorkStore: Sendable {
         public let sequence: Int64
     }
 
-    /// Records that messages for the session were confirmed by the broker.
+    /// The channel on which `markPublished` notifies the workers (payload: the integration id).
+    public static let notificationChannel = "tsync_session_work"
+
+    /// Records that messages for the session were confirmed by the broker, and wakes the
+    /// workers that wait for work (NOTIFY) rather than leaving it to their next tick.
     public func markPublished(_ integrationID: String) async throws {
         try await pool.query(
             """
-            INSERT INTO session_work AS w (integration_id, published_seq, waiting_since) VALUES (\(integrationID), 1, now())
-            ON CONFLICT (integration_id) DO UPDATE SET
-                published_seq = w.published_seq + 1,
-                waiting_since = CASE WHEN w.published_seq > w.drained_seq THEN w.waiting_since ELSE now() END
+            WITH marked AS (
+                INSERT INTO session_work AS w (integration_id, published_seq, waiting_since) VALUES (\(integrationID), 1, now())
+                ON CONFLICT (integration_id) DO UPDATE SET
+                    published_seq = w.published_seq + 1,
+                    waiting_since = CASE WHEN w.published_seq > w.drained_seq THEN w.waiting_since ELSE now() END
+                RETURNING integration_id)
+            SELECT pg_notify(\(Self.notificationChannel), integration_id) FROM marked
             """)
     }
 

@@ -2,13 +2,20 @@ import AMQPClient
 import Synchronization
 
 /// Deliveries of one consumer, taken in batches: "up to `max`, or what arrived within `wait`
-/// of the first". A pump task fills it from the consumer's stream.
+/// of the first, or what arrived before deliveries paused for `quiet`". A pump task fills it
+/// from the consumer's stream.
+///
+/// Event-driven: a waiting `nextBatch` is resumed by the delivery that fills its batch, by the
+/// consumer's end, or by one timer at the moment its batch would go anyway; it never polls.
 final class DeliveryBuffer: Sendable {
     private struct State {
         var items: [AMQPDelivery] = []
+        var lastArrival = ContinuousClock.now
         var ended = false
         var failure: (any Error)?
         var waiter: CheckedContinuation<Void, Never>?
+        /// The waiter wants resuming once this many items are here.
+        var wanted = 1
         var waiterID = 0
     }
 
@@ -17,6 +24,8 @@ final class DeliveryBuffer: Sendable {
     func push(_ delivery: AMQPDelivery) {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             state.items.append(delivery)
+            state.lastArrival = .now
+            guard state.items.count >= state.wanted else { return nil }
             defer { state.waiter = nil }
             return state.waiter
         }
@@ -38,41 +47,15 @@ final class DeliveryBuffer: Sendable {
     /// delivery the batch gathers until it has `max`, `wait` has passed, or nothing more came
     /// for `quiet`: a drained queue's last, partial batch goes without waiting out `wait`.
     func nextBatch(max: Int, wait: Duration, quiet: Duration = .milliseconds(20), idle: Duration = .seconds(1)) async throws -> [AMQPDelivery]? {
-        await withCheckedContinuation { continuation in
-            let waiting = state.withLock { state -> Int? in
-                if !state.items.isEmpty || state.ended { return nil }
-                state.waiter = continuation
-                state.waiterID += 1
-                return state.waiterID
-            }
-            guard let waiting else {
-                continuation.resume()
-                return
-            }
-            Task { [self] in
-                try? await Task.sleep(for: idle)
-                let expired = self.state.withLock { state -> CheckedContinuation<Void, Never>? in
-                    guard state.waiterID == waiting, let waiter = state.waiter else { return nil }
-                    state.waiter = nil
-                    return waiter
-                }
-                expired?.resume()
-            }
-        }
+        await waitUntil(count: 1, orUntil: .now + idle)
         if state.withLock({ $0.items.isEmpty && !$0.ended }) { return [] }
         // More may arrive right behind the first: gather while they keep coming.
         let deadline = ContinuousClock.now + wait
-        var seen = state.withLock { $0.items.count }
-        var lastArrival = ContinuousClock.now
-        while ContinuousClock.now < deadline, state.withLock({ $0.items.count < max && !$0.ended }) {
-            try await Task.sleep(for: .milliseconds(5))
-            let count = state.withLock { $0.items.count }
-            if count != seen {
-                seen = count
-                lastArrival = .now
-            } else if ContinuousClock.now - lastArrival >= quiet {
-                break
-            }
+        while true {
+            let (full, lastArrival) = state.withLock { ($0.items.count >= max || $0.ended, $0.lastArrival) }
+            let goes = min(deadline, lastArrival + quiet)
+            if full || ContinuousClock.now >= goes { break }
+            await waitUntil(count: max, orUntil: goes)
         }
         return try state.withLock { state -> [AMQPDelivery]? in
             if state.items.isEmpty {
@@ -82,6 +65,32 @@ final class DeliveryBuffer: Sendable {
             let batch = Array(state.items.prefix(max))
             state.items.removeFirst(batch.count)
             return batch
+        }
+    }
+
+    /// Returns once `count` items are here, the consumer ended, or `instant` came.
+    private func waitUntil(count: Int, orUntil instant: ContinuousClock.Instant) async {
+        await withCheckedContinuation { continuation in
+            let waiting = state.withLock { state -> Int? in
+                if state.items.count >= count || state.ended { return nil }
+                state.waiter = continuation
+                state.wanted = count
+                state.waiterID += 1
+                return state.waiterID
+            }
+            guard let waiting else {
+                continuation.resume()
+                return
+            }
+            Task { [self] in
+                try? await Task.sleep(until: instant, clock: .continuous)
+                let expired = self.state.withLock { state -> CheckedContinuation<Void, Never>? in
+                    guard state.waiterID == waiting, let waiter = state.waiter else { return nil }
+                    state.waiter = nil
+                    return waiter
+                }
+                expired?.resume()
+            }
         }
     }
 }

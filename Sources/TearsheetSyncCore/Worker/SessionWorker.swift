@@ -192,7 +192,8 @@ public final class SessionWorker: Sendable {
                 }
             }
             held.withLock { $0 = running.keys.sorted() }
-            await stopping.sleep(for: tick)
+            // The next turn comes after `tick`, or as soon as a session gets work.
+            _ = try await leases.waitForWork(upTo: tick)
         }
     }
 
