@@ -167,10 +167,12 @@ struct SessionScaleBenchmark {
             started = ContinuousClock.now
             kill(child.processIdentifier, SIGKILL)
             let orphaned = Set(try await store.waiting(limit: 100).map(\.integrationID)).intersection(busy)
+            let heldAtKill = Set(survivor.sessions).intersection(orphaned).count
             try await until("the survivor holds the killed worker's sessions", limit: .seconds(60)) { Set(survivor.sessions).isSuperset(of: orphaned) }
             let takeover = (ContinuousClock.now - started).timeInterval
+            print("sessions: (takeover check: the survivor held \(heldAtKill) of them when the kill's orphans were listed)")
             print(String(
-                format: "sessions: a SIGKILLed worker's %d busy sessions (of %d queues) all taken over by the survivor in %.1f s",
+                format: "sessions: a SIGKILLed worker's %d busy sessions (of %d queues) all taken over by the survivor in %.2f s",
                 orphaned.count, count, takeover))
             survivor.stop()
             try await group.waitForAll()

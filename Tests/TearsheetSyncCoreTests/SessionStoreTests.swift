@@ -70,7 +70,11 @@ import Testing
         try await withDatabase { url, pool in
             let leases = SessionLeases(workerID: "a", connection: try await PostgresConnection.connect(url))
             try await leases.register()
-            #expect(try await leases.waitForWork(upTo: .milliseconds(100)).isEmpty, "nothing yet: the wait times out")
+            for _ in 0..<3 {
+                let waited = ContinuousClock.now
+                #expect(try await leases.waitForWork(upTo: .milliseconds(300)).isEmpty, "nothing yet: the wait times out")
+                #expect(ContinuousClock.now - waited >= .milliseconds(250), "it waited, rather than spin")
+            }
             let marker = Task {
                 try await Task.sleep(for: .milliseconds(200))
                 try await SessionWorkStore(pool: pool).markPublished("acme")
