@@ -61,6 +61,39 @@ import Testing
         }
     }
 
+    /// A worker joins a busy fleet: the first gives sessions back after the pairs in hand, the
+    /// newcomer takes them, and no message is handed back to the queue (each would be settled
+    /// twice, and spend a delivery).
+    @Test func aJoiningWorkerTakesItsShareByHandOverNotByRedelivery() async throws {
+        let seed = SimulatorSeed(candidates: 700, jobOrders: 6, tearsheets: Array(repeating: .init(members: 100, jobs: 1), count: 6))
+        try await FleetFixture.run(seed: seed) { fixture in
+            let expected = try await integrations(fixture)
+            _ = try await fixture.publisher().run()
+            fixture.world.setFaults(SimulatorFaults(latency: .milliseconds(40)))  // sessions stay busy while the fleet grows
+            let options = WorkerOptions(batchSize: 10, batchWait: .milliseconds(20))
+            let first = fixture.sessionWorker("first", options: options)
+            let late = fixture.sessionWorker("late", options: options)
+            let overlaps = Mutex(0)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await first.run() }
+                #expect(try await FleetFixture.eventually { first.sessions.count == 6 })
+                group.addTask { try await late.run() }
+                let shared = try await FleetFixture.eventually(.seconds(20)) {
+                    if !disjoint([first, late]) { overlaps.withLock { $0 += 1 } }
+                    return late.sessions.count >= 2 && first.sessions.count <= 4
+                }
+                #expect(shared, "the newcomer took a share: first \(first.sessions.count), late \(late.sessions.count)")
+                #expect(try await FleetFixture.eventually(.seconds(60)) { try await fixture.rows() == expected })
+                first.stop()
+                late.stop()
+                try await group.waitForAll()
+            }
+            #expect(overlaps.withLock { $0 } == 0, "never one session in two workers' hands")
+            #expect(first.totals.acknowledged + late.totals.acknowledged == expected, "every message settled once: none handed back")
+            fixture.expectOneJobSubmissionPerMember(of: fixture.world.tearsheets, jobs: fixture.world.jobOrderIDs)
+        }
+    }
+
     @Test func aCancelledWorkerWindsDownLikeAStoppedOne() async throws {
         let seed = SimulatorSeed(candidates: 100, jobOrders: 1, tearsheets: [.init(members: 60, jobs: 1)])
         try await FleetFixture.run(seed: seed) { (fixture: FleetFixture) async throws in
