@@ -10,8 +10,31 @@ public enum PostgresConnectionString {
             let reason = error.map { String(cString: $0) } ?? "unparseable"
             PQfreemem(error)
             let oneLine = reason.split(whereSeparator: \.isNewline).joined(separator: " ")
-            throw PostgresError(.invalidValue, "not a PostgreSQL URI or conninfo string: \(oneLine)")
+            throw PostgresError(.invalidValue, "not a PostgreSQL URI or conninfo string: \(redactingQuotes(oneLine))")
         }
         PQconninfoFree(options)
+    }
+
+    /// libpq quotes the text around a parse error, and that can be the password or the whole
+    /// URI: every quoted part with a letter or digit in it goes ("=" and the like stay).
+    static func redactingQuotes(_ message: String) -> String {
+        var result = ""
+        var quoted: String?
+        for character in message {
+            if character == "\"" {
+                if let inside = quoted {
+                    result += inside.contains(where: { $0.isLetter || $0.isNumber }) ? "\"…\"" : "\"\(inside)\""
+                    quoted = nil
+                } else {
+                    quoted = ""
+                }
+            } else if quoted != nil {
+                quoted!.append(character)
+            } else {
+                result.append(character)
+            }
+        }
+        if quoted != nil { result += "\"…" }  // an unterminated quote: what follows it goes too
+        return result
     }
 }
