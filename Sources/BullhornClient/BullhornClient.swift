@@ -89,8 +89,14 @@ public final class BullhornClient: Sendable {
                     throw BullhornError(code, endpoint: endpoint, "still throttled after \(attempt) attempts", status: response.status)
                 }
                 try await Task.sleep(for: configuration.retry.delay(afterAttempt: attempt))
-            case 404:
+            case 404 where Self.isEntityNotFound(response):
                 throw BullhornError(.notFound, endpoint: endpoint, Self.message(response) ?? "not found", status: 404)
+            case 404:
+                // Not Bullhorn's "entity not found" (a proxy, a load balancer, a wrong REST
+                // URL): it says nothing about the entities, and may pass.
+                throw BullhornError(
+                    .transport, endpoint: endpoint, "answered 404 without Bullhorn's entity-not-found body (a proxy, or a wrong REST URL?)",
+                    status: 404)
             case 400:
                 throw BullhornError(.validation, endpoint: endpoint, Self.message(response) ?? "bad request", status: 400)
             default:
@@ -99,6 +105,19 @@ public final class BullhornClient: Sendable {
                     status: response.status)
             }
         }
+    }
+
+    /// Bullhorn's own 404: JSON whose `errorMessageKey` is `errors.entityNotFound`, or whose
+    /// `errorCode` is 404 with a message that says so.
+    private static func isEntityNotFound(_ response: HTTPClientResponse) -> Bool {
+        struct Body: Decodable {
+            let errorMessage: String?
+            let errorMessageKey: String?
+            let errorCode: Int?
+        }
+        guard let body = try? JSONDecoder().decode(Body.self, from: Data(response.body)) else { return false }
+        return body.errorMessageKey == "errors.entityNotFound"
+            || (body.errorCode == 404 && body.errorMessage?.localizedCaseInsensitiveContains("not found") == true)
     }
 
     private static func isCapacityError(_ response: HTTPClientResponse) -> Bool {

@@ -44,4 +44,37 @@ import Testing
             }
         }
     }
+
+    /// A 404 that is not Bullhorn's "entity not found" (a proxy, a wrong REST URL) says nothing
+    /// about the candidates: a retriable error, never "none of them exist" (issue 11, finding 6).
+    @Test func aProxys404IsNotReadAsMissingCandidates() async throws {
+        let router = Router()
+        router.get("/oauth/authorize") { _, _ in Response(status: .found, headers: [.location: "http://127.0.0.1/x?code=c"]) }
+        router.post("/oauth/token") { _, _ in #"{"access_token":"a","refresh_token":"r","expires_in":600}"# }
+        router.post("/rest-services/login") { request, _ -> String in
+            let host = request.head.authority ?? "127.0.0.1"
+            return #"{"BhRestToken":"t","restUrl":"http://\#(host)/rest-services/c1/"}"#
+        }
+        router.get("/rest-services/c1/entity/Candidate/:ids") { request, _ -> Response in
+            if request.uri.path.hasSuffix("/404404") {  // Bullhorn's own answer: none of these exist
+                return Response(
+                    status: .notFound, headers: [.contentType: "application/json"],
+                    body: .init(byteBuffer: ByteBuffer(string: #"{"errorMessage":"Entity not found","errorMessageKey":"errors.entityNotFound","errorCode":404}"#)))
+            }
+            return Response(status: .notFound, headers: [.contentType: "text/html"], body: .init(byteBuffer: ByteBuffer(string: "<html>404 Not Found</html>")))
+        }
+        try await withLocalServer(router) { base in
+            let client = BullhornClient(
+                credentials: .simulator, endpoints: .fixed(authURL: "\(base)/oauth", restURL: "\(base)/rest-services"),
+                configuration: .fastRetries)
+            let none = try await client.candidates(ids: [404404])
+            #expect(none.isEmpty, "Bullhorn's entity-not-found: none exist")
+            await #expect {
+                _ = try await client.candidates(ids: [1, 2, 3])
+            } throws: { error in
+                guard let error = error as? BullhornError else { return false }
+                return error.code == .transport && error.isRetriable && error.status == 404
+            }
+        }
+    }
 }
