@@ -59,4 +59,30 @@ import Testing
             #expect(back.delivery.message.properties.headers[SessionConsumer.reasonHeader] == nil)
         }
     }
+
+    /// Fewer dead letters arrive than were counted (another process took some meanwhile): the
+    /// read ends after a quiet spell instead of waiting for ever (issue 11, finding 8).
+    @Test func readingTheDeadLetterQueueEndsWhenFewerArriveThanCounted() async throws {
+        try await FleetFixture.run(seed: SimulatorSeed(candidates: 10, jobOrders: 1)) { fixture in
+            let publisher = try await fixture.broker.openChannel(confirms: true)
+            _ = try await publisher.publish((0..<2).map {
+                AMQPPublish(exchange: Topology.deadLetterExchange, routingKey: "", message: AMQPMessage(body: [1], properties: AMQPProperties(messageID: "dead-\($0)")))
+            })
+            try await publisher.close()
+            let queue = DeadLetterQueue(broker: fixture.broker, topology: fixture.topology)
+            let channel = try await fixture.broker.openChannel()
+            let read = try await withThrowingTaskGroup(of: [AMQPDelivery]?.self) { group in
+                group.addTask { try await queue.take(wanted: 5, on: channel, quiet: .milliseconds(300)) }
+                group.addTask {
+                    try await Task.sleep(for: .seconds(30))
+                    return nil  // still waiting: the bug
+                }
+                let first = try await group.next()!
+                group.cancelAll()
+                return first
+            }
+            #expect(read?.count == 2, "it returned with what came")
+            try await channel.close()
+        }
+    }
 }

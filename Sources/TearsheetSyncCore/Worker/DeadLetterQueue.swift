@@ -64,17 +64,36 @@ public struct DeadLetterQueue: Sendable {
     private func take(limit: Int) async throws -> (AMQPChannel, [AMQPDelivery]) {
         let channel = try await broker.openChannel()
         let waiting = Int(try await channel.declareQueue(Topology.deadLetterQueue, passive: true).messageCount)
-        let wanted = min(limit, waiting)
-        guard wanted > 0 else { return (channel, []) }
+        return (channel, try await take(wanted: min(limit, waiting), on: channel))
+    }
+
+    /// Up to `wanted` deliveries, or fewer once none has come for `quiet`: the count read
+    /// before consuming can be stale (another `dlq` process, a consumer of the operator's),
+    /// and waiting for messages that will not come would never end (issue 11, finding 8).
+    func take(wanted: Int, on channel: AMQPChannel, quiet: Duration = .seconds(2)) async throws -> [AMQPDelivery] {
+        guard wanted > 0 else { return [] }
         try await channel.setPrefetch(UInt16(min(wanted, 65_535)))
         let consumer = try await channel.consume(queue: Topology.deadLetterQueue)
+        let buffer = DeliveryBuffer()
+        let pump = Task {
+            do {
+                for try await delivery in consumer { buffer.push(delivery) }
+                buffer.end(nil)
+            } catch {
+                buffer.end(error)
+            }
+        }
+        defer { pump.cancel() }
         var deliveries: [AMQPDelivery] = []
-        for try await delivery in consumer {
-            deliveries.append(delivery)
-            if deliveries.count == wanted { break }
+        while deliveries.count < wanted {
+            guard let batch = try await buffer.nextBatch(max: wanted - deliveries.count, wait: quiet, quiet: quiet, idle: quiet), !batch.isEmpty
+            else { break }
+            deliveries += batch
         }
         try await consumer.cancel()
-        return (channel, deliveries)
+        // Deliveries that raced the cancel are in the buffer: they stay unacknowledged, and go
+        // back to the queue with the channel.
+        return deliveries
     }
 
     /// The message as first published: our dead-letter headers and the broker's removed.
