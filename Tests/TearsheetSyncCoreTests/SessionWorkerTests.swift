@@ -94,6 +94,34 @@ import Testing
         }
     }
 
+    /// A worker that reaches PostgreSQL but not RabbitMQ is no member of the fleet: it holds no
+    /// share, so the healthy worker takes every session (issue 11, finding 5).
+    @Test func aWorkerWithoutABrokerLeavesItsShareToTheOthers() async throws {
+        let seed = SimulatorSeed(candidates: 700, jobOrders: 6, tearsheets: Array(repeating: .init(members: 100, jobs: 1), count: 6))
+        try await FleetFixture.run(seed: seed) { fixture in
+            _ = try await integrations(fixture)
+            _ = try await fixture.publisher().run()
+            fixture.world.setFaults(SimulatorFaults(latency: .milliseconds(40)))  // sessions stay busy
+            let stranded = SessionWorker(
+                workerID: "no-broker", databaseURL: fixture.databaseURL,
+                connectBroker: { try await AMQPConnection.connect(url: "amqp://guest:guest@127.0.0.1:1/%2F") },
+                processor: PairProcessor(pool: fixture.pool, clients: BullhornClients(pool: fixture.pool, secretKey: fixture.secretKey)),
+                tick: .milliseconds(200), logger: FleetFixture.quietLogger)
+            let healthy = fixture.sessionWorker("healthy", options: WorkerOptions(batchSize: 10, batchWait: .milliseconds(20)))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await stranded.run() }
+                try await Task.sleep(for: .seconds(1))
+                group.addTask { try await healthy.run() }
+                #expect(try await FleetFixture.eventually(.seconds(10)) { healthy.sessions.count == 6 }, "it holds \(healthy.sessions.count) of 6")
+                #expect(!stranded.isHealthy, "no broker: /healthz says so")
+                #expect(stranded.sessions.isEmpty)
+                stranded.stop()
+                healthy.stop()
+                try await group.waitForAll()
+            }
+        }
+    }
+
     @Test func aCancelledWorkerWindsDownLikeAStoppedOne() async throws {
         let seed = SimulatorSeed(candidates: 100, jobOrders: 1, tearsheets: [.init(members: 60, jobs: 1)])
         try await FleetFixture.run(seed: seed) { (fixture: FleetFixture) async throws in

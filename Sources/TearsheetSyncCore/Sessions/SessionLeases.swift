@@ -96,6 +96,12 @@ public final class SessionLeases: Sendable {
         try await connection.advisoryUnlock(Self.key(integrationID))
     }
 
+    /// Out of the fleet's count for now (no broker to work with): the row goes; the next
+    /// heartbeat brings it back.
+    public func withdraw() async throws {
+        try await connection.query("DELETE FROM worker_heartbeats WHERE worker_id = \(workerID)")
+    }
+
     /// Leaving cleanly: the row goes at once, so the others need not wait for it to expire.
     public func resign() async {
         _ = try? await connection.query("DELETE FROM worker_heartbeats WHERE worker_id = \(workerID)")

@@ -33,7 +33,7 @@ public final class SessionWorker: Sendable {
     /// Latest totals of every consumer this worker has run, by launch number.
     private let consumerTotals = Mutex<(launches: Int, totals: [Int: SessionConsumer.Totals])>((0, [:]))
 
-    /// True while the lease loop is turning: for `/healthz`.
+    /// True while the lease loop is turning with a broker to work with: for `/healthz`.
     public var isHealthy: Bool {
         guard let last = lastTick.withLock({ $0 }) else { return false }
         return ContinuousClock.now - last < tick * 3 + .seconds(5)
@@ -150,15 +150,18 @@ public final class SessionWorker: Sendable {
                     logger.warning("session ended by an error", metadata: ["session": "\(integrationID)", "error": "\(error)"])
                 }
             }
-            let fleet = try await leases.heartbeat(holding: running.keys.sorted())
             held.withLock { $0 = running.keys.sorted() }
-            lastTick.withLock { $0 = .now }
             FleetMetrics.sessionsHeld(workerID).record(running.count)
             guard let broker = await liveBrokers() else {
-                // No broker: consumers of the dead connection end and are released above.
-                await stopping.sleep(for: tick)
+                // No broker: consumers of the dead connection end and are released above, and
+                // the worker leaves the fleet's count (and is unhealthy) until the broker answers,
+                // so that the others' share covers every session (issue 11, finding 5).
+                try await leases.withdraw()
+                _ = try await leases.waitForWork(upTo: tick)
                 continue
             }
+            let fleet = try await leases.heartbeat(holding: running.keys.sorted())
+            lastTick.withLock { $0 = .now }
             let waitingCount = try await work.waitingCount()
             othersWaiting.store(waitingCount > fleet.sessionsHeld, ordering: .relaxed)
             let share = SessionLeases.share(waitingSessions: waitingCount, liveWorkers: fleet.liveWorkers, limit: options.maxSessions)
