@@ -6,6 +6,18 @@ import Testing
 
 /// The client against a raw local server that breaks the API's promises.
 @Suite struct MalformedServerTests {
+    /// A server whose OAuth and REST login succeed, serving REST under `/rest-services/c1/`.
+    static func routerThatLogsIn() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.get("/oauth/authorize") { _, _ in Response(status: .found, headers: [.location: "http://127.0.0.1/x?code=c"]) }
+        router.post("/oauth/token") { _, _ in #"{"access_token":"a","refresh_token":"r","expires_in":600}"# }
+        router.post("/rest-services/login") { request, _ -> String in
+            let host = request.head.authority ?? "127.0.0.1"
+            return #"{"BhRestToken":"t","restUrl":"http://\#(host)/rest-services/c1/"}"#
+        }
+        return router
+    }
+
     @Test func aNonJSONTokenAnswerIsATypedErrorNotACrash() async throws {
         let router = Router()
         router.get("/oauth/authorize") { _, _ in
@@ -25,13 +37,7 @@ import Testing
     }
 
     @Test func aPageWithoutItsTotalIsRefused() async throws {
-        let router = Router()
-        router.get("/oauth/authorize") { _, _ in Response(status: .found, headers: [.location: "http://127.0.0.1/x?code=c"]) }
-        router.post("/oauth/token") { _, _ in #"{"access_token":"a","refresh_token":"r","expires_in":600}"# }
-        router.post("/rest-services/login") { request, _ -> String in
-            let host = request.head.authority ?? "127.0.0.1"
-            return #"{"BhRestToken":"t","restUrl":"http://\#(host)/rest-services/c1/"}"#
-        }
+        let router = Self.routerThatLogsIn()
         router.get("/rest-services/c1/entity/Tearsheet/:id/candidates") { _, _ in #"{"start":0,"count":1,"data":[{"id":1}]}"# }
         try await withLocalServer(router) { base in
             let client = BullhornClient(
@@ -48,13 +54,7 @@ import Testing
     /// A 404 that is not Bullhorn's "entity not found" (a proxy, a wrong REST URL) says nothing
     /// about the candidates: a retriable error, never "none of them exist" (issue 11, finding 6).
     @Test func aProxys404IsNotReadAsMissingCandidates() async throws {
-        let router = Router()
-        router.get("/oauth/authorize") { _, _ in Response(status: .found, headers: [.location: "http://127.0.0.1/x?code=c"]) }
-        router.post("/oauth/token") { _, _ in #"{"access_token":"a","refresh_token":"r","expires_in":600}"# }
-        router.post("/rest-services/login") { request, _ -> String in
-            let host = request.head.authority ?? "127.0.0.1"
-            return #"{"BhRestToken":"t","restUrl":"http://\#(host)/rest-services/c1/"}"#
-        }
+        let router = Self.routerThatLogsIn()
         router.get("/rest-services/c1/entity/Candidate/:ids") { request, _ -> Response in
             if request.uri.path.hasSuffix("/404404") {  // Bullhorn's own answer: none of these exist
                 return Response(

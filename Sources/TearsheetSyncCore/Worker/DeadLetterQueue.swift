@@ -74,15 +74,7 @@ public struct DeadLetterQueue: Sendable {
         guard wanted > 0 else { return [] }
         try await channel.setPrefetch(UInt16(min(wanted, 65_535)))
         let consumer = try await channel.consume(queue: Topology.deadLetterQueue)
-        let buffer = DeliveryBuffer()
-        let pump = Task {
-            do {
-                for try await delivery in consumer { buffer.push(delivery) }
-                buffer.end(nil)
-            } catch {
-                buffer.end(error)
-            }
-        }
+        let (buffer, pump) = DeliveryBuffer.filled(from: consumer)
         defer { pump.cancel() }
         var deliveries: [AMQPDelivery] = []
         while deliveries.count < wanted {

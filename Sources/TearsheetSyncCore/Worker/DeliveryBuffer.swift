@@ -21,6 +21,21 @@ final class DeliveryBuffer: Sendable {
 
     private let state = Mutex(State())
 
+    /// A buffer that a task fills from `consumer` until the consumer ends (or fails); cancel
+    /// the task when done with the buffer.
+    static func filled(from consumer: AMQPConsumer) -> (buffer: DeliveryBuffer, pump: Task<Void, Never>) {
+        let buffer = DeliveryBuffer()
+        let pump = Task {
+            do {
+                for try await delivery in consumer { buffer.push(delivery) }
+                buffer.end(nil)
+            } catch {
+                buffer.end(error)
+            }
+        }
+        return (buffer, pump)
+    }
+
     func push(_ delivery: AMQPDelivery) {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             state.items.append(delivery)

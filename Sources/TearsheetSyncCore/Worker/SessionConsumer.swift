@@ -93,15 +93,7 @@ public struct SessionConsumer: Sendable {
             try? await deadLetterChannel.close()
             throw error
         }
-        let buffer = DeliveryBuffer()
-        let pump = Task {
-            do {
-                for try await delivery in consumer { buffer.push(delivery) }
-                buffer.end(nil)
-            } catch {
-                buffer.end(error)
-            }
-        }
+        let (buffer, pump) = DeliveryBuffer.filled(from: consumer)
         var settler = BatchSettler(consumer: self, channel: channel, deadLetterChannel: deadLetterChannel, shouldStop: shouldStop)
         // However the loop ends, the consumer goes and its channel closes: a channel left open
         // would keep its unacknowledged deliveries from the session's next consumer.
