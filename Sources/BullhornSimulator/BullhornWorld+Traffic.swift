@@ -8,9 +8,17 @@ extension BullhornWorld {
         state.withLock { $0.calls[endpoint, default: 0] += 1 }
     }
 
+    /// The next request to `endpoint` (such as `GET query/TearsheetMember`) first runs
+    /// `change`: what a recruiter does while a client is half-way through a pass.
+    public func whenRequested(_ endpoint: String, _ change: @escaping @Sendable () -> Void) {
+        state.withLock { $0.requestHooks[endpoint, default: []].append(change) }
+    }
+
     /// Counts a REST data call and says which fault, if any, it gets.
     func restCall(_ endpoint: String) -> (fault: InjectedFault?, corrupt: Bool, latency: Duration) {
-        state.withLock { state in
+        let hooks = state.withLock { $0.requestHooks.removeValue(forKey: endpoint) ?? [] }
+        for change in hooks { change() }
+        return state.withLock { state in
             state.calls[endpoint, default: 0] += 1
             state.restCalls += 1
             let n = state.restCalls

@@ -19,6 +19,8 @@ public final class BullhornWorld: Sendable {
         var throttledRemaining = 0
         var logins = 0
         var clock: Int64?
+        /// Changes a test makes at the moment a request arrives, by endpoint, each once.
+        var requestHooks: [String: [@Sendable () -> Void]] = [:]
         /// Candidates whose JobSubmissions Bullhorn refuses, and with which HTTP status.
         var refusedSubmissionCandidates: [Int64: Int] = [:]
     }

@@ -91,6 +91,34 @@ import Testing
         }
     }
 
+    /// A job is linked to T1 after the pass has read T1, and a member is added elsewhere a
+    /// little later in the same pass: the next pass must still read T1 (issue 11, finding 1).
+    @Test func aTearsheetChangedAfterThePassReadItIsReadByTheNextPass() async throws {
+        try await FleetFixture.run(seed: Self.seed) { fixture in
+            let (_, jobB) = try await campaigns(fixture)
+            let world = fixture.world
+            let outsider = world.candidateIDs.first { id in !world.tearsheets[4].members.contains { $0.candidateID == id } }!
+            // Step 3 of the pass (member additions) comes after every tearsheet was read.
+            world.whenRequested("GET query/TearsheetMember") {
+                let now = Int64(Date().timeIntervalSince1970 * 1000)
+                world.updateTearsheet(1, at: now) { $0.jobOrderIDs.append(jobB) }
+                world.addMembers([outsider], to: 5, at: now + 2_000)  // seen by this pass, 2 s later
+            }
+            let options = PublisherOptions(overlap: .milliseconds(1))
+            let first = try #require(try await fixture.publisher(options: options).run().first)
+            #expect(!first.isFailure, "\(first)")
+            let watermark = try #require(try await fixture.watermark())
+            #expect(watermark <= Date(), "never past the pass's start")
+            _ = try await fixture.drainSessions()
+
+            let second = try #require(try await fixture.publisher(options: options).run().first)
+            #expect(!second.isFailure, "\(second)")
+            let ids = Set(try await fixture.drainSessions().map { $0.delivery.message.properties.messageID ?? "" })
+            let linked = world.tearsheets[0].members.map { "\(fixture.integrationID):3:\($0.candidateID)" }
+            #expect(Set(linked).isSubset(of: ids), "the job linked mid-pass got its pairs: \(ids.filter { $0.contains(":3:") }.count) of \(linked.count)")
+        }
+    }
+
     @Test func aSecondPassWithNoChangesPublishesNothingAndNewMembersOnlyTheirPairs() async throws {
         try await FleetFixture.run(seed: Self.seed) { fixture in
             let (jobA, _) = try await campaigns(fixture)

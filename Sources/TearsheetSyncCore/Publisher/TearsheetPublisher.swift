@@ -100,6 +100,7 @@ public struct TearsheetPublisher: Sendable {
             session: session, sessionWork: SessionWorkStore(pool: pool), options: options, progress: progress)
         let previous = try await PublisherMarks.load(integrationID: current.id, pool: pool)
         var handled = PublisherMarks()
+        let started = Date()
         do {
             try await pass.run(into: &summary, previous: previous, handled: &handled)
         } catch {
@@ -109,7 +110,12 @@ public struct TearsheetPublisher: Sendable {
         try? await channel.close()
 
         // Every message of the pass is confirmed and routed: now, and only now, the watermark.
-        if let newest = summary.newestChange {
+        // Never past the pass's start: a tearsheet read early in the pass and changed after that
+        // read is older than a change seen later in the pass; a watermark at the later change
+        // would hide it from every later pass (issue 11, finding 1). The overlap covers the
+        // skew between our clock and Bullhorn's.
+        if let seen = summary.newestChange {
+            let newest = min(seen, started)
             try await PublisherMarks.commit(integrationID: current.id, newest: newest, handled: handled, overlap: options.overlap, pool: pool)
             summary.watermarkAdvancedTo = try await IntegrationStore(pool: pool).watermark(of: current.id)
         }
