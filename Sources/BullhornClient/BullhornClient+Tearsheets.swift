@@ -15,13 +15,13 @@ extension BullhornClient {
     /// Members added to any tearsheet after `since`, in member id order: Bullhorn may not bump
     /// a tearsheet's `dateLastModified` when a member is added, so this is the second source.
     public func membersAdded(since: Date) -> BullhornPages<BullhornMemberAddition> {
-        keysetQuery(entity: "TearsheetMember", conditions: ["dateAdded > \(since.bullhornMillis)"], fields: "id,dateAdded,tearsheet(id),person(id,_subtype)") {
+        keysetQuery(entity: "TearsheetMember", conditions: ["dateAdded > \(since.bullhornMillis)"], fields: MemberRecord.fields) {
             (record: MemberRecord) in
-            let candidate = record.person.flatMap { ($0._subtype ?? "Candidate") == "Candidate" ? $0.id : nil }
-            return (
+            (
                 record.id,
                 BullhornMemberAddition(
-                    memberID: record.id, tearsheetID: record.tearsheet.id, candidateID: candidate, dateAdded: Date(bullhornMillis: record.dateAdded))
+                    memberID: record.id, tearsheetID: record.tearsheet.id, candidateID: record.candidateID,
+                    dateAdded: Date(bullhornMillis: record.dateAdded))
             )
         }
     }
@@ -32,10 +32,14 @@ extension BullhornClient {
         try await multiGet(entity: "Tearsheet", ids: ids, fields: TearsheetRecord.fields) { (record: TearsheetRecord) in record.model }
     }
 
-    /// Candidate ids on a tearsheet, page by page through the association endpoint (the
-    /// `candidates` field of the entity is truncated to five).
+    /// Candidate ids on a tearsheet, through `query/TearsheetMember` paged by member id
+    /// (`id > last`): a member removed while the pages are read shifts nothing, where offset
+    /// paging (`start=`) of the association endpoint would skip the member after it (issue
+    /// 11, finding 2). (The entity's `candidates` field is truncated to five.)
     public func tearsheetCandidateIDs(_ tearsheetID: Int64) -> BullhornPages<Int64> {
-        associationIDs(tearsheetID: tearsheetID, association: "candidates")
+        keysetQuery(entity: "TearsheetMember", conditions: ["tearsheet.id = \(tearsheetID)"], fields: MemberRecord.fields) {
+            (record: MemberRecord) in (record.id, record.candidateID)
+        }.compactMap { $0 }
     }
 
     /// Job order ids on a tearsheet, paged the same way.

@@ -71,10 +71,17 @@ struct MemberRecord: Decodable {
         let _subtype: String?
     }
 
+    static let fields = "id,dateAdded,tearsheet(id),person(id,_subtype)"
+
     let id: Int64
     let dateAdded: Int64
     let tearsheet: IDRef
     let person: Person?
+
+    /// The member's candidate id; nil for a person who is not a candidate.
+    var candidateID: Int64? {
+        person.flatMap { ($0._subtype ?? "Candidate") == "Candidate" ? $0.id : nil }
+    }
 }
 
 struct CandidateRecord: Decodable {

@@ -30,6 +30,15 @@ public struct BullhornPages<Element: Sendable>: AsyncSequence, Sendable {
         AsyncIterator(cursor: first, fetch: fetch)
     }
 
+    /// The same pages with each element transformed, and the nils left out.
+    func compactMap<T: Sendable>(_ transform: @escaping @Sendable (Element) -> T?) -> BullhornPages<T> {
+        let fetch = fetch
+        return BullhornPages<T>(first: first) { cursor in
+            let page = try await fetch(cursor)
+            return (page.records.compactMap(transform), page.next)
+        }
+    }
+
     /// Every element, for callers that know the result is small.
     public func collect() async throws -> [Element] {
         var all: [Element] = []

@@ -8,16 +8,27 @@ extension BullhornWorld {
         state.withLock { $0.calls[endpoint, default: 0] += 1 }
     }
 
-    /// The next request to `endpoint` (such as `GET query/TearsheetMember`) first runs
-    /// `change`: what a recruiter does while a client is half-way through a pass.
-    public func whenRequested(_ endpoint: String, _ change: @escaping @Sendable () -> Void) {
-        state.withLock { $0.requestHooks[endpoint, default: []].append(change) }
+    /// The `nth` request from now to `endpoint` (such as `GET query/TearsheetMember`; "*" for
+    /// any REST data call) first runs `change`: what a recruiter does while a client is
+    /// half-way through a pass.
+    public func whenRequested(_ endpoint: String, nth: Int = 1, _ change: @escaping @Sendable () -> Void) {
+        state.withLock { $0.requestHooks.append((endpoint, max(nth, 1) - 1, change)) }
     }
 
     /// Counts a REST data call and says which fault, if any, it gets.
     func restCall(_ endpoint: String) -> (fault: InjectedFault?, corrupt: Bool, latency: Duration) {
-        let hooks = state.withLock { $0.requestHooks.removeValue(forKey: endpoint) ?? [] }
-        for change in hooks { change() }
+        let due = state.withLock { state -> [@Sendable () -> Void] in
+            var due: [@Sendable () -> Void] = []
+            for index in state.requestHooks.indices.reversed() where ["*", endpoint].contains(state.requestHooks[index].endpoint) {
+                if state.requestHooks[index].countdown == 0 {
+                    due.insert(state.requestHooks.remove(at: index).change, at: 0)
+                } else {
+                    state.requestHooks[index].countdown -= 1
+                }
+            }
+            return due
+        }
+        for change in due { change() }
         return state.withLock { state in
             state.calls[endpoint, default: 0] += 1
             state.restCalls += 1

@@ -19,8 +19,9 @@ public final class BullhornWorld: Sendable {
         var throttledRemaining = 0
         var logins = 0
         var clock: Int64?
-        /// Changes a test makes at the moment a request arrives, by endpoint, each once.
-        var requestHooks: [String: [@Sendable () -> Void]] = [:]
+        /// Changes a test makes at the moment a request arrives: the endpoint ("*": any), how
+        /// many more such requests to let through first, and the change; each runs once.
+        var requestHooks: [(endpoint: String, countdown: Int, change: @Sendable () -> Void)] = []
         /// Candidates whose JobSubmissions Bullhorn refuses, and with which HTTP status.
         var refusedSubmissionCandidates: [Int64: Int] = [:]
     }
@@ -100,6 +101,17 @@ public final class BullhornWorld: Sendable {
             change(&tearsheet)
             tearsheet.dateLastModified = when
             state.tearsheets[id] = tearsheet
+        }
+    }
+
+    /// Recruiters take candidates off a tearsheet.
+    public func removeMembers(_ candidates: Set<Int64>, from tearsheetID: Int64, at millis: Int64? = nil) {
+        let when = millis ?? nowMillis
+        state.withLock { state in
+            guard var tearsheet = state.tearsheets[tearsheetID] else { return }
+            tearsheet.members.removeAll { candidates.contains($0.candidateID) }
+            tearsheet.dateLastModified = when
+            state.tearsheets[tearsheetID] = tearsheet
         }
     }
 

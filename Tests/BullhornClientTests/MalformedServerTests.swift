@@ -38,7 +38,7 @@ import Testing
 
     @Test func aPageWithoutItsTotalIsRefused() async throws {
         let router = Self.routerThatLogsIn()
-        router.get("/rest-services/c1/entity/Tearsheet/:id/candidates") { _, _ in #"{"start":0,"count":1,"data":[{"id":1}]}"# }
+        router.get("/rest-services/c1/query/TearsheetMember") { _, _ in #"{"start":0,"count":1,"data":[{"id":1,"dateAdded":1,"tearsheet":{"id":9},"person":{"id":5}}]}"# }
         try await withLocalServer(router) { base in
             let client = BullhornClient(
                 credentials: .simulator, endpoints: .fixed(authURL: "\(base)/oauth", restURL: "\(base)/rest-services"),

@@ -179,7 +179,7 @@ import Testing
             _ = try await fixture.publisher().run()
             let before = try await fixture.watermark()
             fixture.world.updateTearsheet(1, at: 1_764_000_900_000) { $0.name = "changed" }
-            fixture.world.setFaults(SimulatorFaults(corruptEndpoints: ["entity/Tearsheet/candidates"]))
+            fixture.world.setFaults(SimulatorFaults(corruptEndpoints: ["query/TearsheetMember"]))
             let failed = try #require(try await fixture.publisher().run().first)
             #expect(failed.isFailure)
             #expect("\(failed)".contains("malformedResponse"))
