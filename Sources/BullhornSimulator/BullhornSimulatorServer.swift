@@ -102,6 +102,8 @@ public struct BullhornSimulatorServer: Sendable {
             let entity = context.parameters.get("entity") ?? ""
             let body = try await request.body.collect(upTo: 1 << 20)
             let data = Data(buffer: body)
+            // A write Bullhorn sits on past the client's deadline, then applies.
+            if let delay = world.takeLateWrite() { try? await Task.sleep(for: delay) }
             return await rest.handle(request, endpoint: "PUT entity/\(entity)") { _ in rest.create(entity: entity, body: data) }
         }
         return router

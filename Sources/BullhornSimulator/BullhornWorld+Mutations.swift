@@ -42,6 +42,20 @@ extension BullhornWorld {
         }
     }
 
+    /// The next `count` writes (PUTs) are held for `delay` and then applied: with a delay past
+    /// the client's timeout, the client never learns that they landed.
+    public func delayNextWrites(count: Int, by delay: Duration) {
+        state.withLock { $0.lateWrites = (count, delay) }
+    }
+
+    func takeLateWrite() -> Duration? {
+        state.withLock { state in
+            guard state.lateWrites.count > 0 else { return nil }
+            state.lateWrites.count -= 1
+            return state.lateWrites.delay
+        }
+    }
+
     func jobSubmissionRefusal(forCandidate candidate: Int64) -> Int? {
         state.withLock { $0.refusedSubmissionCandidates[candidate] }
     }

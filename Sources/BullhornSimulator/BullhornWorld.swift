@@ -22,6 +22,8 @@ public final class BullhornWorld: Sendable {
         /// Changes a test makes at the moment a request arrives: the endpoint ("*": any), how
         /// many more such requests to let through first, and the change; each runs once.
         var requestHooks: [(endpoint: String, countdown: Int, change: @Sendable () -> Void)] = []
+        /// Writes still to hold before applying them, and for how long.
+        var lateWrites: (count: Int, delay: Duration) = (0, .zero)
         /// Candidates whose JobSubmissions Bullhorn refuses, and with which HTTP status.
         var refusedSubmissionCandidates: [Int64: Int] = [:]
     }

@@ -170,4 +170,37 @@ import Testing
             #expect(fixture.world.callCounts["PUT entity/JobSubmission"] == 6, "each creation tried once")
         }
     }
+
+    /// Bullhorn holds three JobSubmission PUTs past the client's deadline and applies them
+    /// later: the retries find nothing for a while, and must not create a second application
+    /// (issue 11, finding 3).
+    @Test func aWriteAppliedAfterTheDeadlineIsNeverCreatedTwice() async throws {
+        try await FleetFixture.run(seed: Self.seed) { fixture in
+            let job = fixture.world.jobOrderIDs[0]
+            let candidates = Array(fixture.world.candidateIDs.prefix(3)).sorted()
+            try await fixture.addCampaign(1, job: job)
+            var configuration = FleetFixture.clientConfiguration
+            configuration.requestTimeout = .seconds(1)
+            let processor = PairProcessor(
+                pool: fixture.pool, clients: BullhornClients(pool: fixture.pool, secretKey: fixture.secretKey, configuration: configuration),
+                uncertainWriteGrace: .seconds(4))
+            let pairs = candidates.map { PairKey(campaignID: 1, candidateID: $0) }
+            fixture.world.delayNextWrites(count: 3, by: .seconds(2))  // past the 1 s deadline, then applied
+
+            let first = try await processor.process(pairs, integrationID: fixture.integrationID)
+            #expect(Set(first.retry.map(\.pair)) == Set(pairs), "the outcome is unknown: retried")
+            let again = try await processor.process(pairs, integrationID: fixture.integrationID)
+            #expect(Set(again.deferred) == Set(pairs), "within the grace: not created again")
+
+            try await Task.sleep(for: .seconds(4))  // the held writes landed; the grace is over
+            let last = try await processor.process(pairs, integrationID: fixture.integrationID)
+            #expect(fixture.world.callCounts["PUT entity/JobSubmission"] == 3, "one PUT each, the held ones")
+            #expect(last.added.count == 3)
+            #expect(last.submissionsCreated == 0)
+            #expect(last.submissionsFound == 3)
+            for candidate in candidates {
+                #expect(fixture.world.jobSubmissionCount(candidate: candidate, jobOrder: job) == 1)
+            }
+        }
+    }
 }

@@ -144,5 +144,13 @@ public enum SchemaMigrations {
                 ALTER TABLE worker_heartbeats ADD COLUMN IF NOT EXISTS sessions text[] NOT NULL DEFAULT '{}';
                 ALTER TABLE worker_heartbeats DROP COLUMN IF EXISTS partitions;
                 """),
+        Migration(
+            version: 6, name: "uncertain job submission writes",
+            sql: """
+                -- When a creation's outcome was unknown (a timeout: Bullhorn may still apply it):
+                -- no second creation until the grace has passed, however often the search finds
+                -- nothing meanwhile.
+                ALTER TABLE job_submission_intents ADD COLUMN IF NOT EXISTS uncertain_since timestamptz NULL;
+                """),
     ]
 }

@@ -1,4 +1,5 @@
 import AMQPClient
+import BullhornClient
 import Foundation
 import Logging
 
@@ -74,6 +75,7 @@ struct BatchSettler {
             for (pair, reason) in outcome.deadLetters {
                 deadLetters += (waiting.removeValue(forKey: pair) ?? []).map { ($0, reason) }
             }
+            // Deferred pairs stay in `waiting`: tried again after the pause, spending nothing.
             for (pair, error) in outcome.retry {
                 attempts[pair, default: 0] += 1
                 if attempts[pair]! >= options.pairAttempts {
@@ -89,7 +91,9 @@ struct BatchSettler {
                 logger.warning(
                     "pairs failed; retrying them in place",
                     metadata: ["session": "\(integrationID)", "pairs": "\(waiting.count)", "error": "\(outcome.retry.first.map { "\($0.error)" } ?? "")"])
-                if let failure = outcome.retry.first?.error { try await pause(&backoff, orGiveUpWith: failure) }
+                let failure = outcome.retry.first?.error
+                    ?? BullhornError(.ambiguousWrite, endpoint: "PUT entity/JobSubmission", "an earlier creation may still land")
+                try await pause(&backoff, orGiveUpWith: failure)
             }
         }
         try await deadLetter(deadLetters)

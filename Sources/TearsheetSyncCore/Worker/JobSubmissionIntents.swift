@@ -1,3 +1,4 @@
+import Foundation
 import PostgresClient
 
 /// A (candidate, job) whose Bullhorn JobSubmission a worker is about to find or create.
@@ -14,8 +15,9 @@ struct JobSubmissionIntents: Sendable {
     let integrationID: String
 
     /// Records an intent for each key (keeping existing ones); returns the application ids
-    /// already known and, by job, the candidates whose intent is still pending.
-    func open(_ keys: [CandidateJob]) async throws -> (known: [CandidateJob: Int64], pendingByJob: [Int64: [Int64]]) {
+    /// already known, by job the candidates whose intent is still pending, and those pending
+    /// whose last creation had an unknown outcome, with when.
+    func open(_ keys: [CandidateJob]) async throws -> (known: [CandidateJob: Int64], pendingByJob: [Int64: [Int64]], uncertainSince: [CandidateJob: Date]) {
         let candidates = keys.map(\.candidateID)
         let jobs = keys.map(\.jobID)
         try await pool.query(
@@ -26,9 +28,10 @@ struct JobSubmissionIntents: Sendable {
             """)
         var known: [CandidateJob: Int64] = [:]
         var pendingByJob: [Int64: [Int64]] = [:]
+        var uncertainSince: [CandidateJob: Date] = [:]
         for row in try await pool.query(
             """
-            SELECT i.ats_candidate_id, i.ats_job_id, i.ats_application_id
+            SELECT i.ats_candidate_id, i.ats_job_id, i.ats_application_id, i.uncertain_since
               FROM job_submission_intents i
               JOIN unnest(\(candidates)::bigint[], \(jobs)::bigint[]) AS k(c, j) ON i.ats_candidate_id = k.c AND i.ats_job_id = k.j
              WHERE i.integration_id = \(integrationID)
@@ -39,9 +42,21 @@ struct JobSubmissionIntents: Sendable {
                 known[key] = application
             } else {
                 pendingByJob[key.jobID, default: []].append(key.candidateID)
+                uncertainSince[key] = try row.decode(at: 3, as: Date?.self)
             }
         }
-        return (known, pendingByJob)
+        return (known, pendingByJob, uncertainSince)
+    }
+
+    /// Records that these creations' outcome is unknown (Bullhorn may still apply them).
+    func markUncertain(_ keys: [CandidateJob]) async throws {
+        guard !keys.isEmpty else { return }
+        try await pool.query(
+            """
+            UPDATE job_submission_intents i SET uncertain_since = now()
+              FROM unnest(\(keys.map(\.candidateID))::bigint[], \(keys.map(\.jobID))::bigint[]) AS u(c, j)
+             WHERE i.integration_id = \(integrationID) AND i.ats_candidate_id = u.c AND i.ats_job_id = u.j
+            """)
     }
 
     /// Completes intents with the JobSubmission ids found or created, in one statement.

@@ -9,6 +9,10 @@ public struct PairBatchOutcome: Sendable {
     /// Pairs whose own step failed for a reason that may pass (their JobSubmission was
     /// throttled, timed out, or its outcome is unknown): tried again in place.
     public var retry: [(pair: PairKey, error: any Error)] = []
+    /// Pairs whose JobSubmission may still land from an earlier attempt whose outcome was
+    /// unknown: tried again after a pause, without spending an attempt (the wait is nobody's
+    /// failure).
+    public var deferred: [PairKey] = []
     public var candidatesIndexed = 0
     public var submissionsCreated = 0
     /// JobSubmissions that already existed in Bullhorn (a duplicate pair, another campaign of

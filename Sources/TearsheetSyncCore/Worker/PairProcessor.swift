@@ -22,17 +22,22 @@ public struct PairProcessor: Sendable {
     let indexMaxAge: Duration
     /// JobSubmissions created at once for one batch.
     let submissionConcurrency: Int
+    /// After a creation whose outcome was unknown (a timeout), how long Bullhorn may still
+    /// apply it: no second creation before that, however often the search finds nothing.
+    /// Longer than the client's request timeout (60 s) plus what Bullhorn may sit on a write.
+    let uncertainWriteGrace: Duration
     /// Test hook: runs right after a JobSubmission is created, before it is recorded.
     let afterSubmissionCreated: (@Sendable (_ candidate: Int64, _ job: Int64) throws -> Void)?
 
     public init(
         pool: PostgresPool, clients: BullhornClients, indexMaxAge: Duration = .seconds(86_400), submissionConcurrency: Int = 4,
-        afterSubmissionCreated: (@Sendable (Int64, Int64) throws -> Void)? = nil
+        uncertainWriteGrace: Duration = .seconds(180), afterSubmissionCreated: (@Sendable (Int64, Int64) throws -> Void)? = nil
     ) {
         self.pool = pool
         self.clients = clients
         self.indexMaxAge = indexMaxAge
         self.submissionConcurrency = max(submissionConcurrency, 1)
+        self.uncertainWriteGrace = uncertainWriteGrace
         self.afterSubmissionCreated = afterSubmissionCreated
     }
 
@@ -64,11 +69,15 @@ public struct PairProcessor: Sendable {
         remaining = remaining.filter { !missing.contains($0.pair.candidateID) }
         guard !remaining.isEmpty else { return outcome }
 
-        let (applications, failures) = try await submissions(
+        let (applications, failures, deferred) = try await submissions(
             for: Set(remaining.map(\.candidateJob)), integrationID: integrationID, client: client, into: &outcome)
         var settled: [PairKey] = []
         var applicationOf: [PairKey: Int64] = [:]
         for pending in remaining.sorted(by: { ($0.pair.campaignID, $0.pair.candidateID) < ($1.pair.campaignID, $1.pair.candidateID) }) {
+            if deferred.contains(pending.candidateJob) {
+                outcome.deferred.append(pending.pair)
+                continue
+            }
             if let failure = failures[pending.candidateJob] {
                 if failure.isRetriable {
                     outcome.retry.append((pending.pair, failure))
@@ -130,12 +139,15 @@ public struct PairProcessor: Sendable {
     /// budget caps what is in flight across the worker). Every missing one is attempted; the
     /// ones that failed come back with their error. What was found or created is recorded
     /// before this returns; one created but not recorded (a crash, a lost answer) is found by
-    /// the next attempt's search.
+    /// the next attempt's search. One whose last creation had an unknown outcome (a timeout)
+    /// is not created again until `uncertainWriteGrace` has passed: Bullhorn may apply a write
+    /// after the client gave up on it, and a search in between finds nothing (issue 11,
+    /// finding 3); it comes back `deferred`.
     private func submissions(
         for keys: Set<CandidateJob>, integrationID: String, client: BullhornClient, into outcome: inout PairBatchOutcome
-    ) async throws -> (applications: [CandidateJob: Int64], failures: [CandidateJob: BullhornError]) {
+    ) async throws -> (applications: [CandidateJob: Int64], failures: [CandidateJob: BullhornError], deferred: Set<CandidateJob>) {
         let intents = JobSubmissionIntents(pool: pool, integrationID: integrationID)
-        var (known, pendingByJob) = try await intents.open(Array(keys))
+        var (known, pendingByJob, uncertainSince) = try await intents.open(Array(keys))
         var missing: [CandidateJob] = []
         var found: [CandidateJob: Int64] = [:]
         for (job, candidates) in pendingByJob.sorted(by: { $0.key < $1.key }) {
@@ -146,12 +158,15 @@ public struct PairProcessor: Sendable {
             }
         }
         outcome.submissionsFound += found.count
-        let (created, failures) = await create(missing, client: client)
+        let graceStart = Date().addingTimeInterval(-uncertainWriteGrace.timeInterval)
+        let deferred = Set(missing.filter { uncertainSince[$0].map { $0 > graceStart } ?? false })
+        let (created, failures) = await create(missing.filter { !deferred.contains($0) }, client: client)
         outcome.submissionsCreated += created.count
         let settled = found.merging(created) { _, new in new }
         try await intents.complete(settled)
+        try await intents.markUncertain(failures.filter { $0.value.code == .ambiguousWrite }.map(\.key))
         known.merge(settled) { _, new in new }
-        return (known, failures)
+        return (known, failures, deferred)
     }
 
     /// Creates a JobSubmission for each (candidate, job), `submissionConcurrency` at a time.
