@@ -183,16 +183,16 @@ import Testing
             configuration.requestTimeout = .seconds(1)
             let processor = PairProcessor(
                 pool: fixture.pool, clients: BullhornClients(pool: fixture.pool, secretKey: fixture.secretKey, configuration: configuration),
-                uncertainWriteGrace: .seconds(4))
+                uncertainWriteGrace: .seconds(8))
             let pairs = candidates.map { PairKey(campaignID: 1, candidateID: $0) }
-            fixture.world.delayNextWrites(count: 3, by: .seconds(2))  // past the 1 s deadline, then applied
+            fixture.world.delayNextWrites(count: 3, by: .seconds(5))  // past the 1 s deadline, then applied
 
             let first = try await processor.process(pairs, integrationID: fixture.integrationID)
             #expect(Set(first.retry.map(\.pair)) == Set(pairs), "the outcome is unknown: retried")
             let again = try await processor.process(pairs, integrationID: fixture.integrationID)
             #expect(Set(again.deferred) == Set(pairs), "within the grace: not created again")
 
-            try await Task.sleep(for: .seconds(4))  // the held writes landed; the grace is over
+            try await Task.sleep(for: .seconds(8))  // the held writes landed; the grace is over
             let last = try await processor.process(pairs, integrationID: fixture.integrationID)
             #expect(fixture.world.callCounts["PUT entity/JobSubmission"] == 3, "one PUT each, the held ones")
             #expect(last.added.count == 3)

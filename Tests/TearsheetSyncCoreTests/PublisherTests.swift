@@ -249,7 +249,18 @@ import Testing
             try await fixture.addCampaign(9, job: fixture.world.tearsheets[0].jobOrderIDs[0])
             fixture.world.setFaults(SimulatorFaults(latency: .milliseconds(20)))
             async let first = fixture.publisher().run()
-            try await Task.sleep(for: .milliseconds(100))
+            // The second starts once the first holds the integration's lock (a fixed pause was
+            // not always enough on a loaded machine).
+            let key = TearsheetPublisher.lockKey(fixture.integrationID)
+            let locked = try await FleetFixture.eventually(.seconds(20)) {
+                try await fixture.pool.query(
+                    """
+                    SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND ((classid::bigint << 32) | objid::bigint) = \(key)
+                       AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                    """
+                ).scalar(Int.self) > 0
+            }
+            #expect(locked)
             let second = try await fixture.publisher().run()
             let firstSummary = try await first
             #expect(second.first?.outcome == .skippedLocked)
