@@ -18,14 +18,19 @@ public struct AMQPConfiguration: Sendable, CustomStringConvertible {
     /// Seconds between heartbeats; a silent peer is declared dead after twice that.
     public var heartbeatSeconds: Int
     public var connectTimeout: Duration
+    /// How long an RPC (declare, bind, channel open/close, consume, cancel, connection close)
+    /// may wait for the broker's answer: a silent broker fails the connection instead of
+    /// holding its thread for ever (`rpc_timeout=` in milliseconds).
+    public var rpcTimeout: Duration
     public var frameMax: Int
 
     public init(
         host: String = "127.0.0.1", port: Int? = nil, virtualHost: String = "/",
         username: String = "guest", password: String = "guest", useTLS: Bool = false,
         verifyPeer: Bool = true, caCertificatePath: String? = nil, heartbeatSeconds: Int = 30,
-        connectTimeout: Duration = .seconds(10), frameMax: Int = 131_072
+        connectTimeout: Duration = .seconds(10), rpcTimeout: Duration = .seconds(30), frameMax: Int = 131_072
     ) {
+        self.rpcTimeout = rpcTimeout
         self.host = host
         self.port = port ?? (useTLS ? 5671 : 5672)
         self.virtualHost = virtualHost
@@ -74,6 +79,11 @@ public struct AMQPConfiguration: Sendable, CustomStringConvertible {
                     throw AMQPError(.invalidConfiguration, "connection_timeout must be milliseconds > 0")
                 }
                 connectTimeout = .milliseconds(millis)
+            case "rpc_timeout":
+                guard let millis = Int(value), millis > 0 else {
+                    throw AMQPError(.invalidConfiguration, "rpc_timeout must be milliseconds > 0")
+                }
+                rpcTimeout = .milliseconds(millis)
             case "frame_max":
                 guard let size = Int(value), size >= 4096 else {
                     throw AMQPError(.invalidConfiguration, "frame_max must be at least 4096")

@@ -35,6 +35,13 @@ final class AMQPConnectionCore: @unchecked Sendable {
                 state, configuration.virtualHost, 2047, Int32(configuration.frameMax),
                 Int32(configuration.heartbeatSeconds), configuration.username, configuration.password)
             try checkLogin(reply)
+            // Every RPC from now on has a deadline (issue 11, finding 4).
+            let milliseconds = Int(configuration.rpcTimeout.components.seconds) * 1_000
+                + Int(configuration.rpcTimeout.components.attoseconds / 1_000_000_000_000_000)
+            var deadline = timeval(tv_sec: milliseconds / 1_000, tv_usec: (milliseconds % 1_000) * 1_000)
+            guard amqp_set_rpc_timeout(state, &deadline) == AMQP_STATUS_OK.rawValue else {
+                throw AMQPError(.invalidConfiguration, "cannot set the RPC timeout")
+            }
             socketFD = amqp_get_sockfd(state)
             channelMax = UInt16(clamping: amqp_get_channel_max(state))
         } catch {
@@ -271,6 +278,9 @@ final class AMQPConnectionCore: @unchecked Sendable {
                 throw acknowledgeConnectionClose(close)
             }
             throw fail(AMQPError(.unexpectedFrame, "\(context()): unexpected method \(reply.reply.id)"))
+        case AMQP_RESPONSE_LIBRARY_EXCEPTION where reply.library_error == AMQP_STATUS_TIMEOUT.rawValue:
+            // The broker did not answer in time: the connection's state is unknown, so it goes.
+            throw fail(AMQPError(.timeout, "\(context()): no answer from the broker within \(configuration.rpcTimeout)"))
         case AMQP_RESPONSE_LIBRARY_EXCEPTION:
             throw fail(AMQPError(.transport, "\(context()): \(String(cString: amqp_error_string2(reply.library_error)))"))
         default:

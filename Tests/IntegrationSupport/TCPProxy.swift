@@ -1,0 +1,98 @@
+import Foundation
+import Glibc
+import Synchronization
+
+/// A TCP proxy on 127.0.0.1 in front of a local service that can go silent: after
+/// `blackhole()` it forwards no byte in either direction while every socket stays open, which
+/// is what a peer behind a dropped route, a frozen VM or a stateful firewall that forgot the
+/// connection looks like: no reset, no close, only silence.
+public final class TCPProxy: Sendable {
+    public let port: Int
+    private let listener: Int32
+    private let targetPort: Int
+    private let silent = Atomic<Bool>(false)
+    private let sockets = Mutex<[Int32]>([])
+
+    public init(toPort targetPort: Int) throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw TCPProxyError("socket: \(errno)") }
+        var address = Self.loopback(port: 0)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0, listen(fd, 64) == 0 else { throw TCPProxyError("bind/listen: \(errno)") }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        listener = fd
+        port = Int(UInt16(bigEndian: address.sin_port))
+        self.targetPort = targetPort
+        Thread { [self] in acceptLoop() }.start()
+    }
+
+    /// From now on no byte passes, in either direction; the sockets stay open.
+    public func blackhole() {
+        silent.store(true, ordering: .relaxed)
+    }
+
+    /// Closes the listener and every proxied connection.
+    public func close() {
+        shutdown(listener, Int32(SHUT_RDWR))
+        Glibc.close(listener)
+        for socket in sockets.withLock({ sockets in defer { sockets = [] }; return sockets }) {
+            shutdown(socket, Int32(SHUT_RDWR))
+            Glibc.close(socket)
+        }
+    }
+
+    private static func loopback(port: Int) -> sockaddr_in {
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(port).bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return address
+    }
+
+    private func acceptLoop() {
+        while true {
+            let client = accept(listener, nil, nil)
+            guard client >= 0 else { return }  // closed
+            let upstream = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var target = Self.loopback(port: targetPort)
+            let connected = withUnsafePointer(to: &target) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(upstream, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard connected == 0 else {
+                Glibc.close(client)
+                Glibc.close(upstream)
+                continue
+            }
+            sockets.withLock { $0 += [client, upstream] }
+            Thread { [self] in pump(from: client, to: upstream) }.start()
+            Thread { [self] in pump(from: upstream, to: client) }.start()
+        }
+    }
+
+    /// Copies bytes until either side ends; while silent, reads them and drops them.
+    private func pump(from source: Int32, to destination: Int32) {
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let count = read(source, &buffer, buffer.count)
+            guard count > 0 else { break }
+            if silent.load(ordering: .relaxed) { continue }
+            var sent = 0
+            while sent < count {
+                let written = buffer[sent..<count].withUnsafeBytes { write(destination, $0.baseAddress, count - sent) }
+                guard written > 0 else { return }
+                sent += written
+            }
+        }
+        shutdown(destination, Int32(SHUT_WR))
+    }
+}
+
+public struct TCPProxyError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
