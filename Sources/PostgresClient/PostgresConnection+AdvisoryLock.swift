@@ -19,6 +19,20 @@ extension PostgresConnection {
         try await query("SELECT pg_advisory_unlock(\(key))").scalar(Bool.self)
     }
 
+    /// The (single 64-bit) advisory-lock keys any session of this database holds now: whose
+    /// lease is taken. `pg_locks` covers the whole server, so other databases' locks (another
+    /// deployment, parallel tests) are left out.
+    public func heldAdvisoryLocks() async throws -> Set<Int64> {
+        let rows = try await query(
+            """
+            SELECT (classid::bigint << 32) | objid::bigint FROM pg_locks
+             WHERE locktype = 'advisory' AND objsubid = 1 AND granted
+               AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+            """
+        ).rows
+        return Set(try rows.map { try $0.decode(at: 0, as: Int64.self) })
+    }
+
     /// Takes a lock that the current transaction releases when it ends.
     public func advisoryTransactionLock(_ key: Int64) async throws {
         try await query("SELECT pg_advisory_xact_lock(\(key))")

@@ -2,6 +2,7 @@ import AMQPClient
 import BullhornSimulator
 import Foundation
 import IntegrationSupport
+import PostgresClient
 import Testing
 
 @testable import TearsheetSyncCore
@@ -253,12 +254,7 @@ import Testing
             // not always enough on a loaded machine).
             let key = TearsheetPublisher.lockKey(fixture.integrationID)
             let locked = try await FleetFixture.eventually(.seconds(20)) {
-                try await fixture.pool.query(
-                    """
-                    SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND ((classid::bigint << 32) | objid::bigint) = \(key)
-                       AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-                    """
-                ).scalar(Int.self) > 0
+                try await fixture.pool.withConnection { try await $0.heldAdvisoryLocks() }.contains(key)
             }
             #expect(locked)
             let second = try await fixture.publisher().run()

@@ -76,14 +76,7 @@ public final class SessionLeases: Sendable {
     /// The advisory-lock keys any session of this database holds now: which leases are taken
     /// (a dead worker's go the moment its connection does, sooner than its heartbeat row).
     public func heldKeys() async throws -> Set<Int64> {
-        let rows = try await connection.query(
-            """
-            SELECT (classid::bigint << 32) | objid::bigint FROM pg_locks
-             WHERE locktype = 'advisory' AND objsubid = 1 AND granted
-               AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-            """
-        ).rows
-        return Set(try rows.map { try $0.decode(at: 0, as: Int64.self) })
+        try await connection.heldAdvisoryLocks()
     }
 
     public func tryAcquire(_ integrationID: String) async throws -> Bool {
