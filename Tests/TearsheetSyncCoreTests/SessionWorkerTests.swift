@@ -27,6 +27,20 @@ import Testing
         return fixture.world.tearsheets.prefix(ids.count).map(\.members.count).reduce(0, +)
     }
 
+    /// Six tearsheets of `members`, each on a job of its own (see `integrations`).
+    private static func sixTearsheets(members: Int, candidates: Int) -> SimulatorSeed {
+        SimulatorSeed(candidates: candidates, jobOrders: 6, tearsheets: Array(repeating: .init(members: members, jobs: 1), count: 6))
+    }
+
+    /// Six sessions with their pairs published; from then on the simulator answers after
+    /// `latency`, so that the sessions stay busy while a test acts. Returns the pairs expected.
+    private func publishSixBusySessions(_ fixture: FleetFixture, latency: Duration) async throws -> Int {
+        let expected = try await integrations(fixture)
+        _ = try await fixture.publisher().run()
+        fixture.world.setFaults(SimulatorFaults(latency: latency))
+        return expected
+    }
+
     /// No session in two workers' hands.
     private func disjoint(_ workers: [SessionWorker]) -> Bool {
         let held = workers.flatMap(\.sessions)
@@ -55,7 +69,7 @@ import Testing
                 for worker in workers { worker.stop() }
                 try await group.waitForAll()
             }
-            #expect(try await fixture.pool.query("SELECT count(*) FROM campaign_candidates").scalar(Int.self) == expected)
+            #expect(try await fixture.rows() == expected)
             #expect(workers.map(\.totals.added).reduce(0, +) == expected, "the workers' totals account for every pair")
             #expect(workers.map(\.totals.acknowledged).reduce(0, +) == expected)
             fixture.expectOneJobSubmissionPerMember(of: fixture.world.tearsheets, jobs: fixture.world.jobOrderIDs)
@@ -67,11 +81,9 @@ import Testing
     /// newcomer takes them, and no message is handed back to the queue (each would be settled
     /// twice, and spend a delivery).
     @Test func aJoiningWorkerTakesItsShareByHandOverNotByRedelivery() async throws {
-        let seed = SimulatorSeed(candidates: 700, jobOrders: 6, tearsheets: Array(repeating: .init(members: 100, jobs: 1), count: 6))
+        let seed = Self.sixTearsheets(members: 100, candidates: 700)
         try await FleetFixture.run(seed: seed) { fixture in
-            let expected = try await integrations(fixture)
-            _ = try await fixture.publisher().run()
-            fixture.world.setFaults(SimulatorFaults(latency: .milliseconds(40)))  // sessions stay busy while the fleet grows
+            let expected = try await publishSixBusySessions(fixture, latency: .milliseconds(40))  // sessions stay busy while the fleet grows
             let options = WorkerOptions(batchSize: 10, batchWait: .milliseconds(20))
             let first = fixture.sessionWorker("first", options: options)
             let late = fixture.sessionWorker("late", options: options)
@@ -99,11 +111,9 @@ import Testing
     /// A worker that reaches PostgreSQL but not RabbitMQ is no member of the fleet: it holds no
     /// share, so the healthy worker takes every session (issue 11, finding 5).
     @Test func aWorkerWithoutABrokerLeavesItsShareToTheOthers() async throws {
-        let seed = SimulatorSeed(candidates: 700, jobOrders: 6, tearsheets: Array(repeating: .init(members: 100, jobs: 1), count: 6))
+        let seed = Self.sixTearsheets(members: 100, candidates: 700)
         try await FleetFixture.run(seed: seed) { fixture in
-            _ = try await integrations(fixture)
-            _ = try await fixture.publisher().run()
-            fixture.world.setFaults(SimulatorFaults(latency: .milliseconds(40)))  // sessions stay busy
+            _ = try await publishSixBusySessions(fixture, latency: .milliseconds(40))  // sessions stay busy
             let stranded = SessionWorker(
                 workerID: "no-broker", databaseURL: fixture.databaseURL,
                 connectBroker: { try await AMQPConnection.connect(url: "amqp://guest:guest@127.0.0.1:1/%2F") },
@@ -163,7 +173,7 @@ import Testing
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await worker.run() }
                 _ = try await fixture.publisher().run()
-                #expect(try await FleetFixture.eventually { try await fixture.pool.query("SELECT count(*) FROM campaign_candidates").scalar(Int.self) == 30 })
+                #expect(try await FleetFixture.eventually { try await fixture.rows() == 30 })
                 let outsiders = fixture.world.candidateIDs.filter { id in !fixture.world.tearsheets[0].members.contains { $0.candidateID == id } }
                 // The consuming connection dies under the worker, then the dead-letter one.
                 for (round, index) in [0, 1].enumerated() {
@@ -172,7 +182,7 @@ import Testing
                     fixture.world.addMembers(joined, to: fixture.world.tearsheets[0].id, at: 1_764_000_100_000 + Int64(round) * 1_000)
                     _ = try await fixture.publisher().run()
                     #expect(try await FleetFixture.eventually {
-                        try await fixture.pool.query("SELECT count(*) FROM campaign_candidates").scalar(Int.self) == 40 + round * 10
+                        try await fixture.rows() == 40 + round * 10
                     })
                 }
                 #expect(connections.withLock { $0.count } >= 4, "two at the start, one more after each loss")
@@ -191,7 +201,7 @@ import Testing
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await survivor.run() }
                 _ = try await fixture.publisher().run()
-                #expect(try await FleetFixture.eventually { try await fixture.pool.query("SELECT count(*) FROM campaign_candidates").scalar(Int.self) == 30 })
+                #expect(try await FleetFixture.eventually { try await fixture.rows() == 30 })
                 // What a database restart does to this database's sessions: all of them end.
                 let admin = try await PostgresConnection.connect(TestServices.adminDatabaseURL)
                 let database = String(URLComponents(string: fixture.databaseURL)!.path.dropFirst())
@@ -205,7 +215,7 @@ import Testing
                     if published == 0 { try await Task.sleep(for: .milliseconds(200)) }
                 }
                 #expect(published == 10)
-                #expect(try await FleetFixture.eventually { try await fixture.pool.query("SELECT count(*) FROM campaign_candidates").scalar(Int.self) == 40 })
+                #expect(try await FleetFixture.eventually { try await fixture.rows() == 40 })
                 survivor.stop()
                 try await group.waitForAll()
             }
@@ -222,7 +232,7 @@ import Testing
                 _ = try await fixture.publisher().run()
                 fixture.world.setFaults(SimulatorFaults(latency: .milliseconds(20)))  // batches long enough to restart under
                 let workers = [fixture.sessionWorker("restart-a"), fixture.sessionWorker("restart-b")]
-                let added = { (try? await fixture.pool.query("SELECT count(*) FROM campaign_candidates").scalar(Int.self)) ?? -1 }
+                let added = { (try? await fixture.rows()) ?? -1 }
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for worker in workers { group.addTask { try await worker.run() } }
                     #expect(try await FleetFixture.eventually { await added() > 0 })
@@ -243,39 +253,35 @@ import Testing
     }
 
     @Test func workersSIGKILLedMidBatchRepeatedlyStillAddEveryPairOnce() async throws {
-        let seed = SimulatorSeed(candidates: 1_200, jobOrders: 6, tearsheets: Array(repeating: .init(members: 150, jobs: 1), count: 6))
+        let seed = Self.sixTearsheets(members: 150, candidates: 1_200)
         try await FleetFixture.run(seed: seed) { fixture in
-            let expected = try await integrations(fixture)
-            _ = try await fixture.publisher().run()
-            fixture.world.setFaults(SimulatorFaults(latency: .milliseconds(30)))  // batches long enough to die in
+            let expected = try await publishSixBusySessions(fixture, latency: .milliseconds(30))  // batches long enough to die in
             var processes = [try startWorkerProcess(fixture), try startWorkerProcess(fixture)]
             var addedAtKills: [Int] = []
             for round in 0..<3 {
                 try await Task.sleep(for: .milliseconds(1_000))
-                addedAtKills.append(try await fixture.pool.query("SELECT count(*) FROM campaign_candidates").scalar(Int.self))
+                addedAtKills.append(try await fixture.rows())
                 let victim = processes.remove(at: round % processes.count)
                 kill(victim.processIdentifier, SIGKILL)
                 victim.waitUntilExit()
                 processes.append(try startWorkerProcess(fixture))
             }
             let done = try await FleetFixture.eventually(.seconds(60)) {
-                try await fixture.pool.query("SELECT count(*) FROM campaign_candidates").scalar(Int.self) >= expected
+                try await fixture.rows() >= expected
             }
             for process in processes { kill(process.processIdentifier, SIGTERM) }
             for process in processes { process.waitUntilExit() }
             #expect(done)
             #expect(addedAtKills.last! < expected, "the kills landed while pairs were still being added: \(addedAtKills)")
-            #expect(try await fixture.pool.query("SELECT count(*) FROM campaign_candidates").scalar(Int.self) == expected)
+            #expect(try await fixture.rows() == expected)
             fixture.expectOneJobSubmissionPerMember(of: fixture.world.tearsheets, jobs: fixture.world.jobOrderIDs)
         }
     }
 
     @Test func aKilledWorkersSessionsAreTakenOverWithinSeconds() async throws {
-        let seed = SimulatorSeed(candidates: 1_200, jobOrders: 6, tearsheets: Array(repeating: .init(members: 150, jobs: 1), count: 6))
+        let seed = Self.sixTearsheets(members: 150, candidates: 1_200)
         try await FleetFixture.run(seed: seed) { fixture in
-            let expected = try await integrations(fixture)
-            _ = try await fixture.publisher().run()
-            fixture.world.setFaults(SimulatorFaults(latency: .milliseconds(50)))  // sessions stay busy for a while
+            let expected = try await publishSixBusySessions(fixture, latency: .milliseconds(50))  // sessions stay busy for a while
             let process = try fixture.launch(["work", "--batch", "10"])
             let sessionsOf = { (worker: String) in
                 try await fixture.pool.query("SELECT coalesce(cardinality(sessions), 0) FROM worker_heartbeats WHERE worker_id LIKE \(worker)").rows
