@@ -13,8 +13,9 @@ import PostgresClient
 /// (one query per job), only the missing ones are created, and what was found or created is
 /// recorded in one statement. A crash anywhere leaves a pending intent, and the next attempt
 /// searches before it creates. A creation Bullhorn refuses (400) dead-letters its pairs; one
-/// that may pass (throttled, timed out, outcome unknown) sends its pairs to `retry`; the
-/// other pairs go on. A failure of a step the whole batch shares (the database, the multi-get)
+/// that may pass (throttled, timed out, outcome unknown) sends its pairs to `retry`; one whose
+/// earlier creation may still land (see `uncertainWriteGrace`) is `deferred`; the other pairs
+/// go on. A failure of a step the whole batch shares (the database, the multi-get)
 /// throws: the caller retries the batch.
 public struct PairProcessor: Sendable {
     let pool: PostgresPool
