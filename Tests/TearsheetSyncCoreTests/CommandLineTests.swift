@@ -7,40 +7,40 @@ import TearsheetSyncCore
 
 /// The built `tearsheet-sync` binary, as an operator or a script runs it.
 @Suite struct CommandLineTests {
-    @Test func malformedBrokerURLStopsWithOneLineAndExitCode2() throws {
-        let run = try CommandRun.run(["topology", "apply"], environment: ["TSYNC_AMQP_URL": "nonsense"])
+    @Test func malformedBrokerURLStopsWithOneLineAndExitCode2() async throws {
+        let run = try await CommandRun.run(["topology", "apply"], environment: ["TSYNC_AMQP_URL": "nonsense"])
         #expect(run.exitCode == 2)
         let lines = run.standardError.split(separator: "\n")
         #expect(lines.count == 1)
         #expect(lines.first?.contains("TSYNC_AMQP_URL") == true)
     }
 
-    @Test func unreachableDatabaseNamesTheSettingButNotThePassword() throws {
-        let run = try CommandRun.run(["migrate"], environment: ["TSYNC_DATABASE_URL": "postgresql://app:pa55-word@127.0.0.1:1/db"])
+    @Test func unreachableDatabaseNamesTheSettingButNotThePassword() async throws {
+        let run = try await CommandRun.run(["migrate"], environment: ["TSYNC_DATABASE_URL": "postgresql://app:pa55-word@127.0.0.1:1/db"])
         #expect(run.exitCode == 2)
         #expect(run.standardError.split(separator: "\n").count == 1)
         #expect(run.standardError.contains("TSYNC_DATABASE_URL"))
         #expect(!run.standardError.contains("pa55-word"))
     }
 
-    @Test func unreachableBrokerNamesTheSettingButNotThePassword() throws {
-        let run = try CommandRun.run(["topology", "apply"], environment: ["TSYNC_AMQP_URL": "amqp://app:s3cret-pw@127.0.0.1:1/%2F"])
+    @Test func unreachableBrokerNamesTheSettingButNotThePassword() async throws {
+        let run = try await CommandRun.run(["topology", "apply"], environment: ["TSYNC_AMQP_URL": "amqp://app:s3cret-pw@127.0.0.1:1/%2F"])
         #expect(run.exitCode == 2)
         #expect(run.standardError.split(separator: "\n").count == 1)
         #expect(run.standardError.contains("TSYNC_AMQP_URL"))
         #expect(!run.standardError.contains("s3cret-pw"))
     }
 
-    @Test func missingDatabaseURLIsNamed() throws {
-        let run = try CommandRun.run(["migrate"], environment: [:])
+    @Test func missingDatabaseURLIsNamed() async throws {
+        let run = try await CommandRun.run(["migrate"], environment: [:])
         #expect(run.exitCode == 2)
         #expect(run.standardError.contains("TSYNC_DATABASE_URL: not set"))
     }
 
     @Test func migrateTwiceThroughTheCommand() async throws {
         let url = try await TestServices.createDatabase("tsync_cli")
-        let first = try CommandRun.run(["migrate"], environment: ["TSYNC_DATABASE_URL": url])
-        let second = try CommandRun.run(["migrate", "--database-url", url], environment: [:])
+        let first = try await CommandRun.run(["migrate"], environment: ["TSYNC_DATABASE_URL": url])
+        let second = try await CommandRun.run(["migrate", "--database-url", url], environment: [:])
         try await TestServices.dropDatabase(url)
         #expect(first.exitCode == 0)
         #expect(first.standardOutput.contains("applied migrations 1"))
@@ -53,13 +53,13 @@ import TearsheetSyncCore
         let management = ManagementAPI()
         let vhost = try await management.createScratchVirtualHost()
         let url = management.amqpURL(vhost: vhost)
-        let applied = try CommandRun.run(["topology", "apply"], environment: ["TSYNC_AMQP_URL": url])
+        let applied = try await CommandRun.run(["topology", "apply"], environment: ["TSYNC_AMQP_URL": url])
         #expect(applied.exitCode == 0)
         #expect(applied.standardOutput.contains("1 queues, 1 bindings and 1 policies"))
         try await management.request("DELETE", "/api/queues/\(vhost)/tearsheet.dead-letter")
         try await management.request(
             "PUT", "/api/queues/\(vhost)/tearsheet.dead-letter", json: #"{"durable":true,"arguments":{"x-queue-type":"classic"}}"#)
-        let refused = try CommandRun.run(["topology", "apply", "--file", RepositoryFiles.topologyJSON], environment: ["TSYNC_AMQP_URL": url])
+        let refused = try await CommandRun.run(["topology", "apply", "--file", RepositoryFiles.topologyJSON], environment: ["TSYNC_AMQP_URL": url])
         try await management.deleteVirtualHost(vhost)
         #expect(refused.exitCode == 1)
         #expect(refused.standardError.contains("queue tearsheet.dead-letter exists on the broker with different settings"))
@@ -80,7 +80,7 @@ import TearsheetSyncCore
                 "TSYNC_DATABASE_URL": fixture.databaseURL, "TSYNC_AMQP_URL": fixture.amqpURL, "TSYNC_SECRET_KEY": key,
                 "TSYNC_TOPOLOGY": RepositoryFiles.topologyJSON,
             ]
-            let added = try CommandRun.run(
+            let added = try await CommandRun.run(
                 [
                     "integration", "add", "--id", "cli-co", "--client-id", "sim-client-id", "--username", "sim.api.user",
                     "--login-info-url", "\(fixture.simulatorBase)/rest-services/loginInfo", "--secrets-file", secretsFile,
@@ -91,12 +91,12 @@ import TearsheetSyncCore
             #expect(!stored.contains("sim-password"), "secrets are stored sealed")
 
             let job = fixture.world.tearsheets[0].jobOrderIDs[0]
-            let campaign = try CommandRun.run(["campaign", "add", "--integration", "cli-co", "--campaign", "501", "--job", "\(job)"], environment: environment)
+            let campaign = try await CommandRun.run(["campaign", "add", "--integration", "cli-co", "--campaign", "501", "--job", "\(job)"], environment: environment)
             #expect(campaign.exitCode == 0, "\(campaign.standardError)")
-            let orphan = try CommandRun.run(["campaign", "add", "--integration", "nobody", "--campaign", "502", "--job", "1"], environment: environment)
+            let orphan = try await CommandRun.run(["campaign", "add", "--integration", "nobody", "--campaign", "502", "--job", "1"], environment: environment)
             #expect(orphan.exitCode == 2)
 
-            let published = try CommandRun.run(["publish", "--integration", "cli-co"], environment: environment)
+            let published = try await CommandRun.run(["publish", "--integration", "cli-co"], environment: environment)
             #expect(published.exitCode == 0, "\(published.standardError)")
             #expect(published.standardOutput.contains("cli-co: 1 tearsheets, 40 pairs, 0 already on campaign, 40 published"))
             let taken = try await fixture.drainSessions(["cli-co"])
@@ -122,7 +122,7 @@ import TearsheetSyncCore
                 lines = (try String(contentsOfFile: path, encoding: .utf8)).split(separator: "\n").filter { $0.hasPrefix("acme-staffing:") }
             }
             process.terminate()
-            process.waitUntilExit()
+            await process.exited()
             #expect(process.terminationStatus == 0)
             #expect(lines.count >= 3, "a pass every second until stopped")
             #expect(lines.first?.contains("5 published") == true)
@@ -130,14 +130,14 @@ import TearsheetSyncCore
         }
     }
 
-    @Test func aMissingSecretKeyStopsPublishWithExitCode2() throws {
-        let run = try CommandRun.run(["publish"], environment: ["TSYNC_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/x"])
+    @Test func aMissingSecretKeyStopsPublishWithExitCode2() async throws {
+        let run = try await CommandRun.run(["publish"], environment: ["TSYNC_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/x"])
         #expect(run.exitCode == 2)
         #expect(run.standardError.contains("TSYNC_SECRET_KEY"))
     }
 
-    @Test func secretsNeverComeFromTheCommandLine() throws {
-        let run = try CommandRun.run(
+    @Test func secretsNeverComeFromTheCommandLine() async throws {
+        let run = try await CommandRun.run(
             ["integration", "add", "--id", "x", "--client-id", "c", "--username", "u"],
             environment: ["TSYNC_SECRET_KEY": Data(count: 32).base64EncodedString(), "TSYNC_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/x"])
         #expect(run.exitCode == 2)
@@ -168,7 +168,7 @@ import TearsheetSyncCore
         var ready = -1
         var report: [String: Any] = [:]
         for _ in 0..<60 where ready != 3 {
-            let run = try CommandRun.run(["depth", "--json"], environment: environment)
+            let run = try await CommandRun.run(["depth", "--json"], environment: environment)
             #expect(run.exitCode == 0, "\(run.standardError)")
             report = try JSONSerialization.jsonObject(with: Data(run.standardOutput.utf8)) as? [String: Any] ?? [:]
             let sessions = report["sessions"] as? [[String: Any]] ?? []
@@ -184,8 +184,8 @@ import TearsheetSyncCore
         try await management.deleteVirtualHost(vhost)
     }
 
-    @Test func anUnreachableManagementAPIIsExitCode2WithoutThePassword() throws {
-        let run = try CommandRun.run(["depth"], environment: ["TSYNC_MANAGEMENT_URL": "http://ops:s3cr3t-mgmt@127.0.0.1:1"])
+    @Test func anUnreachableManagementAPIIsExitCode2WithoutThePassword() async throws {
+        let run = try await CommandRun.run(["depth"], environment: ["TSYNC_MANAGEMENT_URL": "http://ops:s3cr3t-mgmt@127.0.0.1:1"])
         #expect(run.exitCode == 2)
         #expect(run.standardError.contains("TSYNC_MANAGEMENT_URL"))
         #expect(!run.standardError.contains("s3cr3t-mgmt"))

@@ -29,7 +29,7 @@ import Testing
             _ = try await consumer.run(shouldStop: { dead.load(ordering: .relaxed) >= 2 }, report: { dead.store($0.deadLettered, ordering: .relaxed) })
 
             let environment = ["TSYNC_AMQP_URL": fixture.amqpURL, "TSYNC_TOPOLOGY": RepositoryFiles.topologyJSON, "TSYNC_DATABASE_URL": fixture.databaseURL]
-            let listed = try CommandRun.run(["dlq", "list", "--json"], environment: environment)
+            let listed = try await CommandRun.run(["dlq", "list", "--json"], environment: environment)
             #expect(listed.exitCode == 0, "\(listed.standardError)")
             let entries = try JSONSerialization.jsonObject(with: Data(listed.standardOutput.utf8)) as? [[String: Any]] ?? []
             let byID = Dictionary(uniqueKeysWithValues: entries.map { ($0["messageID"] as? String ?? "", $0) })
@@ -41,7 +41,7 @@ import Testing
             #expect(byID["junk"]?["replayable"] as? Bool == false)
 
             try await fixture.addCampaign(404, job: fixture.world.jobOrderIDs[0])  // the fix an operator makes
-            let replayed = try CommandRun.run(["dlq", "replay"], environment: environment)
+            let replayed = try await CommandRun.run(["dlq", "replay"], environment: environment)
             #expect(replayed.exitCode == 0, "\(replayed.standardError)")
             #expect(replayed.standardOutput.contains("replayed 1 message(s); 1 left"))
             let check = try await fixture.broker.openChannel()

@@ -24,7 +24,15 @@ struct CommandRun {
     let standardOutput: String
     let standardError: String
 
-    static func run(_ arguments: [String], environment: [String: String]) throws -> CommandRun {
+    /// Runs it on a thread of its own: the pipes and the wait block, and the cooperative pool
+    /// (two threads here) also serves the in-process simulator the command may be talking to.
+    static func run(_ arguments: [String], environment: [String: String]) async throws -> CommandRun {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try runBlocking(arguments, environment: environment) }) }.start()
+        }
+    }
+
+    private static func runBlocking(_ arguments: [String], environment: [String: String]) throws -> CommandRun {
         let process = Process()
         process.executableURL = RepositoryFiles.commandBinary
         process.arguments = arguments

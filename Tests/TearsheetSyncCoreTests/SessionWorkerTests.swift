@@ -263,14 +263,14 @@ import Testing
                 addedAtKills.append(try await fixture.rows())
                 let victim = processes.remove(at: round % processes.count)
                 kill(victim.processIdentifier, SIGKILL)
-                victim.waitUntilExit()
+                await victim.exited()
                 processes.append(try startWorkerProcess(fixture))
             }
             let done = try await FleetFixture.eventually(.seconds(60)) {
                 try await fixture.rows() >= expected
             }
             for process in processes { kill(process.processIdentifier, SIGTERM) }
-            for process in processes { process.waitUntilExit() }
+            for process in processes { await process.exited() }
             #expect(done)
             #expect(addedAtKills.last! < expected, "the kills landed while pairs were still being added: \(addedAtKills)")
             #expect(try await fixture.rows() == expected)
@@ -294,7 +294,7 @@ import Testing
                 #expect(try await FleetFixture.eventually { !survivor.sessions.isEmpty })
                 let victims = try await sessionsOf("%:%:%")
                 kill(process.processIdentifier, SIGKILL)
-                process.waitUntilExit()
+                await process.exited()
                 let killedAt = ContinuousClock.now
                 // Its advisory locks, its own included, die with its connection: the survivor
                 // sees it gone on its next tick, without waiting for its heartbeat to expire.
