@@ -33,6 +33,23 @@ extension PostgresConnection {
         return Set(try rows.map { try $0.decode(at: 0, as: Int64.self) })
     }
 
+    /// Ends every other session of this database that holds `key`, waiting up to 5 s for each
+    /// to go; returns how many ended. For a lock only one's own earlier session can hold (a
+    /// connection that went silent, which the server still thinks alive).
+    @discardableResult
+    public func terminateOtherHolders(of key: Int64) async throws -> Int {
+        try await query(
+            """
+            SELECT count(*) FROM (
+              SELECT pg_terminate_backend(pid, 5000) AS ended FROM pg_locks
+               WHERE locktype = 'advisory' AND objsubid = 1 AND granted AND pid <> pg_backend_pid()
+                 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                 AND ((classid::bigint << 32) | objid::bigint) = \(key)
+            ) AS holders WHERE ended
+            """
+        ).scalar(Int.self)
+    }
+
     /// Takes a lock that the current transaction releases when it ends.
     public func advisoryTransactionLock(_ key: Int64) async throws {
         try await query("SELECT pg_advisory_xact_lock(\(key))")

@@ -16,7 +16,7 @@ extension PostgresConnection {
     /// connection's own thread for the first (empty when none came).
     public func notifications(waitingUpTo timeout: Duration) async throws -> [String] {
         let milliseconds = Int32(clamping: timeout.components.seconds * 1_000 + timeout.components.attoseconds / 1_000_000_000_000_000)
-        return try await run { handle in
+        return try await run(extra: timeout) { handle in
             var payloads = try Self.takeNotifications(handle)
             guard payloads.isEmpty else { return payloads }
             var socket = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)

@@ -11,30 +11,50 @@ public final class PostgresConnection: @unchecked Sendable {
     // `handle` is touched only on `thread`, which is what makes the @unchecked Sendable sound.
     private let thread: DedicatedThread
     private var handle: OpaquePointer?
+    private let deadline: AnswerDeadline?
 
-    private init(thread: DedicatedThread, handle: OpaquePointer) {
+    private init(thread: DedicatedThread, handle: OpaquePointer, answerDeadline: Duration?) {
         self.thread = thread
         self.handle = handle
+        self.deadline = answerDeadline.map(AnswerDeadline.init)
     }
+
+    /// TCP keepalives on both ends of every connection, so that a peer that vanished (a host
+    /// powered off, a route dropped) is noticed within about 40 s instead of the kernel's two
+    /// hours: above all by the server, which otherwise keeps a dead worker's advisory locks,
+    /// and with them its sessions, that long. `tcp_user_timeout` bounds unacknowledged sends.
+    /// The caller's connection string may set the client side otherwise.
+    static let clientKeepalives: KeyValuePairs = [
+        "keepalives": "1", "keepalives_idle": "10", "keepalives_interval": "5", "keepalives_count": "3",
+        "tcp_user_timeout": "40000",
+    ]
+    static let serverKeepalives = [
+        "SET tcp_keepalives_idle = 10", "SET tcp_keepalives_interval = 5", "SET tcp_keepalives_count = 3",
+        "SET tcp_user_timeout = 40000",
+    ]
 
     /// Opens a connection from a libpq URI (`postgresql://…`) or conninfo (`host=… dbname=…`);
     /// `sslmode` and every other libpq setting in it are honoured. The session runs in UTC with
     /// ISO dates, which is what the row decoder expects.
-    public static func connect(_ connectionString: String, applicationName: String = "tearsheet-sync")
-        async throws -> PostgresConnection
-    {
+    ///
+    /// With `answerDeadline`, a call that gets no answer in that time breaks the connection
+    /// and fails (see `AnswerDeadline`): for connections whose holder must notice a silent
+    /// server within seconds, like a worker's lease session. The server also ends its own
+    /// statements at that limit (`statement_timeout`).
+    public static func connect(
+        _ connectionString: String, applicationName: String = "tearsheet-sync", answerDeadline: Duration? = nil
+    ) async throws -> PostgresConnection {
         let thread = DedicatedThread(name: "postgres")
         do {
             let handle = try await thread.run { () throws -> UncheckedHandle in
                 UncheckedHandle(try openHandle(connectionString, applicationName: applicationName))
             }
-            let connection = PostgresConnection(thread: thread, handle: handle.pointer)
-            try await connection.run { handle in
-                _ = try Self.execute(
-                    handle, PostgresQuery(unsafeSQL: "SET TimeZone = 'UTC'"))
-                _ = try Self.execute(
-                    handle, PostgresQuery(unsafeSQL: "SET DateStyle = 'ISO, YMD'"))
+            let connection = PostgresConnection(thread: thread, handle: handle.pointer, answerDeadline: answerDeadline)
+            var settings = ["SET TimeZone = 'UTC'", "SET DateStyle = 'ISO, YMD'"] + serverKeepalives
+            if let answerDeadline {
+                settings.append("SET statement_timeout = \(answerDeadline.components.seconds * 1000 + answerDeadline.components.attoseconds / 1_000_000_000_000_000)")
             }
+            try await connection.executeScript(unsafeSQL: settings.joined(separator: "; "))
             return connection
         } catch {
             thread.stop()
@@ -145,18 +165,21 @@ public final class PostgresConnection: @unchecked Sendable {
 
     // MARK: - On the connection's thread
 
-    func run<T: Sendable>(_ body: @escaping @Sendable (OpaquePointer) throws -> T) async throws -> T {
+    /// Runs `body` on the connection's thread, under the answer deadline if there is one;
+    /// `extra` is time the call waits on purpose (for notifications).
+    func run<T: Sendable>(extra: Duration = .zero, _ body: @escaping @Sendable (OpaquePointer) throws -> T) async throws -> T {
         try await thread.run { [self] in
             guard let handle else { throw PostgresError(.closed, "the connection is closed") }
-            return try body(handle)
+            guard let deadline else { return try body(handle) }
+            return try deadline.watch(socket: PQsocket(handle), extra: extra) { try body(handle) }
         }
     }
 
     private static func openHandle(_ connectionString: String, applicationName: String) throws -> OpaquePointer {
         // Keywords are applied in order: our connect_timeout comes first so that the caller's
         // string may override it; fallback_application_name never overrides theirs.
-        let keywords = ["connect_timeout", "dbname", "fallback_application_name"]
-        let values = ["10", connectionString, applicationName]
+        let keywords = ["connect_timeout"] + clientKeepalives.map(\.key) + ["dbname", "fallback_application_name"]
+        let values = ["10"] + clientKeepalives.map(\.value) + [connectionString, applicationName]
         let handle = withCStringArray(keywords) { keywordPointers in
             withCStringArray(values) { valuePointers in
                 PQconnectdbParams(keywordPointers, valuePointers, 1)

@@ -2,16 +2,16 @@ import Foundation
 import Glibc
 import Synchronization
 
-/// A TCP proxy on 127.0.0.1 in front of a local service that can go silent: after
-/// `blackhole()` it forwards no byte in either direction while every socket stays open, which
-/// is what a peer behind a dropped route, a frozen VM or a stateful firewall that forgot the
-/// connection looks like: no reset, no close, only silence.
+/// A TCP proxy on 127.0.0.1 in front of a local service whose connections can go silent:
+/// after `blackhole()` the connections open at that moment forward no byte in either direction
+/// while every socket stays open, which is what a peer behind a dropped route, a frozen VM or a
+/// stateful firewall that forgot the connection looks like: no reset, no close, only silence.
+/// Connections made afterwards pass, as they would through a new route.
 public final class TCPProxy: Sendable {
     public let port: Int
     private let listener: Int32
     private let targetPort: Int
-    private let silent = Atomic<Bool>(false)
-    private let sockets = Mutex<[Int32]>([])
+    private let connections = Mutex<[ProxiedConnection]>([])
 
     public init(toPort targetPort: Int) throws {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -31,18 +31,28 @@ public final class TCPProxy: Sendable {
         Thread { [self] in acceptLoop() }.start()
     }
 
-    /// From now on no byte passes, in either direction; the sockets stay open.
-    public func blackhole() {
-        silent.store(true, ordering: .relaxed)
+    /// From now on no byte passes on the connections open now, in either direction; their
+    /// sockets stay open. Returns how many went silent.
+    @discardableResult
+    public func blackhole() -> Int {
+        connections.withLock { connections in
+            for connection in connections { connection.silent.store(true, ordering: .relaxed) }
+            return connections.count
+        }
     }
+
+    /// Connections proxied so far (open or not).
+    public var connectionCount: Int { connections.withLock { $0.count } }
 
     /// Closes the listener and every proxied connection.
     public func close() {
         shutdown(listener, Int32(SHUT_RDWR))
         Glibc.close(listener)
-        for socket in sockets.withLock({ sockets in defer { sockets = [] }; return sockets }) {
-            shutdown(socket, Int32(SHUT_RDWR))
-            Glibc.close(socket)
+        for connection in connections.withLock({ connections in defer { connections = [] }; return connections }) {
+            for socket in [connection.client, connection.upstream] {
+                shutdown(socket, Int32(SHUT_RDWR))
+                Glibc.close(socket)
+            }
         }
     }
 
@@ -68,19 +78,22 @@ public final class TCPProxy: Sendable {
                 Glibc.close(upstream)
                 continue
             }
-            sockets.withLock { $0 += [client, upstream] }
-            Thread { [self] in pump(from: client, to: upstream) }.start()
-            Thread { [self] in pump(from: upstream, to: client) }.start()
+            let connection = ProxiedConnection(client: client, upstream: upstream)
+            connections.withLock { $0.append(connection) }
+            Thread { Self.pump(from: client, to: upstream, silent: connection) }.start()
+            Thread { Self.pump(from: upstream, to: client, silent: connection) }.start()
         }
     }
 
-    /// Copies bytes until either side ends; while silent, reads them and drops them.
-    private func pump(from source: Int32, to destination: Int32) {
+    /// Copies bytes until either side ends; while silent, reads them and drops them, and the
+    /// end of one side is not passed on either (a closed socket says nothing through a
+    /// dropped route).
+    private static func pump(from source: Int32, to destination: Int32, silent connection: ProxiedConnection) {
         var buffer = [UInt8](repeating: 0, count: 65_536)
         while true {
             let count = read(source, &buffer, buffer.count)
             guard count > 0 else { break }
-            if silent.load(ordering: .relaxed) { continue }
+            if connection.silent.load(ordering: .relaxed) { continue }
             var sent = 0
             while sent < count {
                 let written = buffer[sent..<count].withUnsafeBytes { write(destination, $0.baseAddress, count - sent) }
@@ -88,7 +101,18 @@ public final class TCPProxy: Sendable {
                 sent += written
             }
         }
-        shutdown(destination, Int32(SHUT_WR))
+        if !connection.silent.load(ordering: .relaxed) { shutdown(destination, Int32(SHUT_WR)) }
+    }
+}
+
+private final class ProxiedConnection: Sendable {
+    let client: Int32
+    let upstream: Int32
+    let silent = Atomic<Bool>(false)
+
+    init(client: Int32, upstream: Int32) {
+        self.client = client
+        self.upstream = upstream
     }
 }
 

@@ -18,10 +18,15 @@ extension FleetFixture {
             secretKey: secretKey, callsPerMinute: callsPerMinute)
     }
 
-    /// A worker as one `work` process runs it, with a quick tick for tests.
-    func sessionWorker(_ name: String, options: WorkerOptions = WorkerOptions(batchSize: 50, batchWait: .milliseconds(50))) -> SessionWorker {
+    /// A worker as one `work` process runs it, with a quick tick for tests; its lease session
+    /// and its broker connections may go elsewhere (through a `TCPProxy`).
+    func sessionWorker(
+        _ name: String, options: WorkerOptions = WorkerOptions(batchSize: 50, batchWait: .milliseconds(50)),
+        leaseDatabaseURL: String? = nil, amqpURL: String? = nil
+    ) -> SessionWorker {
         SessionWorker(
-            workerID: name, databaseURL: databaseURL, connectBroker: { [amqpURL] in try await AMQPConnection.connect(url: amqpURL) },
+            workerID: name, databaseURL: leaseDatabaseURL ?? databaseURL,
+            connectBroker: { [amqpURL = amqpURL ?? self.amqpURL] in try await AMQPConnection.connect(url: amqpURL) },
             processor: PairProcessor(pool: pool, clients: BullhornClients(pool: pool, secretKey: secretKey, configuration: Self.clientConfiguration)),
             options: options, tick: .milliseconds(200), heartbeatExpiry: .seconds(2), logger: Self.quietLogger)
     }

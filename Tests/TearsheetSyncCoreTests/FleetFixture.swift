@@ -82,7 +82,7 @@ struct FleetFixture: Sendable {
     /// Tests read summaries; the publisher's own log lines would only clutter the output.
     static var quietLogger: Logger {
         var logger = Logger(label: "test.publisher")
-        logger.logLevel = .critical
+        logger.logLevel = ProcessInfo.processInfo.environment["TSYNC_TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
         return logger
     }
 

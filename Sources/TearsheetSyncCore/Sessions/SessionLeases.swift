@@ -21,11 +21,37 @@ public final class SessionLeases: Sendable {
         AdvisoryLockKey.key("tearsheet-sync.worker", workerID)
     }
 
+    /// How long a call on the lease connection may go unanswered before the connection is
+    /// given up (and the server's own limit on its statements): a silent database must not
+    /// freeze the lease loop, and with it the worker's view of the fleet.
+    public static let answerDeadline = Duration.seconds(10)
+
+    /// Opens the lease session: a connection under `answerDeadline`.
+    public static func connect(workerID: String, databaseURL: String, heartbeatExpiry: Duration) async throws -> SessionLeases {
+        let connection = try await PostgresConnection.connect(
+            databaseURL, applicationName: "tearsheet-sync worker", answerDeadline: answerDeadline)
+        return SessionLeases(workerID: workerID, connection: connection, heartbeatExpiry: heartbeatExpiry)
+    }
+
     /// Takes the worker's own lock and listens for sessions that get work: call once, right
     /// after connecting.
-    public func register() async throws {
-        _ = try await connection.tryAdvisoryLock(Self.workerKey(workerID))
+    ///
+    /// When the lock is taken, it is this worker's previous lease session, whose connection
+    /// went silent rather than closed: the server still thinks it alive and keeps its leases
+    /// until its keepalives give up. That session is ended here, so the worker gets its leases
+    /// back now. Returns how many such sessions were ended.
+    @discardableResult
+    public func register() async throws -> Int {
+        let key = Self.workerKey(workerID)
+        var ended = 0
+        if try await !connection.tryAdvisoryLock(key) {
+            ended = try await connection.terminateOtherHolders(of: key)
+            guard try await connection.tryAdvisoryLock(key) else {
+                throw PostgresError(.connection, "worker \(workerID)'s earlier lease session still holds its lock")
+            }
+        }
         try await connection.listen(SessionWorkStore.notificationChannel)
+        return ended
     }
 
     /// Waits up to `timeout`, less when a session gets work; returns those sessions.

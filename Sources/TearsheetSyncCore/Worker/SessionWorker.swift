@@ -85,19 +85,18 @@ public final class SessionWorker: Sendable {
         while !shouldStop {
             let leases: SessionLeases
             do {
-                leases = SessionLeases(
-                    workerID: workerID,
-                    connection: try await PostgresConnection.connect(databaseURL, applicationName: "tearsheet-sync worker"),
-                    heartbeatExpiry: heartbeatExpiry)
+                leases = try await SessionLeases.connect(workerID: workerID, databaseURL: databaseURL, heartbeatExpiry: heartbeatExpiry)
             } catch {
                 logger.warning("database unreachable; retrying", metadata: ["worker": "\(workerID)", "error": "\(error)"])
                 await stopping.sleep(for: pause)
                 pause = min(pause * 2, .seconds(10))
                 continue
             }
-            pause = .milliseconds(200)
             do {
-                try await leases.register()
+                if try await leases.register() > 0 {
+                    logger.warning("ended this worker's earlier lease session, which had gone silent", metadata: ["worker": "\(workerID)"])
+                }
+                pause = .milliseconds(200)
                 for (integrationID, session) in running where !session.stop.isSet {
                     if try await !leases.tryAcquire(integrationID) {
                         logger.warning("another worker took the lease while ours was lost; giving the session up", metadata: ["session": "\(integrationID)"])
@@ -109,6 +108,8 @@ public final class SessionWorker: Sendable {
                 logger.warning(
                     "lease session lost; sessions carry on while it is reopened", metadata: ["worker": "\(workerID)", "error": "\(error)"])
                 await leases.resign()
+                await stopping.sleep(for: pause)
+                pause = min(pause * 2, .seconds(10))
                 continue
             }
             // Stopping: every consumer finishes its pairs in hand at the same time, then the leases go.
@@ -141,8 +142,9 @@ public final class SessionWorker: Sendable {
                 _ = try await leases.release(integrationID)  // false when the lease was lost meanwhile
                 switch await session.task.result {
                 case .success(.drained):
-                    break
+                    logger.info("session drained and given back", metadata: ["session": "\(integrationID)"])
                 case .success(.stopped):
+                    logger.info("session given back with work left", metadata: ["session": "\(integrationID)"])
                     // Given back with work left (a slice, a rebalance): behind the sessions
                     // that were waiting, so that this worker does not take it straight back.
                     if !shouldStop { try await work.sendToBack(integrationID) }
