@@ -52,11 +52,16 @@ extension BullhornWorld {
         state.withLock { state in
             guard state.lateWrites.count > 0 else { return nil }
             state.lateWrites.count -= 1
+            state.faultsServed["late write", default: 0] += 1
             return state.lateWrites.delay
         }
     }
 
     func jobSubmissionRefusal(forCandidate candidate: Int64) -> Int? {
-        state.withLock { $0.refusedSubmissionCandidates[candidate] }
+        state.withLock { state in
+            let status = state.refusedSubmissionCandidates[candidate]
+            if status != nil { state.faultsServed["refused JobSubmission", default: 0] += 1 }
+            return status
+        }
     }
 }

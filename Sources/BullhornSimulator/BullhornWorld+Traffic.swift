@@ -2,10 +2,28 @@
 extension BullhornWorld {
     enum InjectedFault {
         case throttled, capacity, unavailable
+
+        var kind: String {
+            switch self {
+            case .throttled: "429"
+            case .capacity: "500 capacity"
+            case .unavailable: "503"
+            }
+        }
     }
 
     func count(_ endpoint: String) {
         state.withLock { $0.calls[endpoint, default: 0] += 1 }
+    }
+
+    /// The faults served so far, by kind: "429", "500 capacity", "503", "401 session expired",
+    /// "login flake", "late write", "refused JobSubmission" (what a hostile run put a client through).
+    public var faultsServed: [String: Int] {
+        state.withLock { $0.faultsServed }
+    }
+
+    func served(_ fault: String) {
+        state.withLock { $0.faultsServed[fault, default: 0] += 1 }
     }
 
     /// The `nth` request from now to `endpoint` (such as `GET query/TearsheetMember`; "*" for
@@ -46,8 +64,10 @@ extension BullhornWorld {
             } else if let every = faults.unavailableEvery, n % every == 0 {
                 fault = .unavailable
             }
+            if let fault { state.faultsServed[fault.kind, default: 0] += 1 }
             let bareEndpoint = endpoint.split(separator: " ", maxSplits: 1).last.map(String.init) ?? endpoint
-            return (fault, faults.corruptEndpoints.contains(bareEndpoint), faults.latency)
+            let latency = faults.endpointLatency[endpoint] ?? faults.endpointLatency[bareEndpoint] ?? faults.latency
+            return (fault, faults.corruptEndpoints.contains(bareEndpoint), latency)
         }
     }
 
@@ -56,6 +76,7 @@ extension BullhornWorld {
         state.withLock { state in
             state.logins += 1
             let flake = state.faults.loginFlakeEvery.map { state.logins % $0 == 0 } ?? false
+            if flake { state.faultsServed["login flake", default: 0] += 1 }
             return (flake, state.faults.sessionExpiresAfterCalls)
         }
     }

@@ -26,6 +26,8 @@ public final class BullhornWorld: Sendable {
         var lateWrites: (count: Int, delay: Duration) = (0, .zero)
         /// Candidates whose JobSubmissions Bullhorn refuses, and with which HTTP status.
         var refusedSubmissionCandidates: [Int64: Int] = [:]
+        /// Faults served so far, by kind (see `faultsServed`).
+        var faultsServed: [String: Int] = [:]
     }
 
     let state: Mutex<State>

@@ -35,6 +35,7 @@ struct RestRoutes: Sendable {
             break
         }
         guard world.auth.use(session: token) == .valid else {
+            world.served("401 session expired")
             return SimulatorHTTP.error(.unauthorized, "Bad 'BhRestToken' or timed-out.", key: "errors.authentication.invalidRestToken")
         }
         let response = body(parameters)

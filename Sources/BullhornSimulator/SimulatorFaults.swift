@@ -14,6 +14,9 @@ public struct SimulatorFaults: Sendable {
     public var loginFlakeEvery: Int?
     /// Added before every answer.
     public var latency: Duration
+    /// Latency of particular endpoints instead (`PUT entity/JobSubmission`, `query/Tearsheet`,
+    /// with or without the method): Bullhorn's writes and searches are slower than its reads.
+    public var endpointLatency: [String: Duration]
     /// Endpoints (such as `query/Tearsheet`) whose answers are cut short, invalid JSON.
     public var corruptEndpoints: Set<String>
     /// Whether adding a member bumps the tearsheet's dateLastModified (Bullhorn: unclear).
@@ -22,8 +25,10 @@ public struct SimulatorFaults: Sendable {
     public init(
         throttleEvery: Int? = nil, throttleBurst: Int = 3, capacityErrorEvery: Int? = nil,
         unavailableEvery: Int? = nil, sessionExpiresAfterCalls: Int? = nil, loginFlakeEvery: Int? = nil,
-        latency: Duration = .zero, corruptEndpoints: Set<String> = [], memberAddBumpsTearsheet: Bool = false
+        latency: Duration = .zero, endpointLatency: [String: Duration] = [:], corruptEndpoints: Set<String> = [],
+        memberAddBumpsTearsheet: Bool = false
     ) {
+        self.endpointLatency = endpointLatency
         self.throttleEvery = throttleEvery
         self.throttleBurst = throttleBurst
         self.capacityErrorEvery = capacityErrorEvery

@@ -55,6 +55,27 @@ import Testing
         }
     }
 
+    /// A bad day, endpoint by endpoint: searches slow and everything else quick, and every
+    /// fault served is counted, so that a hostile run can say what it went through.
+    @Test func latencyCanBePerEndpointAndFaultsServedAreCounted() async throws {
+        try await withSession(seed: SimulatorSeed(candidates: 5)) { world, rest, token, http in
+            let headers = [("BhRestToken", token)]
+            world.setFaults(SimulatorFaults(throttleEvery: 4, throttleBurst: 1, endpointLatency: ["GET query/JobSubmission": .milliseconds(400)]))
+            let clock = ContinuousClock()
+            let ping = try await clock.measure { _ = try await http.execute(HTTPClientRequest(url: "\(rest)ping", headers: headers)) }
+            let search = try await clock.measure {
+                _ = try await http.execute(HTTPClientRequest(url: "\(rest)query/JobSubmission?where=id%3E0&fields=id", headers: headers))
+            }
+            #expect(search >= .milliseconds(400))
+            #expect(ping < .milliseconds(400))
+            var statuses: [Int] = []
+            for _ in 0..<6 { statuses.append(try await http.execute(HTTPClientRequest(url: "\(rest)ping", headers: headers)).status) }
+            #expect(statuses == [200, 429, 200, 200, 200, 429], "calls 4 and 8")
+            _ = try await http.execute(HTTPClientRequest(url: "\(rest)ping", headers: [("BhRestToken", "forged")]))
+            #expect(world.faultsServed == ["429": 2, "401 session expired": 1])
+        }
+    }
+
     @Test func missingTokenIs412AndABadOneIs401() async throws {
         try await withSession(seed: SimulatorSeed(candidates: 5)) { _, rest, _, http in
             #expect(try await http.execute(HTTPClientRequest(url: "\(rest)ping")).status == 412)

@@ -8,7 +8,11 @@ public struct ManagementAPI: Sendable {
     private let authorization: String
     private let client = CurlHTTPClient(maxConcurrentRequests: 2)
 
-    public init(url: String = TestServices.managementURL) {
+    /// The broker's own AMQP URL (any virtual host), for `amqpURL(vhost:)`.
+    private let brokerURL: String
+
+    public init(url: String = TestServices.managementURL, amqpURL: String = TestServices.amqpURL) {
+        brokerURL = amqpURL
         let components = URLComponents(string: url)!
         let user = components.user ?? "guest"
         let password = components.password ?? "guest"
@@ -50,9 +54,9 @@ public struct ManagementAPI: Sendable {
         try await request("POST", "/api/definitions/\(vhost)", json: json)
     }
 
-    /// The AMQP URL of `vhost` on the test broker.
+    /// The AMQP URL of `vhost` on this broker.
     public func amqpURL(vhost: String) -> String {
-        var components = URLComponents(string: TestServices.amqpURL)!
+        var components = URLComponents(string: brokerURL)!
         components.percentEncodedPath = "/" + vhost
         return components.string!
     }

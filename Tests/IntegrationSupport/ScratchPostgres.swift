@@ -22,7 +22,7 @@ public final class ScratchPostgres: Sendable {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(TestServices.uniqueName("tsync-pg")).path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         if getuid() == 0 { try await run("/bin/chown", ["postgres:postgres", directory], asPostgres: false) }
-        let server = ScratchPostgres(port: try freePort(), directory: directory)
+        let server = ScratchPostgres(port: try ServerTool.freePort(), directory: directory)
         try await run("\(binaries)/initdb", ["-D", "\(directory)/data", "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"])
         try await server.pgCtl(["start", "-w", "-t", "60", "-l", "\(directory)/server.log"])
         return server
@@ -66,47 +66,9 @@ public final class ScratchPostgres: Sendable {
         try await Self.run("\(Self.binaries)/pg_ctl", ["-D", "\(directory)/data", "-o", options] + arguments)
     }
 
-    /// Runs a PostgreSQL tool to completion on a thread of its own (not the cooperative pool).
-    /// Not `Process`: `pg_ctl start` leaves a daemon behind, and Foundation then never
-    /// noticed `runuser` exit (it stayed a zombie and the test hung); `system` waits for its
-    /// own child.
     private static func run(_ executable: String, _ arguments: [String], asPostgres: Bool = true) async throws {
         let words = (asPostgres && getuid() == 0 ? ["/usr/sbin/runuser", "-u", "postgres", "--"] : []) + [executable] + arguments
-        let log = FileManager.default.temporaryDirectory.appendingPathComponent(TestServices.uniqueName("tsync-pg-tool")).path
-        defer { try? FileManager.default.removeItem(atPath: log) }
-        let command = "cd /tmp && " + words.map(shellQuoted).joined(separator: " ") + " >\(shellQuoted(log)) 2>&1 </dev/null"
-        let status: Int32 = await withCheckedContinuation { continuation in
-            Thread { continuation.resume(returning: system(command)) }.start()
-        }
-        guard status == 0 else {
-            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-            throw ScratchPostgresError(description: "\(executable) \(arguments.first ?? "") failed (\(status)): \(text)")
-        }
-    }
-
-    private static func shellQuoted(_ word: String) -> String {
-        "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
-    }
-
-    /// A port nothing listens on right now (the kernel picks it).
-    private static func freePort() throws -> Int {
-        let socketFD = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(socketFD) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(socketFD, $0, length) == 0 && getsockname(socketFD, $0, &length) == 0
-            }
-        }
-        guard bound else { throw ScratchPostgresError(description: "no free port") }
-        return Int(UInt16(bigEndian: address.sin_port))
+        try await ServerTool.run(words)
     }
 }
 
-public struct ScratchPostgresError: Error, CustomStringConvertible {
-    public let description: String
-}

@@ -29,13 +29,14 @@ struct FleetFixture: Sendable {
 
     static func run<T: Sendable>(
         seed: SimulatorSeed, faults: SimulatorFaults = SimulatorFaults(), integrationID: String = "acme-staffing",
-        databaseServer: String = TestServices.adminDatabaseURL, _ body: @Sendable (FleetFixture) async throws -> T
+        databaseServer: String = TestServices.adminDatabaseURL, brokerServer: (amqp: String, management: String)? = nil,
+        _ body: @Sendable (FleetFixture) async throws -> T
     ) async throws -> T {
         let world = BullhornWorld(seed: seed, faults: faults)
         return try await BullhornSimulatorServer(world: world).run { base in
             let databaseURL = try await TestServices.createDatabase("tsync_fleet", adminURL: databaseServer)
             let pool = PostgresPool(connectionString: databaseURL, maxConnections: 8)
-            let management = ManagementAPI()
+            let management = brokerServer.map { ManagementAPI(url: $0.management, amqpURL: $0.amqp) } ?? ManagementAPI()
             let vhost = try await management.createScratchVirtualHost()
             do {
                 try await pool.withConnection { try await SchemaMigrator().migrate($0) }
@@ -43,7 +44,7 @@ struct FleetFixture: Sendable {
                 let amqpURL = management.amqpURL(vhost: vhost)
                 let broker = try await AMQPConnection.connect(url: amqpURL)
                 _ = try await TopologyApplier(definitions: topology.definitions).apply(
-                    on: broker, management: RabbitMQManagement(url: URL(string: TestServices.managementURL)!), virtualHost: vhost)
+                    on: broker, management: RabbitMQManagement(url: URL(string: brokerServer?.management ?? TestServices.managementURL)!), virtualHost: vhost)
                 let key = (0..<32).map { _ in UInt8.random(in: 0...255) }
                 let account = SimulatedAuth.Account.standard
                 try await IntegrationStore(pool: pool).upsert(

@@ -1,0 +1,49 @@
+import Foundation
+
+/// Runs the command-line tools of the scratch servers, and finds them free ports.
+enum ServerTool {
+    /// Runs a tool to completion on a thread of its own (not the cooperative pool), with
+    /// `environment` added to ours. Not `Process`: `pg_ctl start` and `rabbitmq-server` leave
+    /// daemons behind, and Foundation then never noticed `runuser` exit (it stayed a zombie and
+    /// the test hung); `system` waits for its own child. `background` starts it and returns.
+    static func run(_ words: [String], environment: [String: String] = [:], background: Bool = false) async throws {
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent(TestServices.uniqueName("tsync-tool")).path
+        defer { if !background { try? FileManager.default.removeItem(atPath: log) } }
+        let exports = environment.sorted { $0.key < $1.key }.map { "\($0.key)=\(shellQuoted($0.value))" }
+        let command = "cd /tmp && " + (exports.isEmpty ? "" : "env " + exports.joined(separator: " ") + " ")
+            + words.map(shellQuoted).joined(separator: " ") + " >\(shellQuoted(log)) 2>&1 </dev/null" + (background ? " &" : "")
+        let status: Int32 = await withCheckedContinuation { continuation in
+            Thread { continuation.resume(returning: system(command)) }.start()
+        }
+        guard status == 0 else {
+            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            throw ScratchServerError(description: "\(words.first ?? "") \(words.dropFirst().first ?? "") failed (\(status)): \(text.suffix(2_000))")
+        }
+    }
+
+    static func shellQuoted(_ word: String) -> String {
+        "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    }
+
+    /// A port nothing listens on right now (the kernel picks it).
+    static func freePort() throws -> Int {
+        let socketFD = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(socketFD) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(socketFD, $0, length) == 0 && getsockname(socketFD, $0, &length) == 0
+            }
+        }
+        guard bound else { throw ScratchServerError(description: "no free port") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
+
+public struct ScratchServerError: Error, CustomStringConvertible {
+    public let description: String
+}
