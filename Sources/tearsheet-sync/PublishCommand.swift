@@ -1,6 +1,7 @@
 import AMQPClient
 import ArgumentParser
 import Foundation
+import Logging
 import PostgresClient
 import TearsheetSyncCore
 
@@ -47,11 +48,12 @@ struct PublishCommand: AsyncParsableCommand {
             let key = try settings.secretKey()
             let topology = try Topology.load(path: topologyFile ?? settings.topologyPath())
             let pool = PostgresPool(connectionString: try settings.databaseURL(), maxConnections: concurrency * 2 + 1)
-            try await StartupConnections.check(pool)
-            let broker = try await StartupConnections.broker(settings)
-            let publisher = TearsheetPublisher(
-                pool: pool, broker: broker, topology: topology, secretKey: key,
-                options: PublisherOptions(overlap: DurationParser.parse(overlap)!, full: full, concurrency: concurrency))
+            let logger = Logger(label: "tearsheet-sync.publisher")
+            // A looping publisher is a service: it waits for a database or broker that is not up yet.
+            let patience = every == nil ? Duration.zero : WorkCommand.startupPatience
+            try await StartupConnections.check(pool, patience: patience, logger: logger)
+            var broker = try await StartupConnections.broker(settings, patience: patience, logger: logger)
+            let options = PublisherOptions(overlap: DurationParser.parse(overlap)!, full: full, concurrency: concurrency)
             let progress = TerminalProgress()
             let endpoint = metrics.start()
             // A pass is never cut short: its watermark would stay put anyway, but finishing
@@ -60,14 +62,25 @@ struct PublishCommand: AsyncParsableCommand {
             let signals = every == nil ? nil : StopSignals { stop.set() }
             var allSucceeded = true
             repeat {
-                let summaries = try await publisher.run(integrationIDs: integrations) { progress.show($0) }
-                progress.clear()
-                for summary in summaries { print(summary) }
-                if summaries.isEmpty { print("no active integrations") }
+                do {
+                    // A broker restart closes the connection: the next pass opens a new one.
+                    if !broker.isOpen { broker = try await AMQPConnection.connect(settings.amqp()) }
+                    let publisher = TearsheetPublisher(pool: pool, broker: broker, topology: topology, secretKey: key, options: options)
+                    let summaries = try await publisher.run(integrationIDs: integrations) { progress.show($0) }
+                    progress.clear()
+                    for summary in summaries { print(summary) }
+                    if summaries.isEmpty { print("no active integrations") }
+                    allSucceeded = !summaries.contains { $0.isFailure }
+                } catch where every != nil {
+                    // A database or broker outage fails this pass, not the loop.
+                    progress.clear()
+                    print("pass failed: \(error)")
+                    logger.error("publisher pass failed", metadata: ["error": "\(error)"])
+                    allSucceeded = false
+                }
                 // stdout is block-buffered when it is a pipe or a file: a looping publisher's
                 // summaries must reach the log now, not when the buffer fills.
                 fflush(nil)
-                allSucceeded = !summaries.contains { $0.isFailure }
                 if let every { await stop.sleep(for: DurationParser.parse(every)!) }
             } while every != nil && !stop.isSet
             withExtendedLifetime(signals) {}

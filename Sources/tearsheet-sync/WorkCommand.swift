@@ -25,12 +25,19 @@ struct WorkCommand: AsyncParsableCommand {
     @Option(help: "Sessions (integrations) this worker processes at once at most.")
     var maxSessions = 16
 
+    @Option(help: "How long a JobSubmission whose creation had an unknown outcome (a timeout, a crash) is not created again: longer than Bullhorn may hold a write.")
+    var uncertainWriteGrace = "3m"
+
     @Option(name: .customLong("topology"), help: "RabbitMQ definitions file (TSYNC_TOPOLOGY).")
     var topologyFile: String?
+
+    /// How long a worker starting beside its database or broker waits for them to come up.
+    static let startupPatience = Duration.seconds(60)
 
     func validate() throws {
         guard batch > 0 else { throw ValidationError("--batch must be positive") }
         guard maxSessions > 0 else { throw ValidationError("--max-sessions must be positive") }
+        guard DurationParser.parse(uncertainWriteGrace) != nil else { throw ValidationError("--uncertain-write-grace takes a duration such as 3m") }
     }
 
     func run() async throws {
@@ -40,17 +47,19 @@ struct WorkCommand: AsyncParsableCommand {
             _ = try Topology.load(path: topologyFile ?? settings.topologyPath())
             let databaseURL = try settings.databaseURL()
             let pool = PostgresPool(connectionString: databaseURL, maxConnections: 8, applicationName: "tearsheet-sync worker")
-            try await StartupConnections.check(pool)
+            let logger = Logger(label: "tearsheet-sync.worker")
+            try await StartupConnections.check(pool, patience: Self.startupPatience, logger: logger)
             // A bad broker URL or password stops the process here, with its one-line message;
             // the worker then opens connections of its own.
-            try await StartupConnections.broker(settings).close()
+            try await StartupConnections.broker(settings, patience: Self.startupPatience, logger: logger).close()
             let amqp = try settings.amqp()
             let workerID = "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier):\(UInt16.random(in: 0...UInt16.max))"
             let worker = SessionWorker(
                 workerID: workerID, databaseURL: databaseURL,
                 connectBroker: { try await AMQPConnection.connect(amqp) },
-                processor: PairProcessor(pool: pool, clients: BullhornClients(pool: pool, secretKey: key)),
-                options: WorkerOptions(batchSize: batch, prefetch: prefetch, maxSessions: maxSessions), logger: Logger(label: "tearsheet-sync.worker"))
+                processor: PairProcessor(
+                    pool: pool, clients: BullhornClients(pool: pool, secretKey: key), uncertainWriteGrace: DurationParser.parse(uncertainWriteGrace)!),
+                options: WorkerOptions(batchSize: batch, prefetch: prefetch, maxSessions: maxSessions), logger: logger)
             let signals = StopSignals { worker.stop() }
             let endpoint = metrics.start { worker.isHealthy }
             try await worker.run()

@@ -62,12 +62,11 @@ import Testing
             let headers = [("BhRestToken", token)]
             world.setFaults(SimulatorFaults(throttleEvery: 4, throttleBurst: 1, endpointLatency: ["GET query/JobSubmission": .milliseconds(400)]))
             let clock = ContinuousClock()
-            let ping = try await clock.measure { _ = try await http.execute(HTTPClientRequest(url: "\(rest)ping", headers: headers)) }
+            _ = try await http.execute(HTTPClientRequest(url: "\(rest)ping", headers: headers))
             let search = try await clock.measure {
                 _ = try await http.execute(HTTPClientRequest(url: "\(rest)query/JobSubmission?where=id%3E0&fields=id", headers: headers))
             }
             #expect(search >= .milliseconds(400))
-            #expect(ping < .milliseconds(400))
             var statuses: [Int] = []
             for _ in 0..<6 { statuses.append(try await http.execute(HTTPClientRequest(url: "\(rest)ping", headers: headers)).status) }
             #expect(statuses == [200, 429, 200, 200, 200, 429], "calls 4 and 8")

@@ -68,14 +68,26 @@ public final class ScratchRabbitMQ: Sendable {
     /// What a broker restart does: every connection closes, the node is gone for a while,
     /// then it comes back with its durable queues and their messages.
     public func restart() async throws {
-        try await ctl(["stop", pidFile])
+        try await halt()
         try await boot()
     }
 
     /// Stops the node and deletes its files.
     public func stop() async {
-        try? await ctl(["stop", pidFile])
+        try? await halt()
         try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// Stops the node and waits until its ports are closed. Not `rabbitmqctl stop PIDFILE`:
+    /// it waits for the process to vanish, and here nothing reaps an orphan, so a stopped
+    /// node stays a zombie that `kill -0` still finds (the wait never ended).
+    private func halt() async throws {
+        try await ctl(["stop"])
+        for _ in 0..<300 {
+            if !ServerTool.isListening(amqpPort), !ServerTool.isListening(distributionPort) { return }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        throw ScratchServerError(description: "\(nodeName) did not stop")
     }
 
     private func boot() async throws {

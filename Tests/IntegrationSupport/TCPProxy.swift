@@ -13,10 +13,13 @@ public final class TCPProxy: Sendable {
     private let targetPort: Int
     private let connections = Mutex<[ProxiedConnection]>([])
 
-    public init(toPort targetPort: Int) throws {
+    /// Listens on `port` (0: one the kernel picks) and forwards to `targetPort`.
+    public init(toPort targetPort: Int, onPort port: Int = 0) throws {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TCPProxyError("socket: \(errno)") }
-        var address = Self.loopback(port: 0)
+        var reuse: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, socklen_t(MemoryLayout<Int32>.size))
+        var address = Self.loopback(port: port)
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
@@ -26,7 +29,7 @@ public final class TCPProxy: Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
         }
         listener = fd
-        port = Int(UInt16(bigEndian: address.sin_port))
+        self.port = Int(UInt16(bigEndian: address.sin_port))
         self.targetPort = targetPort
         Thread { [self] in acceptLoop() }.start()
     }

@@ -203,4 +203,33 @@ import Testing
             }
         }
     }
+
+    /// Two workers on the same pairs at once (a silent connection's messages handed to another
+    /// worker while the first still works on them; a worker SIGKILLed while its PUT is held):
+    /// each creation is claimed before it is sent, so the second defers instead of creating a
+    /// second JobSubmission.
+    @Test func twoWorkersOnTheSamePairsCreateOneJobSubmissionEach() async throws {
+        try await FleetFixture.run(seed: Self.seed) { fixture in
+            let job = fixture.world.jobOrderIDs[0]
+            let candidates = Array(fixture.world.candidateIDs.prefix(4)).sorted()
+            try await fixture.addCampaign(1, job: job)
+            fixture.world.setFaults(SimulatorFaults(endpointLatency: ["PUT entity/JobSubmission": .milliseconds(600)]))
+            let pairs = candidates.map { PairKey(campaignID: 1, candidateID: $0) }
+            let worker = {
+                PairProcessor(
+                    pool: fixture.pool, clients: BullhornClients(pool: fixture.pool, secretKey: fixture.secretKey, configuration: FleetFixture.clientConfiguration),
+                    uncertainWriteGrace: .seconds(30))
+            }
+            let (first, second) = (worker(), worker())
+            async let one = first.process(pairs, integrationID: fixture.integrationID)
+            async let two = second.process(pairs, integrationID: fixture.integrationID)
+            let outcomes = try await [one, two]
+            #expect(outcomes.map(\.submissionsCreated).reduce(0, +) == 4, "each created by one of them")
+            #expect(Set(outcomes.flatMap(\.deferred)).count == 4 - outcomes.map(\.submissionsFound).reduce(0, +), "the other waits")
+            for candidate in candidates {
+                #expect(fixture.world.jobSubmissionCount(candidate: candidate, jobOrder: job) == 1)
+            }
+            #expect(fixture.world.callCounts["PUT entity/JobSubmission"] == 4)
+        }
+    }
 }

@@ -102,6 +102,41 @@ import Testing
         }
     }
 
+    /// A pair whose JobSubmission another worker may have created (its claim is fresh: that
+    /// worker crashed while its PUT was held) waits a little in place, then goes to the back
+    /// of its session as a new message, and the batch moves on: held in hand for the whole
+    /// grace, every crash of its holder would spend one of its deliveries (the chaos suite saw
+    /// such pairs dead-lettered at the delivery limit).
+    @Test func aDeferredPairGoesToTheBackOfItsSessionAndIsAddedAfterTheGrace() async throws {
+        let seed = SimulatorSeed(candidates: 100, jobOrders: 1, tearsheets: [.init(members: 20, jobs: 1)])
+        try await FleetFixture.run(seed: seed) { fixture in
+            let job = fixture.world.tearsheets[0].jobOrderIDs[0]
+            try await fixture.addCampaign(1, job: job)
+            _ = try await fixture.publisher().run()
+            let held = fixture.world.tearsheets[0].members[0].candidateID
+            let started = ContinuousClock.now
+            try await fixture.pool.query(
+                """
+                INSERT INTO job_submission_intents (integration_id, ats_candidate_id, ats_job_id, uncertain_since)
+                VALUES (\(fixture.integrationID), \(held), \(job), now())
+                """)
+            let processor = PairProcessor(
+                pool: fixture.pool, clients: BullhornClients(pool: fixture.pool, secretKey: fixture.secretKey, configuration: FleetFixture.clientConfiguration),
+                uncertainWriteGrace: .seconds(10))
+            let consumer = SessionConsumer(
+                broker: fixture.broker, session: SessionQueue(integrationID: fixture.integrationID), processor: processor,
+                options: WorkerOptions(batchSize: 20, backoff: .milliseconds(200), deferInPlace: .seconds(1)), logger: FleetFixture.quietLogger)
+            let totals = try await consume(consumer, until: { $0.added >= 20 })
+            #expect(totals.added == 20)
+            #expect(totals.sentToBack >= 1, "sent to the back rather than held for the whole grace")
+            #expect(ContinuousClock.now - started >= .seconds(10), "not created before the grace passed")
+            #expect(totals.acknowledged == 20 + totals.sentToBack, "each original acknowledged once, and each copy")
+            #expect(fixture.world.jobSubmissionCount(candidate: held, jobOrder: job) == 1)
+            let channel = try await fixture.broker.openChannel()
+            #expect(try await channel.declareQueue(SessionQueue(integrationID: fixture.integrationID).queue, passive: true).messageCount == 0)
+        }
+    }
+
     @Test func malformedAndUnknownMessagesAreDeadLetteredWithTheirReason() async throws {
         try await FleetFixture.run(seed: SimulatorSeed(candidates: 10, jobOrders: 1)) { fixture in
             let partition = SessionQueue(integrationID: fixture.integrationID)

@@ -249,7 +249,9 @@ import Testing
     }
 
     private func startWorkerProcess(_ fixture: FleetFixture) throws -> Process {
-        try fixture.launch(["work", "--batch", "20"])
+        // The simulator applies a write at once: a short grace is enough for the PUTs a kill
+        // leaves without an answer (Bullhorn's own needs the default, 3 min).
+        try fixture.launch(["work", "--batch", "20", "--uncertain-write-grace", "5s"])
     }
 
     @Test func workersSIGKILLedMidBatchRepeatedlyStillAddEveryPairOnce() async throws {

@@ -1,8 +1,14 @@
 import AMQPClient
+import Logging
 import PostgresClient
 
 /// Opens the connections a command needs at start. A failure here is a configuration problem
 /// from the operator's point of view, so it names the setting to check (exit code 2).
+///
+/// Long-running services (`work`, `publish --every`) pass a `patience`: a server that is down
+/// for a moment (restarting, not up yet beside the service) is waited for, so that a fleet
+/// started with, or during a restart of, its database or broker does not exit; a wrong
+/// password, host or database still stops it at once.
 public enum StartupConnections {
     public static func database(_ settings: Settings, applicationName: String = "tearsheet-sync") async throws -> PostgresConnection {
         let url = try settings.databaseURL()
@@ -15,20 +21,55 @@ public enum StartupConnections {
 
     /// Opens one pooled connection now, so that a bad database setting stops the command at
     /// start rather than at first use.
-    public static func check(_ pool: PostgresPool) async throws {
-        do {
-            try await pool.query("SELECT 1")
-        } catch let error as PostgresError where error.code == .connection {
-            throw ConfigurationError(setting: Settings.databaseURLVariable, "cannot connect: \(error.message)")
+    public static func check(_ pool: PostgresPool, patience: Duration = .zero, logger: Logger? = nil) async throws {
+        try await retrying(patience: patience, logger: logger, what: "database") {
+            do {
+                try await pool.query("SELECT 1")
+                return nil
+            } catch let error as PostgresError where error.code == .connection {
+                let failure = ConfigurationError(setting: Settings.databaseURLVariable, "cannot connect: \(error.message)")
+                return (failure, mayPass: isMomentary(error))
+            }
         }
     }
 
-    public static func broker(_ settings: Settings) async throws -> AMQPConnection {
+    public static func broker(_ settings: Settings, patience: Duration = .zero, logger: Logger? = nil) async throws -> AMQPConnection {
         let configuration = try settings.amqp()
-        do {
-            return try await AMQPConnection.connect(configuration)
-        } catch let error as AMQPError {
-            throw ConfigurationError(setting: Settings.amqpURLVariable, "cannot connect to \(configuration): \(error.message)")
+        var connection: AMQPConnection?
+        try await retrying(patience: patience, logger: logger, what: "broker") {
+            do {
+                connection = try await AMQPConnection.connect(configuration)
+                return nil
+            } catch let error as AMQPError {
+                let failure = ConfigurationError(setting: Settings.amqpURLVariable, "cannot connect to \(configuration): \(error.message)")
+                return (failure, mayPass: error.code == .transport)
+            }
+        }
+        return connection!
+    }
+
+    /// A connection failure that a server coming up or going down gives (refused, reset,
+    /// "the database system is starting up / shutting down", a timeout), not one a setting
+    /// gives (authentication, pg_hba.conf, a missing database or role, a bad option).
+    static func isMomentary(_ error: PostgresError) -> Bool {
+        let settingProblems = [
+            "password authentication failed", "pg_hba.conf", "does not exist", "invalid connection option", "invalid URI",
+            "certificate", "authentication",
+        ]
+        return !settingProblems.contains { error.message.localizedCaseInsensitiveContains($0) }
+    }
+
+    /// Runs `attempt` until it succeeds (nil), fails for good, or `patience` is spent.
+    private static func retrying(
+        patience: Duration, logger: Logger?, what: String, _ attempt: () async throws -> (failure: ConfigurationError, mayPass: Bool)?
+    ) async throws {
+        let started = ContinuousClock.now
+        var pause = Duration.milliseconds(500)
+        while let (failure, mayPass) = try await attempt() {
+            guard mayPass, ContinuousClock.now - started + pause < patience else { throw failure }
+            logger?.warning("\(what) not reachable yet; waiting for it", metadata: ["error": "\(failure)"])
+            try await Task.sleep(for: pause)
+            pause = min(pause * 2, .seconds(5))
         }
     }
 }

@@ -13,14 +13,21 @@ struct BatchSettler {
     let consumer: SessionConsumer
     let channel: AMQPChannel
     let deadLetterChannel: AMQPChannel
+    /// The session is to be handed over: no new batch (the one in hand is settled).
     let shouldStop: @Sendable () -> Bool
+    /// The batch in hand is given up between retries (shutdown, a lost connection).
+    let giveUp: @Sendable () -> Bool
     private(set) var totals = SessionConsumer.Totals()
 
-    init(consumer: SessionConsumer, channel: AMQPChannel, deadLetterChannel: AMQPChannel, shouldStop: @escaping @Sendable () -> Bool) {
+    init(
+        consumer: SessionConsumer, channel: AMQPChannel, deadLetterChannel: AMQPChannel, shouldStop: @escaping @Sendable () -> Bool,
+        giveUp: @escaping @Sendable () -> Bool
+    ) {
         self.consumer = consumer
         self.channel = channel
         self.deadLetterChannel = deadLetterChannel
         self.shouldStop = shouldStop
+        self.giveUp = giveUp
     }
 
     private var integrationID: String { consumer.session.integrationID }
@@ -48,6 +55,7 @@ struct BatchSettler {
         var attempts: [PairKey: Int] = [:]
         var backoff = options.backoff
         var outcomes = PairBatchOutcome()
+        var onlyDeferredSince: ContinuousClock.Instant?
         while !waiting.isEmpty {
             let outcome: PairBatchOutcome
             do {
@@ -63,7 +71,7 @@ struct BatchSettler {
                     continue
                 case .retry:
                     // A failure the whole batch shares: nobody's attempt, however long it lasts.
-                    // Stopping during it hands the batch back (the broker counts one delivery).
+                    // Shutting down during it hands the batch back (the broker counts one delivery).
                     totals.retries += 1
                     FleetMetrics.retries(integrationID).increment()
                     logger.warning("batch failed; retrying in place", metadata: ["session": "\(integrationID)", "error": "\(error)", "pause": "\(backoff)"])
@@ -85,14 +93,20 @@ struct BatchSettler {
             outcomes.added += outcome.added
             outcomes.alreadyOnCampaign += outcome.alreadyOnCampaign
             outcomes.submissionsCreated += outcome.submissionsCreated
+            onlyDeferredSince = outcome.retry.isEmpty && !waiting.isEmpty ? (onlyDeferredSince ?? .now) : nil
+            if let since = onlyDeferredSince, ContinuousClock.now - since >= options.deferInPlace {
+                try await sendToBack(waiting.values.flatMap { $0 })
+                waiting = [:]
+                continue
+            }
             if !waiting.isEmpty {
                 totals.retries += 1
                 FleetMetrics.retries(integrationID).increment()
-                logger.warning(
-                    "pairs failed; retrying them in place",
-                    metadata: ["session": "\(integrationID)", "pairs": "\(waiting.count)", "error": "\(outcome.retry.first.map { "\($0.error)" } ?? "")"])
                 let failure = outcome.retry.first?.error
                     ?? BullhornError(.ambiguousWrite, endpoint: "PUT entity/JobSubmission", "an earlier creation may still land")
+                logger.warning(
+                    "pairs failed; retrying them in place",
+                    metadata: ["session": "\(integrationID)", "pairs": "\(waiting.count)", "error": "\(failure)"])
                 try await pause(&backoff, orGiveUpWith: failure)
             }
         }
@@ -113,15 +127,35 @@ struct BatchSettler {
         totals.submissionsCreated += outcomes.submissionsCreated
     }
 
-    /// Waits out `backoff` (doubling it for next time), or throws `failure` when the worker is
-    /// stopping: its batch goes back to the queue rather than hold up the shutdown.
+    /// Waits out `backoff` (doubling it for next time), or throws `failure` when the batch is
+    /// given up (see `giveUp`): it goes back to the queue rather than hold up a shutdown. A
+    /// hand-over waits: handing a batch back would spend a delivery of each of its messages,
+    /// and a pair waiting out an uncertain write's grace would be handed back slice after
+    /// slice until the broker dead-letters it (found by the chaos suite).
     private func pause(_ backoff: inout Duration, orGiveUpWith failure: any Error) async throws {
         let deadline = ContinuousClock.now + backoff
         backoff = min(backoff * 2, options.maxBackoff)
         while ContinuousClock.now < deadline {
-            if shouldStop() { throw failure }
+            if giveUp() { throw failure }
             try await Task.sleep(for: min(deadline - ContinuousClock.now, .milliseconds(100)))
         }
+    }
+
+    /// Publishes copies of these deliveries to the back of their session queue, confirmed,
+    /// before the originals are acknowledged with the batch: new messages, with every delivery
+    /// still to spend. Their pairs come round again after the session's other work.
+    private mutating func sendToBack(_ deliveries: [AMQPDelivery]) async throws {
+        let publishes = deliveries.map { delivery in
+            AMQPPublish(
+                exchange: Topology.pairsExchange, routingKey: consumer.session.routingKey, mandatory: true,
+                message: DeadLetterQueue.original(delivery.message))
+        }
+        let outcomes = try await deadLetterChannel.publish(publishes)
+        guard outcomes.allSatisfy(\.isConfirmed) else {
+            throw PublishFailure("the session queue did not take \(outcomes.filter { !$0.isConfirmed }.count) deferred messages back")
+        }
+        totals.sentToBack += deliveries.count
+        logger.info("deferred pairs sent to the back of their session", metadata: ["session": "\(integrationID)", "pairs": "\(deliveries.count)"])
     }
 
     /// Publishes copies to the dead-letter exchange with the reason in a header, confirmed,

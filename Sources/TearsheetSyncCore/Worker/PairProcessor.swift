@@ -140,15 +140,16 @@ public struct PairProcessor: Sendable {
     /// budget caps what is in flight across the worker). Every missing one is attempted; the
     /// ones that failed come back with their error. What was found or created is recorded
     /// before this returns; one created but not recorded (a crash, a lost answer) is found by
-    /// the next attempt's search. One whose last creation had an unknown outcome (a timeout)
-    /// is not created again until `uncertainWriteGrace` has passed: Bullhorn may apply a write
-    /// after the client gave up on it, and a search in between finds nothing (issue 11,
-    /// finding 3); it comes back `deferred`.
+    /// the next attempt's search. Each creation is claimed right before it is sent; one whose
+    /// claim is younger than `uncertainWriteGrace` (its outcome unknown: a timeout, a crash, another
+    /// worker still waiting on it) is not created again: Bullhorn may apply a write after the
+    /// client gave up on it, and a search in between finds nothing (issue 11, finding 3); it
+    /// comes back `deferred`.
     private func submissions(
         for keys: Set<CandidateJob>, integrationID: String, client: BullhornClient, into outcome: inout PairBatchOutcome
     ) async throws -> (applications: [CandidateJob: Int64], failures: [CandidateJob: BullhornError], deferred: Set<CandidateJob>) {
         let intents = JobSubmissionIntents(pool: pool, integrationID: integrationID)
-        var (known, pendingByJob, uncertainSince) = try await intents.open(Array(keys))
+        var (known, pendingByJob) = try await intents.open(Array(keys))
         var missing: [CandidateJob] = []
         var found: [CandidateJob: Int64] = [:]
         for (job, candidates) in pendingByJob.sorted(by: { $0.key < $1.key }) {
@@ -159,48 +160,58 @@ public struct PairProcessor: Sendable {
             }
         }
         outcome.submissionsFound += found.count
-        let graceStart = Date().addingTimeInterval(-uncertainWriteGrace.timeInterval)
-        let deferred = Set(missing.filter { uncertainSince[$0].map { $0 > graceStart } ?? false })
-        let (created, failures) = await create(missing.filter { !deferred.contains($0) }, client: client)
+        let (created, failures, deferred) = try await create(missing, client: client, intents: intents)
         outcome.submissionsCreated += created.count
         let settled = found.merging(created) { _, new in new }
         try await intents.complete(settled)
-        try await intents.markUncertain(failures.filter { $0.value.code == .ambiguousWrite }.map(\.key))
+        let lost = failures.filter { $0.value.code == .ambiguousWrite }.map(\.key)
+        try await intents.markUncertain(lost)
+        try await intents.release(failures.keys.filter { !lost.contains($0) })
         known.merge(settled) { _, new in new }
         return (known, failures, deferred)
     }
 
-    /// Creates a JobSubmission for each (candidate, job), `submissionConcurrency` at a time.
-    /// A failure that is not Bullhorn's own is a bug or an outage of ours: it is reported as
-    /// `.transport`, retriable, so the pair is tried again rather than lost.
-    private func create(_ keys: [CandidateJob], client: BullhornClient) async -> (created: [CandidateJob: Int64], failures: [CandidateJob: BullhornError]) {
+    /// Creates a JobSubmission for each (candidate, job), `submissionConcurrency` at a time,
+    /// each claimed right before its PUT (see `JobSubmissionIntents.claim`): one whose claim
+    /// another attempt holds, or held within the grace, is deferred. A crash then leaves at
+    /// most the PUTs in flight uncertain, not the whole batch. A failure that is not Bullhorn's
+    /// own is a bug or an outage of ours: it is reported as `.ambiguousWrite`, retriable.
+    private func create(
+        _ keys: [CandidateJob], client: BullhornClient, intents: JobSubmissionIntents
+    ) async throws -> (created: [CandidateJob: Int64], failures: [CandidateJob: BullhornError], deferred: Set<CandidateJob>) {
+        enum Creation: Sendable {
+            case created(Int64), failed(BullhornError), deferred
+        }
         var created: [CandidateJob: Int64] = [:]
         var failures: [CandidateJob: BullhornError] = [:]
-        await withTaskGroup(of: (CandidateJob, Result<Int64, BullhornError>).self) { group in
+        var deferred: Set<CandidateJob> = []
+        try await withThrowingTaskGroup(of: (CandidateJob, Creation).self) { group in
             var queue = keys.makeIterator()
             func startNext() {
                 guard let key = queue.next() else { return }
-                group.addTask { [afterSubmissionCreated] in
+                group.addTask { [afterSubmissionCreated, uncertainWriteGrace] in
+                    guard try await intents.claim([key], grace: uncertainWriteGrace).contains(key) else { return (key, .deferred) }
                     do {
                         let application = try await client.createJobSubmission(candidateID: key.candidateID, jobOrderID: key.jobID)
                         try afterSubmissionCreated?(key.candidateID, key.jobID)
-                        return (key, .success(application))
+                        return (key, .created(application))
                     } catch let error as BullhornError {
-                        return (key, .failure(error))
+                        return (key, .failed(error))
                     } catch {
-                        return (key, .failure(BullhornError(.ambiguousWrite, endpoint: "PUT entity/JobSubmission", "\(error)")))
+                        return (key, .failed(BullhornError(.ambiguousWrite, endpoint: "PUT entity/JobSubmission", "\(error)")))
                     }
                 }
             }
             for _ in 0..<submissionConcurrency { startNext() }
-            while let (key, result) = await group.next() {
+            while let (key, result) = try await group.next() {
                 switch result {
-                case .success(let application): created[key] = application
-                case .failure(let error): failures[key] = error
+                case .created(let application): created[key] = application
+                case .failed(let error): failures[key] = error
+                case .deferred: deferred.insert(key)
                 }
                 startNext()
             }
         }
-        return (created, failures)
+        return (created, failures, deferred)
     }
 }

@@ -59,6 +59,8 @@ public struct SessionConsumer: Sendable {
         public var submissionsCreated = 0
         /// Attempts that failed for a reason that may pass, and were tried again in place.
         public var retries = 0
+        /// Deferred pairs whose messages went to the back of the session queue as new ones.
+        public var sentToBack = 0
         /// Messages acknowledged for good: their pairs added or skipped, or dead-lettered.
         public var acknowledged = 0
 
@@ -71,11 +73,19 @@ public struct SessionConsumer: Sendable {
             deadLettered += other.deadLettered
             submissionsCreated += other.submissionsCreated
             retries += other.retries
+            sentToBack += other.sentToBack
             acknowledged += other.acknowledged
         }
     }
 
-    public func run(shouldStop: @escaping @Sendable () -> Bool, report: @escaping @Sendable (Totals) -> Void = { _ in }) async throws -> Ending {
+    /// Consumes until the session is drained or `shouldStop` (a hand-over: no new batch, the
+    /// one in hand is settled, through its retries). `shuttingDown` (the process is stopping;
+    /// `shouldStop` when not given) also gives up the batch in hand between retries: it goes
+    /// back to the queue, one delivery spent on each of its messages.
+    public func run(
+        shouldStop: @escaping @Sendable () -> Bool, shuttingDown: (@Sendable () -> Bool)? = nil,
+        report: @escaping @Sendable (Totals) -> Void = { _ in }
+    ) async throws -> Ending {
         let budget = try await IntegrationStore(pool: processor.pool).load(ids: [session.integrationID]).first?.callsPerMinute
         let prefetch = options.prefetch(callsPerMinute: budget)
         // Half the window, as by default: the next batch arrives while one is processed, and a
@@ -94,7 +104,12 @@ public struct SessionConsumer: Sendable {
             throw error
         }
         let (buffer, pump) = DeliveryBuffer.filled(from: consumer)
-        var settler = BatchSettler(consumer: self, channel: channel, deadLetterChannel: deadLetterChannel, shouldStop: shouldStop)
+        let shuttingDown = shuttingDown ?? shouldStop
+        // Waiting out a retry is pointless once either connection is gone: the batch cannot be
+        // acknowledged, and the broker hands it to the session's next consumer.
+        let giveUp: @Sendable () -> Bool = { [broker, deadLetterBroker] in shuttingDown() || !broker.isOpen || !deadLetterBroker.isOpen }
+        var settler = BatchSettler(
+            consumer: self, channel: channel, deadLetterChannel: deadLetterChannel, shouldStop: shouldStop, giveUp: giveUp)
         // However the loop ends, the consumer goes and its channel closes: a channel left open
         // would keep its unacknowledged deliveries from the session's next consumer.
         do {

@@ -113,6 +113,7 @@ public final class SessionWorker: Sendable {
                 continue
             }
             // Stopping: every consumer finishes its pairs in hand at the same time, then the leases go.
+            stopping.set()  // also when cancelled: batches waiting on a retry are given up
             for session in running.values { session.stop.set() }
             for (integrationID, session) in running {
                 _ = await session.task.result
@@ -123,6 +124,7 @@ public final class SessionWorker: Sendable {
             await leases.resign()
         }
         // Cancelled while the lease session was down: the sessions still end before we return.
+        stopping.set()
         for session in running.values { session.stop.set() }
         for session in running.values { _ = await session.task.result }
         // The connections `connectBroker` opened are the worker's own.
@@ -242,7 +244,7 @@ public final class SessionWorker: Sendable {
         let task = Task { [self] in
             defer { finished.set() }
             return try await consumer.run(
-                shouldStop: { flag.isSet || stopping.isSet },
+                shouldStop: { flag.isSet || stopping.isSet }, shuttingDown: { stopping.isSet },
                 report: { totals in self.consumerTotals.withLock { $0.totals[launch] = totals } })
         }
         return RunningSession(stop: flag, finished: finished, task: task, since: .now)

@@ -26,13 +26,19 @@ public struct WorkerOptions: Sendable {
     /// A session held this long is given back (after its pairs in hand) when other sessions
     /// with work wait for a free slot, so that no backlog holds a slot for ever.
     public var sessionSlice: Duration
+    /// How long a batch waits in place for pairs whose earlier JobSubmission may still land
+    /// (deferred) before it sends them to the back of their session queue as new messages
+    /// and moves on: waiting in hand, each crash of a worker that holds them spends one of
+    /// their deliveries, and a grace of minutes outlasts several.
+    public var deferInPlace: Duration
 
     public init(
         batchSize: Int = 200, batchWait: Duration = .milliseconds(200), backoff: Duration = .milliseconds(500),
         maxBackoff: Duration = .seconds(30), pairAttempts: Int = 8, prefetch: Int? = nil, prefetchSeconds: Int = 10,
         maxSessions: Int = 16, sessionIdleTimeout: Duration = .seconds(2), busyIdleTimeout: Duration = .milliseconds(250),
-        sessionSlice: Duration = .seconds(60)
+        sessionSlice: Duration = .seconds(60), deferInPlace: Duration = .seconds(10)
     ) {
+        self.deferInPlace = deferInPlace
         self.prefetch = UInt16(min(max(prefetch ?? batchSize * 2, batchSize, 1), 65_535))
         self.batchSize = max(batchSize, 1)
         self.batchWait = batchWait
