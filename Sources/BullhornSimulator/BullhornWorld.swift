@@ -108,6 +108,17 @@ public final class BullhornWorld: Sendable {
         }
     }
 
+    /// A recruiter edits a candidate (any field: hostile strings included).
+    public func updateCandidate(_ id: Int64, at millis: Int64? = nil, _ change: (inout SimulatedCandidate) -> Void) {
+        let when = millis ?? nowMillis
+        state.withLock { state in
+            guard var candidate = state.candidates[id] else { return }
+            change(&candidate)
+            candidate.dateLastModified = when
+            state.candidates[id] = candidate
+        }
+    }
+
     /// Recruiters take candidates off a tearsheet.
     public func removeMembers(_ candidates: Set<Int64>, from tearsheetID: Int64, at millis: Int64? = nil) {
         let when = millis ?? nowMillis

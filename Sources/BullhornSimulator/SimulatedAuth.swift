@@ -19,7 +19,7 @@ public final class SimulatedAuth: Sendable {
         }
 
         public static let standard = Account(
-            clientID: "sim-client-id", clientSecret: "sim-client-secret", username: "sim.api.user", password: "sim-password")
+            clientID: "sim-client-id", clientSecret: "sim-client-secret-Zq8vT3wQ", username: "sim.api.user", password: "sim-password-Kx72LmPd")
     }
 
     public struct Tokens: Sendable {
@@ -44,6 +44,7 @@ public final class SimulatedAuth: Sendable {
         var refreshTokens: [String: Grant] = [:]
         var sessions: [String: Session] = [:]
         var issued = 0
+        var everIssued: [String] = []
     }
 
     public let accounts: [Account]
@@ -58,7 +59,15 @@ public final class SimulatedAuth: Sendable {
 
     private func token(_ prefix: String, _ state: inout State) -> String {
         state.issued += 1
-        return "\(prefix)\(state.issued):\(UUID().uuidString.lowercased())"
+        let token = "\(prefix)\(state.issued):\(UUID().uuidString.lowercased())"
+        state.everIssued.append(token)
+        return token
+    }
+
+    /// Every code and token issued so far: secrets that must never show in a log, an error, a
+    /// metric or a process listing.
+    public var issuedTokens: [String] {
+        state.withLock { $0.everIssued }
     }
 
     /// A code for valid credentials; nil otherwise (Bullhorn then shows its login page).

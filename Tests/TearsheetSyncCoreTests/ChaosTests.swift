@@ -1,5 +1,6 @@
 import AMQPClient
 import BullhornSimulator
+import CurlHTTP
 import Foundation
 import IntegrationSupport
 import PostgresClient
@@ -61,6 +62,10 @@ struct ChaosRun {
     var refused: Set<Int64> = []
     var campaigns: [(integration: String, campaign: Int64, job: Int64)] = []
     var watermarksBefore: [String: Date?] = [:]
+    /// What `ps` would have shown, taken during the stretch, and the first worker's metrics.
+    var processListings: [String] = []
+    var metrics = ""
+    let metricsPort: Int
 
     init(fixture: FleetFixture, database: ScratchPostgres, broker: ScratchRabbitMQ, seed: UInt64, seconds: Int) {
         self.fixture = fixture
@@ -70,6 +75,9 @@ struct ChaosRun {
         random = ChaosRandom(seed: seed)
         report.seed = seed
         silentRoute = try! TCPProxy(toPort: broker.amqpPort)
+        let probe = try! TCPProxy(toPort: 1)  // a free port for the metrics endpoint
+        metricsPort = probe.port
+        probe.close()
         logs = FileManager.default.temporaryDirectory.appendingPathComponent(TestServices.uniqueName("tsync-chaos")).path
         try? FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
     }
@@ -133,6 +141,7 @@ struct ChaosRun {
                 report.silencedConnections += silentRoute.blackhole()
             }
             if second % 5 == 0 { changeTearsheetMidPass() }
+            if second % 10 == 1 { processListings.append(Self.processListing()) }
             if second % 10 == 7 { fixture.world.delayNextWrites(count: 3, by: .seconds(3)) }
         }
     }
@@ -162,6 +171,8 @@ struct ChaosRun {
         }
         #expect(drained, "the fleet drained the queues")
         report.drainSeconds = (ContinuousClock.now - started).timeInterval
+        metrics = (try? await CurlHTTPClient().execute(HTTPClientRequest(url: "http://127.0.0.1:\(metricsPort)/metrics")).text) ?? ""
+        #expect(metrics.contains("tsync_pairs_added_total"), "the first worker's metrics were read")
         for worker in workers { worker?.terminate() }
         for worker in workers { await worker?.process.exited() }
         silentRoute.close()
@@ -204,14 +215,43 @@ struct ChaosRun {
         report.deadLetters = letters.count
         let lettered = Set(letters.map(\.pair))
         report.unexpectedDeadLetters = lettered.subtracting(shouldFail).count
+        for letter in letters where !shouldFail.contains(letter.pair) {
+            report.notes.append("unexpected dead letter \(letter.pair.integration):\(letter.pair.campaign):\(letter.pair.candidate): \(letter.reason)")
+        }
         #expect(report.unexpectedDeadLetters == 0, "dead letters that should not be there: \(letters.filter { !shouldFail.contains($0.pair) }.prefix(5).map(\.reason))")
         #expect(lettered == shouldFail, "every refused pair is dead-lettered")
+
+        try scanForSecrets(deadLetterReasons: letters.map(\.reason))
 
         for integration in ChaosTests.integrations {
             let watermark = try await IntegrationStore(pool: fixture.pool).watermark(of: integration)
             let before = watermarksBefore[integration] ?? nil
             #expect(watermark != nil && (before == nil || watermark! > before!), "\(integration)'s watermark moved forward")
         }
+    }
+
+    /// No secret in any output: the key, Bullhorn's client secret and password, and every code
+    /// and token the simulator issued, searched for in every process's log, the process
+    /// listings, the metrics and the dead letters' reasons.
+    private mutating func scanForSecrets(deadLetterReasons: [String]) throws {
+        let account = SimulatedAuth.Account.standard
+        let secrets = [fixture.commandEnvironment["TSYNC_SECRET_KEY"]!, account.clientSecret, account.password] + fixture.world.auth.issuedTokens
+        var outputs = processListings + [metrics] + deadLetterReasons
+        for name in try FileManager.default.contentsOfDirectory(atPath: logs) {
+            outputs.append(try String(contentsOfFile: "\(logs)/\(name)", encoding: .utf8))
+        }
+        report.secretsChecked = secrets.count
+        report.outputBytes = outputs.map(\.utf8.count).reduce(0, +)
+        report.secretsSeen = secrets.filter { secret in outputs.contains { $0.contains(secret) } }.count
+        #expect(report.secretsSeen == 0, "secrets in the fleet's output (see \(logs))")
+    }
+
+    /// Every process's command line, as `ps -eo args` shows them.
+    private static func processListing() -> String {
+        let pids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.filter { $0.allSatisfy(\.isNumber) } ?? []
+        return pids.compactMap { pid in
+            (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))).map { String(decoding: $0.map { $0 == 0 ? 32 : $0 }, as: UTF8.self) }
+        }.joined(separator: "\n")
     }
 
     // MARK: - The fleet's processes
@@ -225,8 +265,9 @@ struct ChaosRun {
         }
         // This Bullhorn applies a held write within 3 s: a grace of 20 s covers it (Bullhorn's
         // own needs the default, 3 min).
+        let metrics = index == 1 ? ["--metrics-port", "\(metricsPort)"] : []
         workers[index] = try ChaosProcess.launch(
-            ["work", "--batch", "20", "--uncertain-write-grace", "20s"], environment: environment, log: "\(logs)/worker-\(index).log")
+            ["work", "--batch", "20", "--uncertain-write-grace", "20s"] + metrics, environment: environment, log: "\(logs)/worker-\(index).log")
     }
 
     private mutating func startPublisher() throws {
@@ -336,7 +377,7 @@ struct ChaosProcess {
         process.executableURL = RepositoryFiles.commandBinary
         process.arguments = arguments
         process.currentDirectoryURL = RepositoryFiles.root
-        process.environment = environment.merging(["TSYNC_LOG_LEVEL": "warning"]) { _, new in new }
+        process.environment = environment.merging(["TSYNC_LOG_LEVEL": "info"]) { _, new in new }
         process.standardOutput = output
         process.standardError = output
         try process.run()
@@ -393,6 +434,9 @@ struct ChaosReport {
     var deadLetters = 0
     var unexpectedDeadLetters = 0
     var drainSeconds = 0.0
+    var secretsChecked = 0
+    var outputBytes = 0
+    var secretsSeen = 0
     var notes: [String] = []
 
     var text: String {
@@ -406,6 +450,8 @@ struct ChaosReport {
             JobSubmissions \(jobSubmissions), duplicates \(duplicates), missing \(missingSubmissions); \
             dead letters \(deadLetters) (unexpected \(unexpectedDeadLetters)); drained \(String(format: "%.1f", drainSeconds)) s after the stretch; \
             processes that exited by themselves \(unexpectedExits)
+            chaos: secrets: \(secretsChecked) (key, client secret, password, every code and token issued) looked for in \(outputBytes) bytes \
+            of logs, process listings, metrics and dead-letter reasons: \(secretsSeen) found
             """ + notes.map { "\nchaos: \($0)" }.joined()
     }
 }

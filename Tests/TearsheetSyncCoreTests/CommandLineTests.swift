@@ -74,7 +74,7 @@ import TearsheetSyncCore
         try await FleetFixture.run(seed: seed) { fixture in
             let key = Data((0..<32).map { UInt8($0) }).base64EncodedString()
             let secretsFile = NSTemporaryDirectory() + "tsync-secrets-\(UUID().uuidString).json"
-            try Data(#"{"clientSecret": "sim-client-secret", "password": "sim-password"}"#.utf8).write(to: URL(fileURLWithPath: secretsFile))
+            try Data(#"{"clientSecret": "sim-client-secret-Zq8vT3wQ", "password": "sim-password-Kx72LmPd"}"#.utf8).write(to: URL(fileURLWithPath: secretsFile))
             defer { try? FileManager.default.removeItem(atPath: secretsFile) }
             let environment = [
                 "TSYNC_DATABASE_URL": fixture.databaseURL, "TSYNC_AMQP_URL": fixture.amqpURL, "TSYNC_SECRET_KEY": key,
@@ -88,7 +88,7 @@ import TearsheetSyncCore
             #expect(added.exitCode == 0, "\(added.standardError)")
             #expect(added.standardOutput.contains("session queue tearsheet.session.cli-co declared"))
             let stored = try await fixture.pool.query("SELECT encode(sealed_secrets, 'escape') FROM integrations WHERE id = 'cli-co'").scalar(String.self)
-            #expect(!stored.contains("sim-password"), "secrets are stored sealed")
+            #expect(!stored.contains("sim-password-Kx72LmPd"), "secrets are stored sealed")
 
             let job = fixture.world.tearsheets[0].jobOrderIDs[0]
             let campaign = try await CommandRun.run(["campaign", "add", "--integration", "cli-co", "--campaign", "501", "--job", "\(job)"], environment: environment)

@@ -232,4 +232,47 @@ import Testing
             #expect(fixture.world.callCounts["PUT entity/JobSubmission"] == 4)
         }
     }
+
+    /// Bullhorn's strings are whatever recruiters typed, or pasted: quotes and SQL, NUL (valid
+    /// in JSON, refused by PostgreSQL `text`), 100 kB names, every script. Each candidate is
+    /// indexed and each pair added; none fails its batch.
+    @Test func hostileStringsInEveryCandidateFieldAreIndexedAndThePairsAdded() async throws {
+        try await FleetFixture.run(seed: Self.seed) { fixture in
+            let job = fixture.world.jobOrderIDs[0]
+            try await fixture.addCampaign(1, job: job)
+            let candidates = Array(fixture.world.candidateIDs.prefix(4))
+            let huge = String(repeating: "é", count: 100_000)
+            fixture.world.updateCandidate(candidates[0]) {
+                $0.firstName = "Robert'); DROP TABLE candidates;--"
+                $0.lastName = "O'Brien \"Bob\" \\ $1 %s {{x}}"
+            }
+            fixture.world.updateCandidate(candidates[1]) {
+                $0.firstName = "Nul\u{0}Byte"
+                $0.email = "nul\u{0}@example.com"
+            }
+            fixture.world.updateCandidate(candidates[2]) {
+                $0.lastName = huge
+                $0.occupation = "🧑‍💻 Ingeniera de software, 東京\n\ttab"
+            }
+            fixture.world.updateCandidate(candidates[3]) {
+                $0.city = "\u{202E}evil RTL \u{FEFF}BOM"
+                $0.companyName = String(repeating: "'", count: 5_000)
+            }
+            let outcome = try await processor(fixture).process(candidates.map { PairKey(campaignID: 1, candidateID: $0) }, integrationID: fixture.integrationID)
+            #expect(outcome.added.count == 4)
+            #expect(outcome.deadLetters.isEmpty && outcome.retry.isEmpty)
+            let stored = { (id: Int64, column: String) async throws -> String in
+                try await fixture.pool.query(
+                    PostgresQuery(unsafeSQL: "SELECT \(column) FROM candidates WHERE ats_candidate_id = $1", binds: [PostgresBind(id)])
+                ).scalar(String.self)
+            }
+            #expect(try await stored(candidates[0], "first_name") == "Robert'); DROP TABLE candidates;--")
+            #expect(try await stored(candidates[0], "last_name") == "O'Brien \"Bob\" \\ $1 %s {{x}}")
+            #expect(try await stored(candidates[1], "first_name") == "Nul\u{FFFD}Byte", "NUL cannot be stored: it is replaced, not the batch failed")
+            #expect(try await stored(candidates[2], "last_name") == huge)
+            #expect(try await stored(candidates[2], "occupation") == "🧑‍💻 Ingeniera de software, 東京\n\ttab")
+            #expect(try await stored(candidates[3], "company_name").count == 5_000)
+            #expect(try await fixture.pool.query("SELECT count(*) FROM candidates").scalar(Int.self) == 4, "the table is still there")
+        }
+    }
 }

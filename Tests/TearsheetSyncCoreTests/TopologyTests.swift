@@ -13,7 +13,7 @@ import Testing
         #expect(definition["dead-letter-strategy"] == .string("at-least-once"))
         #expect(definition["overflow"] == .string("reject-publish"), "at-least-once dead-lettering requires it")
         #expect(definition["dead-letter-exchange"] == .string(Topology.deadLetterExchange))
-        #expect(topology.deliveryLimit == 5)
+        #expect(topology.deliveryLimit == 20)
         #expect(SessionQueue.arguments["x-queue-type"] == .string("quorum"))
         #expect(SessionQueue.arguments["x-single-active-consumer"] == .bool(true))
     }

@@ -23,10 +23,19 @@ public struct CandidateIndex: Sendable {
         return Array(Set(candidateIDs).subtracting(freshSet)).sorted()
     }
 
+    /// Bullhorn's text as PostgreSQL `text` can hold it: JSON may carry NUL (`\u0000`), which
+    /// `text` refuses, and one such name would fail the statement, and with it the batch of
+    /// every candidate indexed together. It becomes U+FFFD, as invalid UTF-8 already has.
+    static func storable(_ text: String) -> String {
+        text.contains("\u{0}") ? text.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}") : text
+    }
+
     /// Upserts Bullhorn's candidates in one statement.
     public func upsert(integrationID: String, _ candidates: [BullhornCandidate], at now: Date = Date()) async throws {
         guard !candidates.isEmpty else { return }
-        func text(_ value: (BullhornCandidate) -> String?) -> PostgresNullableArray<String> { PostgresNullableArray(candidates.map(value)) }
+        func text(_ value: (BullhornCandidate) -> String?) -> PostgresNullableArray<String> {
+            PostgresNullableArray(candidates.map { value($0).map(Self.storable) })
+        }
         try await pool.query(
             """
             INSERT INTO candidates (integration_id, ats_candidate_id, first_name, last_name, name, email, phone, mobile,

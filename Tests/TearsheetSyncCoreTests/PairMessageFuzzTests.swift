@@ -1,0 +1,48 @@
+import AMQPClient
+import Foundation
+import IntegrationSupport
+import Testing
+
+@testable import TearsheetSyncCore
+
+/// The message decoder against 20,000 seeded mutations of valid messages
+/// (`TSYNC_FUZZ_ITERATIONS`, `TSYNC_FUZZ_SEED`): it never crashes, every refusal has a reason
+/// (what a dead letter carries), and whatever it accepts is a pair the contract allows.
+@Suite struct PairMessageFuzzTests {
+    @Test func mutatedMessagesAreDecodedOrRefusedWithAReasonNeverACrash() throws {
+        let iterations = Int(ProcessInfo.processInfo.environment["TSYNC_FUZZ_ITERATIONS"] ?? "") ?? 20_000
+        let seed = UInt64(ProcessInfo.processInfo.environment["TSYNC_FUZZ_SEED"] ?? "") ?? UInt64.random(in: 1...UInt64.max)
+        print("fuzz: PairMessage.decode, \(iterations) inputs, TSYNC_FUZZ_SEED=\(seed)")
+        var mutator = Mutator(seed: seed)
+        let corpus = [
+            PairMessage(integrationId: "acme-staffing", campaignId: 12, atsCandidateId: 100_345, atsJobId: 7001, tearsheetId: 3),
+            PairMessage(integrationId: "quote\"back\\slash\u{0}nul 東京 🧑‍💻", campaignId: 1, atsCandidateId: 1, atsJobId: 1, tearsheetId: 0),
+        ]
+        var accepted = 0
+        for index in 0..<iterations {
+            let original = corpus[index % corpus.count]
+            var message = try original.amqpMessage()
+            message.body = mutator.mutate(message.body)
+            if index % 3 == 0 { message.properties.messageID = nil }
+            if index % 5 == 0 { message.properties.headers = [:] }
+            do {
+                let pair = try PairMessage.decode(message)
+                accepted += 1
+                #expect(!pair.integrationId.isEmpty && pair.campaignId > 0 && pair.atsCandidateId > 0 && pair.atsJobId > 0)
+                #expect(pair.source == PairMessage.source)
+                if let id = message.properties.messageID { #expect(id == pair.messageID) }
+            } catch let error as PairMessageError {
+                #expect(!error.description.isEmpty)
+            }
+        }
+        print("fuzz: \(accepted) of \(iterations) mutated messages still decoded (all valid pairs)")
+    }
+
+    @Test func anOversizedBodyIsRefusedWithAReason() throws {
+        var message = try PairMessage(integrationId: "acme", campaignId: 1, atsCandidateId: 2, atsJobId: 3, tearsheetId: 4).amqpMessage()
+        message.body = Array(#"{"integrationId":""#.utf8) + Array(repeating: UInt8(ascii: "a"), count: 8 << 20) + Array(#"""#.utf8)
+        #expect(throws: PairMessageError.self) { try PairMessage.decode(message) }
+        message.body = Array(repeating: UInt8(ascii: "["), count: 100_000)
+        #expect(throws: PairMessageError.self) { try PairMessage.decode(message) }
+    }
+}
