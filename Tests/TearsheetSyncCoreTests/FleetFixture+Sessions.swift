@@ -27,7 +27,11 @@ extension FleetFixture {
         SessionWorker(
             workerID: name, databaseURL: leaseDatabaseURL ?? databaseURL,
             connectBroker: { [amqpURL = amqpURL ?? self.amqpURL] in try await AMQPConnection.connect(url: amqpURL) },
-            processor: PairProcessor(pool: pool, clients: BullhornClients(pool: pool, secretKey: secretKey, configuration: Self.clientConfiguration)),
+            // The simulator applies a write at once: a short grace covers the PUTs a killed
+            // worker left without an answer.
+            processor: PairProcessor(
+                pool: pool, clients: BullhornClients(pool: pool, secretKey: secretKey, configuration: Self.clientConfiguration),
+                uncertainWriteGrace: .seconds(5)),
             options: options, tick: .milliseconds(200), heartbeatExpiry: .seconds(2), logger: Self.quietLogger)
     }
 

@@ -284,7 +284,7 @@ import Testing
         let seed = Self.sixTearsheets(members: 150, candidates: 1_200)
         try await FleetFixture.run(seed: seed) { fixture in
             let expected = try await publishSixBusySessions(fixture, latency: .milliseconds(50))  // sessions stay busy for a while
-            let process = try fixture.launch(["work", "--batch", "10"])
+            let process = try fixture.launch(["work", "--batch", "10", "--uncertain-write-grace", "5s"])  // see startWorkerProcess
             let sessionsOf = { (worker: String) in
                 try await fixture.pool.query("SELECT coalesce(cardinality(sessions), 0) FROM worker_heartbeats WHERE worker_id LIKE \(worker)").rows
                     .map { try $0.decode(at: 0, as: Int.self) }.reduce(0, +)
