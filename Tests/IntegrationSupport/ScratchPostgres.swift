@@ -22,10 +22,19 @@ public final class ScratchPostgres: Sendable {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(TestServices.uniqueName("tsync-pg")).path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         if getuid() == 0 { try await run("/bin/chown", ["postgres:postgres", directory], asPostgres: false) }
-        let server = ScratchPostgres(port: try ServerTool.freePort(), directory: directory)
         try await run("\(binaries)/initdb", ["-D", "\(directory)/data", "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"])
-        try await server.pgCtl(["start", "-w", "-t", "60", "-l", "\(directory)/server.log"])
-        return server
+        // A free port may be taken by another test's server between the check and the start:
+        // then the server does not start, and another port is tried.
+        for attempt in 1...3 {
+            let server = ScratchPostgres(port: try ServerTool.freePort(), directory: directory)
+            do {
+                try await server.pgCtl(["start", "-w", "-t", "60", "-l", "\(directory)/server.log"])
+                return server
+            } catch where attempt < 3 {
+                continue
+            }
+        }
+        throw ScratchServerError(description: "unreachable")
     }
 
     /// Runs `body` with a server of its own, stopped and deleted afterwards whatever happens.

@@ -32,6 +32,7 @@ struct FleetFixture: Sendable {
         databaseServer: String = TestServices.adminDatabaseURL, brokerServer: (amqp: String, management: String)? = nil,
         _ body: @Sendable (FleetFixture) async throws -> T
     ) async throws -> T {
+        _ = SecretScanningLogHandler.installed
         let world = BullhornWorld(seed: seed, faults: faults)
         return try await BullhornSimulatorServer(world: world).run { base in
             let databaseURL = try await TestServices.createDatabase("tsync_fleet", adminURL: databaseServer)
@@ -46,6 +47,7 @@ struct FleetFixture: Sendable {
                 _ = try await TopologyApplier(definitions: topology.definitions).apply(
                     on: broker, management: RabbitMQManagement(url: URL(string: brokerServer?.management ?? TestServices.managementURL)!), virtualHost: vhost)
                 let key = (0..<32).map { _ in UInt8.random(in: 0...255) }
+                SecretScanningLogHandler.register(Data(key).base64EncodedString())
                 let account = SimulatedAuth.Account.standard
                 try await IntegrationStore(pool: pool).upsert(
                     id: integrationID, clientID: account.clientID, username: account.username,
@@ -80,11 +82,11 @@ struct FleetFixture: Sendable {
             clientConfiguration: Self.clientConfiguration, logger: Self.quietLogger)
     }
 
-    /// Tests read summaries; the publisher's own log lines would only clutter the output.
+    /// Tests read summaries; the fleet's own log lines would only clutter the output. They are
+    /// all searched for secrets, and printed from `TSYNC_TEST_LOG_LEVEL` up.
     static var quietLogger: Logger {
-        var logger = Logger(label: "test.publisher")
-        logger.logLevel = ProcessInfo.processInfo.environment["TSYNC_TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
-        return logger
+        _ = SecretScanningLogHandler.installed
+        return Logger(label: "test.fleet")
     }
 
     /// The fixture's settings as `tearsheet-sync` reads them from the environment.

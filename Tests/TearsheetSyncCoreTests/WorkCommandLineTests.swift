@@ -27,6 +27,7 @@ import Testing
             }
             #expect(healthy)
             #expect(metrics.contains("tsync_sessions_held"))
+            #expect(SecretScanningLogHandler.leaks(in: metrics).isEmpty, "no secret in the metrics")
             #expect(metrics.contains(#"tsync_pairs_added_total{integration="\#(fixture.integrationID)"}"#), "per session")
             let added = metrics.split(separator: "\n").filter { $0.hasPrefix("tsync_pairs_added_total") }
                 .compactMap { Double($0.split(separator: " ").last ?? "") }.reduce(0, +)

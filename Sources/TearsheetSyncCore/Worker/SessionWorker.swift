@@ -138,9 +138,12 @@ public final class SessionWorker: Sendable {
     private func turn(leases: SessionLeases, running: inout [String: RunningSession]) async throws {
         let work = SessionWorkStore(pool: processor.pool)
         while !shouldStop {
-            // Sessions whose consumer ended (drained, stopped, or its channel failed) go back.
-            for (integrationID, session) in running where session.finished.isSet {
-                running[integrationID] = nil
+            // Sessions whose consumer ended (drained, stopped, or its channel failed) go back:
+            // out of `sessions` first, then the lease, so that no one sees it in two hands.
+            let ended = running.filter { $0.value.finished.isSet }
+            for integrationID in ended.keys { running[integrationID] = nil }
+            held.withLock { $0 = running.keys.sorted() }
+            for (integrationID, session) in ended {
                 _ = try await leases.release(integrationID)  // false when the lease was lost meanwhile
                 switch await session.task.result {
                 case .success(.drained):
