@@ -25,6 +25,16 @@ public struct AMQPConfiguration: Sendable, CustomStringConvertible {
     /// holding its thread for ever (`rpc_timeout=` in milliseconds).
     public var rpcTimeout: Duration
     public var frameMax: Int
+    /// Other brokers of the same cluster, tried in order when this one does not answer
+    /// (`amqp://…@node1/vh,amqp://…@node2/vh`, as other AMQP clients accept).
+    public var alternatives: [AMQPConfiguration] = []
+
+    /// This broker, then each alternative, without their own alternatives.
+    public var brokers: [AMQPConfiguration] {
+        var first = self
+        first.alternatives = []
+        return [first] + alternatives
+    }
 
     public init(
         host: String = "127.0.0.1", port: Int? = nil, virtualHost: String = "/",
@@ -46,8 +56,26 @@ public struct AMQPConfiguration: Sendable, CustomStringConvertible {
         self.frameMax = frameMax
     }
 
-    /// Parses a URL; the error never repeats the URL (it may hold a password).
+    /// Parses a URL, or several separated by commas (the brokers of a cluster, tried in
+    /// order); the error never repeats the URL (it may hold a password).
     public init(url: String) throws {
+        let urls = url.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard let first = urls.first else { throw AMQPError(.invalidConfiguration, "no broker URL") }
+        if urls.count > 1 {
+            try self.init(url: first)
+            alternatives = try urls.dropFirst().enumerated().map { index, other in
+                do {
+                    return try AMQPConfiguration(url: other)
+                } catch let error as AMQPError {
+                    throw AMQPError(.invalidConfiguration, "broker \(index + 2) of the list: \(error.message)")
+                }
+            }
+            return
+        }
+        try self.init(singleURL: first)
+    }
+
+    private init(singleURL url: String) throws {
         guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased()
         else { throw AMQPError(.invalidConfiguration, "not a URL (expected amqp://user:password@host:port/vhost)") }
         guard scheme == "amqp" || scheme == "amqps" else {
@@ -98,9 +126,10 @@ public struct AMQPConfiguration: Sendable, CustomStringConvertible {
         }
     }
 
-    /// The URL without its password, for logs.
+    /// The URL (or URLs) without the password, for logs.
     public var description: String {
         let vhost = virtualHost == "/" ? "%2F" : virtualHost
-        return "\(useTLS ? "amqps" : "amqp")://\(username)@\(host):\(port)/\(vhost)"
+        let own = "\(useTLS ? "amqps" : "amqp")://\(username)@\(host):\(port)/\(vhost)"
+        return ([own] + alternatives.map(\.description)).joined(separator: ",")
     }
 }

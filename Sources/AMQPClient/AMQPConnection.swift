@@ -17,8 +17,22 @@ public final class AMQPConnection: Sendable {
         self.inbox = inbox
     }
 
-    /// Connects, logs in and starts the connection's thread.
+    /// Connects to the first broker of `configuration.brokers` that answers, logs in and starts
+    /// the connection's thread. A broker that refuses the login fails at once (the others
+    /// would refuse it too); one that cannot be reached gives way to the next.
     public static func connect(_ configuration: AMQPConfiguration) async throws -> AMQPConnection {
+        var firstFailure: (any Error)?
+        for broker in configuration.brokers {
+            do {
+                return try await connect(broker: broker)
+            } catch let error as AMQPError where error.code == .transport {
+                firstFailure = firstFailure ?? error
+            }
+        }
+        throw firstFailure ?? AMQPError(.invalidConfiguration, "no broker to connect to")
+    }
+
+    private static func connect(broker configuration: AMQPConfiguration) async throws -> AMQPConnection {
         let inbox = try AMQPCommandInbox()
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             let thread = Thread {

@@ -9,11 +9,9 @@ import Testing
 /// (issue 11, finding 4).
 @Suite struct AMQPSilentBrokerTests {
     @Test func anRPCToASilentBrokerFailsByItsDeadline() async throws {
-        let broker = URLComponents(string: TestServices.amqpURL)!
-        let proxy = try TCPProxy(toPort: broker.port ?? 5672)
+        let proxy = try TCPProxy(inFrontOf: TestServices.amqpURL)
         defer { proxy.close() }
-        var viaProxy = broker
-        viaProxy.port = proxy.port
+        var viaProxy = URLComponents(string: proxy.route(TestServices.amqpURL))!
         viaProxy.queryItems = [URLQueryItem(name: "heartbeat", value: "0"), URLQueryItem(name: "rpc_timeout", value: "5000")]
         let connection = try await AMQPConnection.connect(url: viaProxy.string!)
         let channel = try await connection.openChannel()

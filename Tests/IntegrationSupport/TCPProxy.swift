@@ -34,6 +34,18 @@ public final class TCPProxy: Sendable {
         Thread { [self] in acceptLoop() }.start()
     }
 
+    /// A proxy in front of the service `url` names (its port on 127.0.0.1).
+    public convenience init(inFrontOf url: String) throws {
+        try self.init(toPort: URLComponents(string: url)?.port ?? 0)
+    }
+
+    /// `url` with its port replaced by the proxy's: the same service, through the proxy.
+    public func route(_ url: String) -> String {
+        var components = URLComponents(string: url)!
+        components.port = port
+        return components.string!
+    }
+
     /// From now on no byte passes on the connections open now, in either direction; their
     /// sockets stay open. Returns how many went silent.
     @discardableResult

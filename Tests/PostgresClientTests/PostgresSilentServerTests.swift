@@ -10,12 +10,9 @@ import Testing
     @Test func aCallToASilentServerFailsByItsDeadline() async throws {
         let url = try await TestServices.createDatabase()
         defer { Task { try? await TestServices.dropDatabase(url) } }
-        let server = URLComponents(string: url)!
-        let proxy = try TCPProxy(toPort: server.port ?? 5432)
+        let proxy = try TCPProxy(inFrontOf: url)
         defer { proxy.close() }
-        var viaProxy = server
-        viaProxy.port = proxy.port
-        let connection = try await PostgresConnection.connect(viaProxy.string!, answerDeadline: .seconds(2))
+        let connection = try await PostgresConnection.connect(proxy.route(url), answerDeadline: .seconds(2))
         #expect(try await connection.query("SELECT 1").scalar(Int.self) == 1)
         #expect(try await connection.query("SHOW statement_timeout").scalar(String.self) == "2s", "the server ends its statements at the same limit")
         proxy.blackhole()

@@ -118,14 +118,14 @@ struct ChaosRun {
                 // The first pass publishes thousands of pairs through a slow, faulty Bullhorn:
                 // two seconds in, it is half-way.
                 let published = try await publishedSoFar()
-                publisher?.kill()
+                await publisher?.kill()
                 report.publisherKills += 1
                 report.notes.append("publisher SIGKILLed \(second) s in, \(published) pairs published by then")
                 try startPublisher()
             }
             if second % 6 == 3 {
                 let victim = random.below(workers.count)
-                workers[victim]?.kill()
+                await workers[victim]?.kill()
                 report.workerKills += 1
                 try startWorker(victim)
             }
@@ -258,11 +258,7 @@ struct ChaosRun {
 
     private mutating func startWorker(_ index: Int) throws {
         var environment = fixture.commandEnvironment
-        if index == 0 {
-            var viaProxy = URLComponents(string: fixture.amqpURL)!
-            viaProxy.port = silentRoute.port
-            environment["TSYNC_AMQP_URL"] = viaProxy.string!
-        }
+        if index == 0 { environment["TSYNC_AMQP_URL"] = silentRoute.route(fixture.amqpURL) }
         // This Bullhorn applies a held write within 3 s: a grace of 20 s covers it (Bullhorn's
         // own needs the default, 3 min).
         let metrics = index == 1 ? ["--metrics-port", "\(metricsPort)"] : []
@@ -276,14 +272,15 @@ struct ChaosRun {
 
     /// A process that ended on its own (not killed by the run) is started again, and counted.
     private mutating func restartWhatDied() async throws {
-        for index in workers.indices where workers[index]?.process.isRunning == false {
+        for index in workers.indices {
+            guard let status = workers[index]?.process.reapedStatus() else { continue }
             report.unexpectedExits += 1
-            report.notes.append("worker \(index) exited by itself (\(workers[index]!.process.terminationStatus)); see \(logs)")
+            report.notes.append("worker \(index) exited by itself (\(status)); see \(logs)")
             try startWorker(index)
         }
-        if publisher?.process.isRunning == false {
+        if let status = publisher?.process.reapedStatus() {
             report.unexpectedExits += 1
-            report.notes.append("publisher exited by itself (\(publisher!.process.terminationStatus)); see \(logs)")
+            report.notes.append("publisher exited by itself (\(status)); see \(logs)")
             try startPublisher()
         }
     }
@@ -384,8 +381,10 @@ struct ChaosProcess {
         return ChaosProcess(process: process)
     }
 
-    func kill() {
+    /// SIGKILL, and the process reaped, so that it is not mistaken for one that died by itself.
+    func kill() async {
         Glibc.kill(process.processIdentifier, SIGKILL)
+        await process.exited()
     }
 
     func terminate() {

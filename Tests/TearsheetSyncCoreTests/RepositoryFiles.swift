@@ -1,4 +1,5 @@
 import Foundation
+import IntegrationSupport
 
 /// Paths of files in this repository and of the built command, for tests.
 enum RepositoryFiles {
@@ -45,9 +46,13 @@ struct CommandRun {
         try process.run()
         let outData = out.fileHandleForReading.readDataToEndOfFile()
         let errData = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        var exitCode = process.reapedStatus()
+        while exitCode == nil {
+            usleep(20_000)  // on the command's own thread: see `Process.exited()`
+            exitCode = process.reapedStatus()
+        }
         return CommandRun(
-            exitCode: process.terminationStatus, standardOutput: String(decoding: outData, as: UTF8.self),
+            exitCode: exitCode!, standardOutput: String(decoding: outData, as: UTF8.self),
             standardError: String(decoding: errData, as: UTF8.self))
     }
 }

@@ -38,12 +38,9 @@ import Testing
     @Test func aSilentLeaseSessionIsReplacedAndTheWorkerKeepsItsSession() async throws {
         try await FleetFixture.run(seed: Self.seed) { fixture in
             let expected = try await publishBusySession(fixture, latency: .milliseconds(120))
-            let database = URLComponents(string: fixture.databaseURL)!
-            let proxy = try TCPProxy(toPort: database.port ?? 5432)
+            let proxy = try TCPProxy(inFrontOf: fixture.databaseURL)
             defer { proxy.close() }
-            var viaProxy = database
-            viaProxy.port = proxy.port
-            let worker = fixture.sessionWorker("silent-lease", leaseDatabaseURL: viaProxy.string!)
+            let worker = fixture.sessionWorker("silent-lease", leaseDatabaseURL: proxy.route(fixture.databaseURL))
             // The worker's own lock lives as long as its lease session: whose backend holds it
             // says which lease session the worker has.
             let workerKey = SessionLeases.workerKey("silent-lease")
@@ -80,13 +77,10 @@ import Testing
     @Test func aSilentBrokerConnectionIsReplacedAndEveryPairIsAddedOnce() async throws {
         try await FleetFixture.run(seed: Self.seed) { fixture in
             let expected = try await publishBusySession(fixture, latency: .milliseconds(20))
-            let broker = URLComponents(string: fixture.amqpURL)!
-            let proxy = try TCPProxy(toPort: broker.port ?? 5672)
+            let proxy = try TCPProxy(inFrontOf: fixture.amqpURL)
             defer { proxy.close() }
-            var viaProxy = broker
-            viaProxy.port = proxy.port
             #expect(!fixture.amqpURL.contains("heartbeat"), "the default heartbeat is what is tried")
-            let worker = fixture.sessionWorker("silent-broker", amqpURL: viaProxy.string!)
+            let worker = fixture.sessionWorker("silent-broker", amqpURL: proxy.route(fixture.amqpURL))
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await worker.run() }
                 #expect(try await FleetFixture.eventually { try await fixture.rows() >= 20 })
