@@ -47,14 +47,15 @@ struct SecretScanningLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
-        let all = metadata.merging(metadataProvider?.get() ?? [:]) { _, new in new }.merging(explicit ?? [:]) { _, new in new }
-        let text = "\(message) " + all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+    func log(event: LogEvent) {
+        let all = metadata.merging(metadataProvider?.get() ?? [:]) { _, new in new }.merging(event.metadata ?? [:]) { _, new in new }
+        var text = "\(event.message) " + all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        if let error = event.error { text += " error=\(error)" }
         for leak in Self.leaks(in: text) {
-            Issue.record("\(leak) in a log line of \(label) (\(file):\(line))")
+            Issue.record("\(leak) in a log line of \(label) (\(event.file):\(event.line))")
         }
-        if let printed, level >= printed {
-            FileHandle.standardError.write(Data("\(level) \(label): \(text)\n".utf8))
+        if let printed, event.level >= printed {
+            FileHandle.standardError.write(Data("\(event.level) \(label): \(text)\n".utf8))
         }
     }
 }
