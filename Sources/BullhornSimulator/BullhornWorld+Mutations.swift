@@ -52,7 +52,7 @@ extension BullhornWorld {
         state.withLock { state in
             guard state.lateWrites.count > 0 else { return nil }
             state.lateWrites.count -= 1
-            state.faultsServed["late write", default: 0] += 1
+            state.served("late write")
             return state.lateWrites.delay
         }
     }
@@ -60,7 +60,7 @@ extension BullhornWorld {
     func jobSubmissionRefusal(forCandidate candidate: Int64) -> Int? {
         state.withLock { state in
             let status = state.refusedSubmissionCandidates[candidate]
-            if status != nil { state.faultsServed["refused JobSubmission", default: 0] += 1 }
+            if status != nil { state.served("refused JobSubmission") }
             return status
         }
     }

@@ -23,7 +23,7 @@ extension BullhornWorld {
     }
 
     func served(_ fault: String) {
-        state.withLock { $0.faultsServed[fault, default: 0] += 1 }
+        state.withLock { $0.served(fault) }
     }
 
     /// The `nth` request from now to `endpoint` (such as `GET query/TearsheetMember`; "*" for
@@ -64,7 +64,7 @@ extension BullhornWorld {
             } else if let every = faults.unavailableEvery, n % every == 0 {
                 fault = .unavailable
             }
-            if let fault { state.faultsServed[fault.kind, default: 0] += 1 }
+            if let fault { state.served(fault.kind) }
             let bareEndpoint = endpoint.split(separator: " ", maxSplits: 1).last.map(String.init) ?? endpoint
             let latency = faults.endpointLatency[endpoint] ?? faults.endpointLatency[bareEndpoint] ?? faults.latency
             return (fault, faults.corruptEndpoints.contains(bareEndpoint), latency)
@@ -76,7 +76,7 @@ extension BullhornWorld {
         state.withLock { state in
             state.logins += 1
             let flake = state.faults.loginFlakeEvery.map { state.logins % $0 == 0 } ?? false
-            if flake { state.faultsServed["login flake", default: 0] += 1 }
+            if flake { state.served("login flake") }
             return (flake, state.faults.sessionExpiresAfterCalls)
         }
     }

@@ -28,6 +28,10 @@ public final class BullhornWorld: Sendable {
         var refusedSubmissionCandidates: [Int64: Int] = [:]
         /// Faults served so far, by kind (see `faultsServed`).
         var faultsServed: [String: Int] = [:]
+
+        mutating func served(_ fault: String) {
+            faultsServed[fault, default: 0] += 1
+        }
     }
 
     let state: Mutex<State>
@@ -121,13 +125,7 @@ public final class BullhornWorld: Sendable {
 
     /// Recruiters take candidates off a tearsheet.
     public func removeMembers(_ candidates: Set<Int64>, from tearsheetID: Int64, at millis: Int64? = nil) {
-        let when = millis ?? nowMillis
-        state.withLock { state in
-            guard var tearsheet = state.tearsheets[tearsheetID] else { return }
-            tearsheet.members.removeAll { candidates.contains($0.candidateID) }
-            tearsheet.dateLastModified = when
-            state.tearsheets[tearsheetID] = tearsheet
-        }
+        updateTearsheet(tearsheetID, at: millis) { $0.members.removeAll { candidates.contains($0.candidateID) } }
     }
 
     public func setFaults(_ faults: SimulatorFaults) {
