@@ -35,9 +35,8 @@ final class AnswerDeadline: Sendable {
             return watch.generation
         }
         let allowed = limit + extra
-        let seconds = Double(allowed.components.seconds) + Double(allowed.components.attoseconds) / 1e18
         // A Dispatch timer, not a task: the cooperative pool may be the very thing that is busy.
-        DispatchQueue.global().asyncAfter(deadline: .now() + seconds) { [self] in
+        DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(allowed.milliseconds))) { [self] in
             state.withLock { watch in
                 guard watch.generation == generation, let socket = watch.socket else { return }
                 shutdown(socket, Int32(SHUT_RDWR))
@@ -51,5 +50,12 @@ final class AnswerDeadline: Sendable {
         }
         if cut { throw PostgresError(.connection, "no answer from the server within \(allowed); the connection was cut") }
         return try result.get()
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds, as libpq's `poll`, `statement_timeout` and Dispatch take them.
+    var milliseconds: Int64 {
+        components.seconds * 1_000 + components.attoseconds / 1_000_000_000_000_000
     }
 }

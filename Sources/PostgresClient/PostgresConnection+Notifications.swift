@@ -15,7 +15,7 @@ extension PostgresConnection {
     /// The payloads of the notifications that arrived, waiting up to `timeout` on the
     /// connection's own thread for the first (empty when none came).
     public func notifications(waitingUpTo timeout: Duration) async throws -> [String] {
-        let milliseconds = Int32(clamping: timeout.components.seconds * 1_000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        let milliseconds = Int32(clamping: timeout.milliseconds)
         return try await run(extra: timeout) { handle in
             var payloads = try Self.takeNotifications(handle)
             guard payloads.isEmpty else { return payloads }

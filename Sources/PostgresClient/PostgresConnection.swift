@@ -52,7 +52,7 @@ public final class PostgresConnection: @unchecked Sendable {
             let connection = PostgresConnection(thread: thread, handle: handle.pointer, answerDeadline: answerDeadline)
             var settings = ["SET TimeZone = 'UTC'", "SET DateStyle = 'ISO, YMD'"] + serverKeepalives
             if let answerDeadline {
-                settings.append("SET statement_timeout = \(answerDeadline.components.seconds * 1000 + answerDeadline.components.attoseconds / 1_000_000_000_000_000)")
+                settings.append("SET statement_timeout = \(answerDeadline.milliseconds)")
             }
             try await connection.executeScript(unsafeSQL: settings.joined(separator: "; "))
             return connection
