@@ -50,7 +50,7 @@ struct PublishCommand: AsyncParsableCommand {
             let pool = PostgresPool(connectionString: try settings.databaseURL(), maxConnections: concurrency * 2 + 1)
             let logger = Logger(label: "tearsheet-sync.publisher")
             // A looping publisher is a service: it waits for a database or broker that is not up yet.
-            let patience = every == nil ? Duration.zero : WorkCommand.startupPatience
+            let patience = every == nil ? Duration.zero : StartupConnections.servicePatience
             try await StartupConnections.check(pool, patience: patience, logger: logger)
             var broker = try await StartupConnections.broker(settings, patience: patience, logger: logger)
             let options = PublisherOptions(overlap: DurationParser.parse(overlap)!, full: full, concurrency: concurrency)

@@ -31,9 +31,6 @@ struct WorkCommand: AsyncParsableCommand {
     @Option(name: .customLong("topology"), help: "RabbitMQ definitions file (TSYNC_TOPOLOGY).")
     var topologyFile: String?
 
-    /// How long a worker starting beside its database or broker waits for them to come up.
-    static let startupPatience = Duration.seconds(60)
-
     func validate() throws {
         guard batch > 0 else { throw ValidationError("--batch must be positive") }
         guard maxSessions > 0 else { throw ValidationError("--max-sessions must be positive") }
@@ -48,10 +45,10 @@ struct WorkCommand: AsyncParsableCommand {
             let databaseURL = try settings.databaseURL()
             let pool = PostgresPool(connectionString: databaseURL, maxConnections: 8, applicationName: "tearsheet-sync worker")
             let logger = Logger(label: "tearsheet-sync.worker")
-            try await StartupConnections.check(pool, patience: Self.startupPatience, logger: logger)
+            try await StartupConnections.check(pool, patience: StartupConnections.servicePatience, logger: logger)
             // A bad broker URL or password stops the process here, with its one-line message;
             // the worker then opens connections of its own.
-            try await StartupConnections.broker(settings, patience: Self.startupPatience, logger: logger).close()
+            try await StartupConnections.broker(settings, patience: StartupConnections.servicePatience, logger: logger).close()
             let amqp = try settings.amqp()
             let workerID = "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier):\(UInt16.random(in: 0...UInt16.max))"
             let worker = SessionWorker(

@@ -19,33 +19,31 @@ public enum StartupConnections {
         }
     }
 
+    /// How long a long-running service starting beside its database or broker waits for them.
+    public static let servicePatience = Duration.seconds(60)
+
     /// Opens one pooled connection now, so that a bad database setting stops the command at
     /// start rather than at first use.
     public static func check(_ pool: PostgresPool, patience: Duration = .zero, logger: Logger? = nil) async throws {
-        try await retrying(patience: patience, logger: logger, what: "database") {
-            do {
-                try await pool.query("SELECT 1")
-                return nil
-            } catch let error as PostgresError where error.code == .connection {
-                let failure = ConfigurationError(setting: Settings.databaseURLVariable, "cannot connect: \(error.message)")
-                return (failure, mayPass: isMomentary(error))
-            }
+        _ = try await retrying(patience: patience, logger: logger, what: "database") {
+            try await pool.query("SELECT 1")
+        } failure: { error in
+            guard let error = error as? PostgresError, error.code == .connection else { return nil }
+            return (ConfigurationError(setting: Settings.databaseURLVariable, "cannot connect: \(error.message)"), mayPass: isMomentary(error))
         }
     }
 
     public static func broker(_ settings: Settings, patience: Duration = .zero, logger: Logger? = nil) async throws -> AMQPConnection {
         let configuration = try settings.amqp()
-        var connection: AMQPConnection?
-        try await retrying(patience: patience, logger: logger, what: "broker") {
-            do {
-                connection = try await AMQPConnection.connect(configuration)
-                return nil
-            } catch let error as AMQPError {
-                let failure = ConfigurationError(setting: Settings.amqpURLVariable, "cannot connect to \(configuration): \(error.message)")
-                return (failure, mayPass: error.code == .transport)
-            }
+        return try await retrying(patience: patience, logger: logger, what: "broker") {
+            try await AMQPConnection.connect(configuration)
+        } failure: { error in
+            guard let error = error as? AMQPError else { return nil }
+            return (
+                ConfigurationError(setting: Settings.amqpURLVariable, "cannot connect to \(configuration): \(error.message)"),
+                mayPass: error.code == .transport
+            )
         }
-        return connection!
     }
 
     /// A connection failure that a server coming up or going down gives (refused, reset,
@@ -59,17 +57,24 @@ public enum StartupConnections {
         return !settingProblems.contains { error.message.localizedCaseInsensitiveContains($0) }
     }
 
-    /// Runs `attempt` until it succeeds (nil), fails for good, or `patience` is spent.
-    private static func retrying(
-        patience: Duration, logger: Logger?, what: String, _ attempt: () async throws -> (failure: ConfigurationError, mayPass: Bool)?
-    ) async throws {
+    /// Runs `attempt` until it succeeds, fails for good, or `patience` is spent. `failure` says
+    /// what a failure means for the operator, and whether it may pass; nil: not ours to name.
+    private static func retrying<T>(
+        patience: Duration, logger: Logger?, what: String, _ attempt: () async throws -> T,
+        failure: (any Error) -> (ConfigurationError, mayPass: Bool)?
+    ) async throws -> T {
         let started = ContinuousClock.now
         var pause = Duration.milliseconds(500)
-        while let (failure, mayPass) = try await attempt() {
-            guard mayPass, ContinuousClock.now - started + pause < patience else { throw failure }
-            logger?.warning("\(what) not reachable yet; waiting for it", metadata: ["error": "\(failure)"])
-            try await Task.sleep(for: pause)
-            pause = min(pause * 2, .seconds(5))
+        while true {
+            do {
+                return try await attempt()
+            } catch {
+                guard let (named, mayPass) = failure(error) else { throw error }
+                guard mayPass, ContinuousClock.now - started + pause < patience else { throw named }
+                logger?.warning("\(what) not reachable yet; waiting for it", metadata: ["error": "\(named)"])
+                try await Task.sleep(for: pause)
+                pause = min(pause * 2, .seconds(5))
+            }
         }
     }
 }
