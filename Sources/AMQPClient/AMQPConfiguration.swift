@@ -61,18 +61,14 @@ public struct AMQPConfiguration: Sendable, CustomStringConvertible {
     public init(url: String) throws {
         let urls = url.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         guard let first = urls.first else { throw AMQPError(.invalidConfiguration, "no broker URL") }
-        if urls.count > 1 {
-            try self.init(url: first)
-            alternatives = try urls.dropFirst().enumerated().map { index, other in
-                do {
-                    return try AMQPConfiguration(url: other)
-                } catch let error as AMQPError {
-                    throw AMQPError(.invalidConfiguration, "broker \(index + 2) of the list: \(error.message)")
-                }
-            }
-            return
-        }
         try self.init(singleURL: first)
+        alternatives = try urls.dropFirst().enumerated().map { index, other in
+            do {
+                return try AMQPConfiguration(singleURL: other)
+            } catch let error as AMQPError {
+                throw AMQPError(.invalidConfiguration, "broker \(index + 2) of the list: \(error.message)")
+            }
+        }
     }
 
     private init(singleURL url: String) throws {
