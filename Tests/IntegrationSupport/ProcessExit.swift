@@ -18,6 +18,14 @@ extension Process {
         }
     }
 
+    /// `exited()` for a thread of its own that may block (never the cooperative pool).
+    public func exitedBlocking() -> Int32 {
+        while true {
+            if let status = reapedStatus() { return status }
+            usleep(20_000)
+        }
+    }
+
     /// The exit status if the process has ended (reaping it), nil while it runs.
     public func reapedStatus() -> Int32? {
         var status: Int32 = 0

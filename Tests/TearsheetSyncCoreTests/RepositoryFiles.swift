@@ -46,13 +46,8 @@ struct CommandRun {
         try process.run()
         let outData = out.fileHandleForReading.readDataToEndOfFile()
         let errData = err.fileHandleForReading.readDataToEndOfFile()
-        var exitCode = process.reapedStatus()
-        while exitCode == nil {
-            usleep(20_000)  // on the command's own thread: see `Process.exited()`
-            exitCode = process.reapedStatus()
-        }
         return CommandRun(
-            exitCode: exitCode!, standardOutput: String(decoding: outData, as: UTF8.self),
+            exitCode: process.exitedBlocking(), standardOutput: String(decoding: outData, as: UTF8.self),
             standardError: String(decoding: errData, as: UTF8.self))
     }
 }
