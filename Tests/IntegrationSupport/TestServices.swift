@@ -5,16 +5,16 @@ import PostgresClient
 /// start` provides both). A missing service fails the test: integration tests never skip.
 public enum TestServices {
     public static var amqpURL: String {
-        ProcessInfo.processInfo.environment["TSYNC_TEST_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672/%2F"
+        ProcessInfo.processInfo.environment["TSYNC_TEST_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5682/%2F"
     }
 
     public static var managementURL: String {
-        ProcessInfo.processInfo.environment["TSYNC_TEST_MANAGEMENT_URL"] ?? "http://guest:guest@127.0.0.1:15672"
+        ProcessInfo.processInfo.environment["TSYNC_TEST_MANAGEMENT_URL"] ?? "http://guest:guest@127.0.0.1:15682"
     }
 
     /// A database the tests may create other databases from.
     public static var adminDatabaseURL: String {
-        ProcessInfo.processInfo.environment["TSYNC_TEST_DATABASE_URL"] ?? "postgresql://postgres@127.0.0.1:5432/postgres"
+        ProcessInfo.processInfo.environment["TSYNC_TEST_DATABASE_URL"] ?? "postgresql://postgres@127.0.0.1:5442/postgres"
     }
 
     /// The CA that signed the local services' TLS certificate (for `localhost`).
@@ -25,7 +25,7 @@ public enum TestServices {
     }
 
     public static var amqpsPort: Int {
-        Int(ProcessInfo.processInfo.environment["TSYNC_TEST_AMQPS_PORT"] ?? "") ?? 5671
+        Int(ProcessInfo.processInfo.environment["TSYNC_TEST_AMQPS_PORT"] ?? "") ?? 5681
     }
 
     /// A name no other test run uses, for queues, exchanges and databases.

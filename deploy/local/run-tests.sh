@@ -5,6 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
+# The full run first checks that the local services start beside servers on the usual ports:
+# before ours start, so that it has their default ports to itself (a data directory of its own).
+[ $# -gt 0 ] || deploy/local/test-services-beside-others.sh
 deploy/local/services.sh start
 trap 'deploy/local/services.sh stop' EXIT
 eval "$(deploy/local/services.sh env)"
