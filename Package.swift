@@ -14,14 +14,14 @@ let package = Package(
         .executable(name: "tearsheet-sync", targets: ["tearsheet-sync"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
-        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.5.0"),
-        .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
-        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
-        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
-        .package(url: "https://github.com/apple/swift-metrics", from: "2.4.0"),
-        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", .upToNextMinor(from: "1.8.2")),
+        .package(url: "https://github.com/apple/swift-log", .upToNextMinor(from: "1.16.2")),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", .upToNextMinor(from: "2.28.1")),
+        .package(url: "https://github.com/apple/swift-http-types", .upToNextMinor(from: "1.8.0")),
+        .package(url: "https://github.com/apple/swift-crypto", .upToNextMinor(from: "3.12.3")),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", .upToNextMinor(from: "2.13.0")),
+        .package(url: "https://github.com/apple/swift-metrics", .upToNextMinor(from: "2.13.0")),
+        .package(url: "https://github.com/swift-server/swift-prometheus", .upToNextMinor(from: "2.4.1")),
     ],
     targets: [
         // Thin C modules: one per Debian library, plus static-inline shims in their headers for
@@ -45,6 +45,8 @@ let package = Package(
         // Runs blocking C calls on a dedicated thread per connection, bridged to async/await.
         .target(name: "Blocking", swiftSettings: swiftSettings),
         .target(name: "StableHashing", swiftSettings: swiftSettings),
+        // Callers waiting their turn (pool leases, HTTP workers, call slots), cancellable.
+        .target(name: "WaitingLine", swiftSettings: swiftSettings),
         .target(
             name: "AMQPClient",
             dependencies: ["CRabbitMQ", "Blocking"],
@@ -52,17 +54,17 @@ let package = Package(
         ),
         .target(
             name: "PostgresClient",
-            dependencies: ["CLibPQ", "Blocking", "StableHashing"],
+            dependencies: ["CLibPQ", "Blocking", "StableHashing", "WaitingLine"],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "CurlHTTP",
-            dependencies: ["CCurl", "Blocking"],
+            dependencies: ["CCurl", "Blocking", "WaitingLine"],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "BullhornClient",
-            dependencies: ["CurlHTTP"],
+            dependencies: ["CurlHTTP", "WaitingLine"],
             swiftSettings: swiftSettings
         ),
         // A faithful Bullhorn REST simulator, for the tests and the demo.

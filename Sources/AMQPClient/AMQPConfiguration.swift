@@ -122,6 +122,14 @@ public struct AMQPConfiguration: Sendable, CustomStringConvertible {
         }
     }
 
+    /// The same brokers, in another virtual host.
+    public func inVirtualHost(_ name: String) -> AMQPConfiguration {
+        var copy = self
+        copy.virtualHost = name
+        copy.alternatives = alternatives.map { $0.inVirtualHost(name) }
+        return copy
+    }
+
     /// The URL (or URLs) without the password, for logs.
     public var description: String {
         let vhost = virtualHost == "/" ? "%2F" : virtualHost

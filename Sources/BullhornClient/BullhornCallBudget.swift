@@ -1,4 +1,4 @@
-import Synchronization
+import WaitingLine
 
 /// An integration's share of Bullhorn: at most `callsPerMinute` calls a minute (a token bucket
 /// that holds one second's worth) and at most `maxConcurrent` calls in flight. Every caller for
@@ -8,25 +8,29 @@ public final class BullhornCallBudget: Sendable {
         var tokens: Double
         var refilledAt: ContinuousClock.Instant
         var inFlight = 0
-        var waiters: [CheckedContinuation<Void, Never>] = []
     }
 
     public let callsPerMinute: Int
     public let maxConcurrent: Int
     private let capacity: Double
-    private let bucket: Mutex<Bucket>
+    private let bucket: WaitingLine<Bucket, Void>
 
     public init(callsPerMinute: Int, maxConcurrent: Int) {
         precondition(callsPerMinute > 0 && maxConcurrent > 0, "a budget must allow calls")
         self.callsPerMinute = callsPerMinute
         self.maxConcurrent = maxConcurrent
         capacity = max(1, Double(callsPerMinute) / 60)
-        bucket = Mutex(Bucket(tokens: capacity, refilledAt: .now))
+        bucket = WaitingLine(Bucket(tokens: capacity, refilledAt: .now))
     }
 
-    /// Waits for a call slot and a token, runs `body`, frees the slot.
+    /// Waits for a call slot and a token, runs `body`, frees the slot. A caller whose task is
+    /// cancelled stops waiting for either.
     public func spend<T: Sendable>(_ body: () async throws -> T) async throws -> T {
-        await enter()
+        try await bucket.take { bucket in
+            guard bucket.inFlight < maxConcurrent else { return nil }
+            bucket.inFlight += 1
+            return ()
+        }
         defer { leave() }
         try await takeToken()
         return try await body()
@@ -35,7 +39,7 @@ public final class BullhornCallBudget: Sendable {
     private func takeToken() async throws {
         let ratePerSecond = Double(callsPerMinute) / 60
         while true {
-            let wait = bucket.withLock { bucket -> Duration? in
+            let wait = bucket.withLock { bucket, _ -> Duration? in
                 let now = ContinuousClock.now
                 let elapsed = (now - bucket.refilledAt)
                 let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
@@ -52,34 +56,13 @@ public final class BullhornCallBudget: Sendable {
         }
     }
 
-    private func enter() async {
-        let admitted = bucket.withLock { bucket -> Bool in
-            guard bucket.inFlight < maxConcurrent else { return false }
-            bucket.inFlight += 1
-            return true
-        }
-        if admitted { return }
-        await withCheckedContinuation { continuation in
-            let now = bucket.withLock { bucket -> Bool in
-                if bucket.inFlight < maxConcurrent {
-                    bucket.inFlight += 1
-                    return true
-                }
-                bucket.waiters.append(continuation)
-                return false
-            }
-            if now { continuation.resume() }
-        }
-    }
-
     private func leave() {
-        let next = bucket.withLock { bucket -> CheckedContinuation<Void, Never>? in
-            if bucket.waiters.isEmpty {
-                bucket.inFlight -= 1
-                return nil
-            }
-            return bucket.waiters.removeFirst()  // the slot passes straight to the next caller
+        let next = bucket.withLock { bucket, waiters -> WaitingLine<Bucket, Void>.Waiter? in
+            // The slot passes straight to the next caller.
+            if let next = waiters.next() { return next }
+            bucket.inFlight -= 1
+            return nil
         }
-        next?.resume()
+        next?.resume(())
     }
 }

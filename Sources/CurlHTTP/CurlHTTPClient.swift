@@ -1,21 +1,16 @@
 import Blocking
-import Synchronization
+import WaitingLine
 
 /// An HTTP client over libcurl: a few workers, each a thread with its own easy handle whose
 /// connections stay alive between requests. At most `maxConcurrentRequests` run at once;
-/// more callers wait their turn. Blocking `curl_easy_perform` never runs on the cooperative pool.
+/// more callers wait their turn (or leave the line when their task is cancelled). Blocking `curl_easy_perform` never runs on the cooperative pool.
 public final class CurlHTTPClient: Sendable {
     private struct Worker: Sendable {
         let thread: DedicatedThread
         let handle: UncheckedCurlHandle
     }
 
-    private struct State {
-        var idle: [Worker]
-        var waiters: [CheckedContinuation<Worker, Never>] = []
-    }
-
-    private let state: Mutex<State>
+    private let line: WaitingLine<[Worker], Worker>
     private let workers: [Worker]
     public let connectTimeout: Duration
     public let userAgent: String
@@ -26,7 +21,7 @@ public final class CurlHTTPClient: Sendable {
             Worker(thread: DedicatedThread(name: "http-\(index)"), handle: UncheckedCurlHandle(CurlEasyHandle()))
         }
         self.workers = workers
-        self.state = Mutex(State(idle: workers))
+        self.line = WaitingLine(workers)
         self.connectTimeout = connectTimeout
         self.userAgent = userAgent
     }
@@ -38,7 +33,7 @@ public final class CurlHTTPClient: Sendable {
     /// Sends `request` and returns the response, whatever its status; throws `HTTPClientError` only
     /// when no response arrived.
     public func execute(_ request: HTTPClientRequest) async throws -> HTTPClientResponse {
-        let worker = await checkOut()
+        let worker = try await line.take { $0.popLast() }
         defer { checkIn(worker) }
         let connectTimeout = connectTimeout
         let userAgent = userAgent
@@ -47,27 +42,13 @@ public final class CurlHTTPClient: Sendable {
         }
     }
 
-    private func checkOut() async -> Worker {
-        if let worker = state.withLock({ $0.idle.popLast() }) { return worker }
-        return await withCheckedContinuation { continuation in
-            let worker = state.withLock { state -> Worker? in
-                if let worker = state.idle.popLast() { return worker }
-                state.waiters.append(continuation)
-                return nil
-            }
-            if let worker { continuation.resume(returning: worker) }
-        }
-    }
-
     private func checkIn(_ worker: Worker) {
-        let waiter = state.withLock { state -> CheckedContinuation<Worker, Never>? in
-            if state.waiters.isEmpty {
-                state.idle.append(worker)
-                return nil
-            }
-            return state.waiters.removeFirst()
+        let waiter = line.withLock { idle, waiters -> WaitingLine<[Worker], Worker>.Waiter? in
+            if let next = waiters.next() { return next }
+            idle.append(worker)
+            return nil
         }
-        waiter?.resume(returning: worker)
+        waiter?.resume(worker)
     }
 }
 

@@ -1,9 +1,10 @@
-import Synchronization
+import WaitingLine
 
 /// A small pool of connections to one database.
 ///
 /// Connections open lazily up to `maxConnections`; callers beyond that wait in line. A
 /// connection that broke while leased is dropped and its slot passed on, never handed out again.
+/// A caller whose task is cancelled while it waits leaves the line.
 public final class PostgresPool: Sendable {
     /// What a caller gets from the pool: a connection, the right to open one, or a refusal.
     private enum Grant: Sendable {
@@ -15,7 +16,6 @@ public final class PostgresPool: Sendable {
     private struct State {
         var idle: [PostgresConnection] = []
         var open = 0
-        var waiters: [CheckedContinuation<Grant, Never>] = []
         var closed = false
 
         /// The grant for a new caller, or nil when it has to wait.
@@ -35,14 +35,14 @@ public final class PostgresPool: Sendable {
     public let connectionString: String
     public let maxConnections: Int
     private let applicationName: String
-    private let state: Mutex<State>
+    private let line: WaitingLine<State, Grant>
 
     public init(connectionString: String, maxConnections: Int = 4, applicationName: String = "tearsheet-sync") {
         precondition(maxConnections > 0, "a pool needs at least one connection")
         self.connectionString = connectionString
         self.maxConnections = maxConnections
         self.applicationName = applicationName
-        self.state = Mutex(State(maxConnections: maxConnections))
+        self.line = WaitingLine(State(maxConnections: maxConnections))
     }
 
     /// Leases a connection for the duration of `body`.
@@ -71,33 +71,20 @@ public final class PostgresPool: Sendable {
 
     /// Closes idle connections and refuses new leases; leased ones close when given back.
     public func close() async {
-        let (idle, waiters) = state.withLock { state in
+        let (idle, waiters) = line.withLock { state, waiters in
             state.closed = true
             defer {
                 state.open -= state.idle.count
                 state.idle = []
-                state.waiters = []
             }
-            return (state.idle, state.waiters)
+            return (state.idle, waiters.all())
         }
-        waiters.forEach { $0.resume(returning: .closed) }
+        waiters.forEach { $0.resume(.closed) }
         for connection in idle { await connection.close() }
     }
 
     private func lease() async throws -> PostgresConnection {
-        var grant = state.withLock { $0.grant() }
-        if grant == nil {
-            grant = await withCheckedContinuation { continuation in
-                if let now = state.withLock({ state -> Grant? in
-                    let now = state.grant()
-                    if now == nil { state.waiters.append(continuation) }
-                    return now
-                }) {
-                    continuation.resume(returning: now)
-                }
-            }
-        }
-        switch grant! {
+        switch try await line.take({ $0.grant() }) {
         case .connection(let connection):
             return connection
         case .closed:
@@ -118,26 +105,26 @@ public final class PostgresPool: Sendable {
             releaseSlot()
             return
         }
-        let (waiter, closeIt) = state.withLock { state -> (CheckedContinuation<Grant, Never>?, Bool) in
+        let (waiter, closeIt) = line.withLock { state, waiters -> (WaitingLine<State, Grant>.Waiter?, Bool) in
             if state.closed {
                 state.open -= 1
                 return (nil, true)
             }
-            if !state.waiters.isEmpty { return (state.waiters.removeFirst(), false) }
+            if let next = waiters.next() { return (next, false) }
             state.idle.append(connection)
             return (nil, false)
         }
         if closeIt { await connection.close() }
-        waiter?.resume(returning: .connection(connection))
+        waiter?.resume(.connection(connection))
     }
 
     /// Frees the slot of a connection that is gone; the first waiter, if any, may open anew.
     private func releaseSlot() {
-        let waiter = state.withLock { state -> CheckedContinuation<Grant, Never>? in
-            if !state.closed, !state.waiters.isEmpty { return state.waiters.removeFirst() }
+        let waiter = line.withLock { state, waiters -> WaitingLine<State, Grant>.Waiter? in
+            if !state.closed, let next = waiters.next() { return next }
             state.open -= 1
             return nil
         }
-        waiter?.resume(returning: .openSlot)
+        waiter?.resume(.openSlot)
     }
 }

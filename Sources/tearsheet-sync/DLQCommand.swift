@@ -12,11 +12,11 @@ struct DLQCommand: AsyncParsableCommand {
         @OptionGroup var options: GlobalOptions
         @Option(help: "Messages to show at most.") var limit = 100
         @Flag(help: "JSON, one array.") var json = false
-        @Option(name: .customLong("topology"), help: "RabbitMQ definitions file (TSYNC_TOPOLOGY).") var topologyFile: String?
+        @OptionGroup var topology: TopologyOption
 
         func run() async throws {
             try await runCommand(options) { settings in
-                let topology = try Topology.load(path: topologyFile ?? settings.topologyPath())
+                let topology = try self.topology.load(settings)
                 let broker = try await StartupConnections.broker(settings)
                 let entries = try await DeadLetterQueue(broker: broker, topology: topology).list(limit: limit)
                 await broker.close()
@@ -41,11 +41,11 @@ struct DLQCommand: AsyncParsableCommand {
         @OptionGroup var options: GlobalOptions
         @Option(help: "Messages to replay at most.") var limit = 1_000
         @Option(help: "Only this integration's messages.") var integration: String?
-        @Option(name: .customLong("topology"), help: "RabbitMQ definitions file (TSYNC_TOPOLOGY).") var topologyFile: String?
+        @OptionGroup var topology: TopologyOption
 
         func run() async throws {
             try await runCommand(options) { settings in
-                let topology = try Topology.load(path: topologyFile ?? settings.topologyPath())
+                let topology = try self.topology.load(settings)
                 let pool = PostgresPool(connectionString: try settings.databaseURL(), maxConnections: 1, applicationName: "tearsheet-sync dlq")
                 try await StartupConnections.check(pool)
                 let broker = try await StartupConnections.broker(settings)

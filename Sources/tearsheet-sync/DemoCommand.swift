@@ -11,8 +11,8 @@ struct DemoCommand: AsyncParsableCommand {
         commandName: "demo",
         abstract: "The whole fleet on this machine against the built-in Bullhorn simulator.",
         discussion: """
-            Recreates the database tsync_demo next to TSYNC_DATABASE_URL, applies the topology (purging the session \
-            queues of the broker's virtual host), starts a seeded simulator, registers three integrations with \
+            Recreates the database tsync_demo next to TSYNC_DATABASE_URL and the queues of the virtual host tsync-demo \
+            on the broker (refusing either if the demo did not make it), starts a seeded simulator, registers three integrations with \
             campaigns, runs one publish pass and two workers until the queues drain, and prints what happened.
             """)
 
@@ -29,13 +29,16 @@ struct DemoCommand: AsyncParsableCommand {
                 logger.logLevel = .error
                 return logger
             }()
+            let topology = try Topology.load(path: settings.topologyPath())
+            let management = RabbitMQManagement(url: try settings.managementURL())
+            let amqp = try settings.amqp().inVirtualHost(DemoVirtualHost.name)
+            try await DemoVirtualHost.claim(management: management, user: amqp.username)
             let databaseURL = try await DemoDatabase.recreate(from: try settings.databaseURL())
             let pool = PostgresPool(connectionString: databaseURL, maxConnections: 12)
             try await pool.withConnection { try await SchemaMigrator().migrate($0) }
-            let topology = try Topology.load(path: settings.topologyPath())
-            let broker = try await StartupConnections.broker(settings)
+            let broker = try await AMQPConnection.connect(amqp)
             _ = try await TopologyApplier(definitions: topology.definitions).apply(
-                on: broker, management: RabbitMQManagement(url: try settings.managementURL()), virtualHost: try settings.amqp().virtualHost)
+                on: broker, management: management, virtualHost: amqp.virtualHost)
             for integrationID in DemoData.integrationIDs { try await SessionQueue(integrationID: integrationID).declare(on: broker) }
             let purge = try await broker.openChannel()
             for queue in DemoData.integrationIDs.map(SessionQueue.queueName) + [Topology.deadLetterQueue] { try await purge.purgeQueue(queue) }
@@ -54,7 +57,6 @@ struct DemoCommand: AsyncParsableCommand {
                 let published = summaries.map(\.pairsPublished).reduce(0, +)
 
                 let clients = BullhornClients(pool: pool, secretKey: key)
-                let amqp = try settings.amqp()
                 let workers = (1...2).map { index in
                     SessionWorker(
                         workerID: "demo-worker-\(index)", databaseURL: databaseURL, connectBroker: { try await AMQPConnection.connect(amqp) },

@@ -4,14 +4,29 @@ import Foundation
 import PostgresClient
 import TearsheetSyncCore
 
-/// The demo's own database, recreated on every run.
+/// The demo's own database, recreated on every run: only ever one that the demo made (it says
+/// so in its comment), never a database of the same name that someone else keeps data in.
 enum DemoDatabase {
     static let name = "tsync_demo"
+    static let marker = "made by tearsheet-sync demo; dropped and made again by every run"
 
     static func recreate(from url: String) async throws -> String {
         let admin = try await PostgresConnection.connect(url)
-        try await admin.executeScript(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
-        try await admin.executeScript(unsafeSQL: "CREATE DATABASE \(name)")
+        do {
+            let existing = try await admin.query(
+                "SELECT coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database WHERE datname = \(name)")
+            if let comment = existing.rows.first, try comment.decode(at: 0, as: String.self) != marker {
+                throw DemoRefusal(
+                    "database \(name) exists and was not made by the demo: it is left as it is (drop it yourself, or point TSYNC_DATABASE_URL at another server)")
+            }
+            // Names cannot be bound parameters; both are constants of this file.
+            try await admin.executeScript(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+            try await admin.executeScript(unsafeSQL: "CREATE DATABASE \(name)")
+            try await admin.executeScript(unsafeSQL: "COMMENT ON DATABASE \(name) IS '\(marker)'")
+        } catch {
+            await admin.close()
+            throw error
+        }
         await admin.close()
         var components = URLComponents(string: url)
         guard components?.scheme?.hasPrefix("postgres") == true else {
@@ -19,6 +34,42 @@ enum DemoDatabase {
         }
         components?.path = "/\(name)"
         return components?.string ?? url
+    }
+}
+
+/// The demo's own virtual host on the broker, where it purges queues on every run: made by the
+/// demo and marked so in its description; one of the same name that the demo did not make is
+/// refused, so that the demo never purges queues that someone else relies on.
+enum DemoVirtualHost {
+    static let name = "tsync-demo"
+    static let marker = "made by tearsheet-sync demo; its queues are purged by every run"
+
+    private struct VirtualHost: Decodable {
+        let description: String?
+    }
+
+    /// Makes the virtual host (and gives `user` its permissions) or checks that the demo made it.
+    static func claim(management: RabbitMQManagement, user: String) async throws {
+        let path = "/api/vhosts/\(RabbitMQManagement.segment(name))"
+        if let existing = try await management.getIfPresent(path, as: VirtualHost.self) {
+            guard existing.description == marker else {
+                throw DemoRefusal("virtual host \(name) exists and was not made by the demo: its queues are left as they are (delete it yourself)")
+            }
+            return
+        }
+        try await management.put(path, json: ["description": marker])
+        try await management.put(
+            "/api/permissions/\(RabbitMQManagement.segment(name))/\(RabbitMQManagement.segment(user))",
+            json: ["configure": ".*", "write": ".*", "read": ".*"])
+    }
+}
+
+/// The demo will not touch what it did not make.
+struct DemoRefusal: Error, CustomStringConvertible {
+    let description: String
+
+    init(_ description: String) {
+        self.description = "demo: " + description
     }
 }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import TearsheetSyncCore
 
 struct DepthCommand: AsyncParsableCommand {
@@ -17,24 +18,25 @@ struct DepthCommand: AsyncParsableCommand {
     @Flag(help: "Redraw every two seconds until interrupted.")
     var watch = false
 
-    @Option(name: .customLong("topology"), help: "RabbitMQ definitions file (TSYNC_TOPOLOGY).")
-    var topologyFile: String?
+    @OptionGroup var topology: TopologyOption
 
     func run() async throws {
         try await runCommand(options) { settings in
-            let topology = try Topology.load(path: topologyFile ?? settings.topologyPath())
+            let topology = try self.topology.load(settings)
             let reader = QueueDepthReader(managementURL: try settings.managementURL())
             let vhost = try settings.amqp().virtualHost
-            let endpoint = metrics.start()
-            defer { if let endpoint { Task { await endpoint.stop() } } }
-            repeat {
-                let depths = try await reader.depths(topology: topology, virtualHost: vhost)
-                depths.forEach(FleetMetrics.record)
+            let report: @Sendable ([QueueDepth]) throws -> Void = { [json, watch] depths in
                 if watch && !json { print("\u{1B}[2J\u{1B}[H", terminator: "") }
                 print(json ? try DepthReport.json(depths) : DepthReport.table(depths))
                 fflush(nil)
-                if watch { try await Task.sleep(for: .seconds(2)) }
-            } while watch
+            }
+            guard watch else { return try report(try await reader.depths(topology: topology, virtualHost: vhost)) }
+            let monitor = QueueMonitor(interval: .seconds(2)) {
+                let depths = try await reader.depths(topology: topology, virtualHost: vhost)
+                depths.forEach(FleetMetrics.record)
+                try report(depths)
+            }
+            try await runServices(monitor, metrics: metrics.server(), logger: Logger(label: "tearsheet-sync.monitor"))
         }
     }
 }

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import Metrics
+import Prometheus
 import TearsheetSyncCore
 
 /// Flags every command accepts; each overrides its environment variable.
@@ -51,13 +53,22 @@ func printError(_ line: String) {
 
 /// `--metrics-port` and `--metrics-address`, for long-running commands.
 struct MetricsOptions: ParsableArguments {
-    @Option(name: .customLong("metrics-port"), help: "Serve /metrics and /healthz on this port.")
+    @Option(name: .customLong("metrics-port"), help: "Serve /metrics, /healthz/live and /healthz/ready on this port.")
     var metricsPort: Int?
 
     @Option(name: .customLong("metrics-address"), help: "Address for --metrics-port.")
     var metricsAddress = "0.0.0.0"
 
-    func start(healthy: @escaping @Sendable () -> Bool = { true }) -> MetricsEndpoint? {
-        metricsPort.map { MetricsEndpoint(address: metricsAddress, port: $0, healthy: healthy) }
+    func validate() throws {
+        if let metricsPort, !(0...65535).contains(metricsPort) { throw ValidationError("--metrics-port must be 0 to 65535") }
+    }
+
+    /// The metrics server, when asked for; swift-metrics reports to its registry from now on
+    /// (before the command creates its first metric).
+    func server(isReady: @escaping @Sendable () -> Bool = { true }) -> MetricsServer? {
+        guard let metricsPort else { return nil }
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        return MetricsServer(address: metricsAddress, port: metricsPort, registry: registry, isReady: isReady)
     }
 }

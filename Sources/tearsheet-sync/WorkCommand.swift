@@ -1,6 +1,5 @@
 import AMQPClient
 import ArgumentParser
-import Dispatch
 import Foundation
 import Logging
 import PostgresClient
@@ -26,43 +25,36 @@ struct WorkCommand: AsyncParsableCommand {
     var maxSessions = 16
 
     @Option(help: "How long a JobSubmission whose creation had an unknown outcome (a timeout, a crash) is not created again: longer than Bullhorn may hold a write.")
-    var uncertainWriteGrace = "3m"
+    var uncertainWriteGrace = DurationArgument(argument: "3m")!
 
-    @Option(name: .customLong("topology"), help: "RabbitMQ definitions file (TSYNC_TOPOLOGY).")
-    var topologyFile: String?
+    @OptionGroup var topology: TopologyOption
 
     func validate() throws {
         guard batch > 0 else { throw ValidationError("--batch must be positive") }
         guard maxSessions > 0 else { throw ValidationError("--max-sessions must be positive") }
-        guard DurationParser.parse(uncertainWriteGrace) != nil else { throw ValidationError("--uncertain-write-grace takes a duration such as 3m") }
     }
 
     func run() async throws {
         try await runCommand(options) { settings in
             let key = try settings.secretKey()
             // Read for its errors: a worker with a broken topology file should not start.
-            _ = try Topology.load(path: topologyFile ?? settings.topologyPath())
+            _ = try topology.load(settings)
             let databaseURL = try settings.databaseURL()
+            let amqp = try settings.amqp()
             let pool = PostgresPool(connectionString: databaseURL, maxConnections: 8, applicationName: "tearsheet-sync worker")
             let logger = Logger(label: "tearsheet-sync.worker")
-            try await StartupConnections.check(pool, patience: StartupConnections.servicePatience, logger: logger)
-            // A bad broker URL or password stops the process here, with its one-line message;
-            // the worker then opens connections of its own.
-            try await StartupConnections.broker(settings, patience: StartupConnections.servicePatience, logger: logger).close()
-            let amqp = try settings.amqp()
             let workerID = "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier):\(UInt16.random(in: 0...UInt16.max))"
             let worker = SessionWorker(
                 workerID: workerID, databaseURL: databaseURL,
                 connectBroker: { try await AMQPConnection.connect(amqp) },
                 processor: PairProcessor(
-                    pool: pool, clients: BullhornClients(pool: pool, secretKey: key), uncertainWriteGrace: DurationParser.parse(uncertainWriteGrace)!),
+                    pool: pool, clients: BullhornClients(pool: pool, secretKey: key), uncertainWriteGrace: uncertainWriteGrace.duration),
                 options: WorkerOptions(batchSize: batch, prefetch: prefetch, maxSessions: maxSessions), logger: logger)
-            let signals = StopSignals { worker.stop() }
-            let endpoint = metrics.start { worker.isHealthy }
-            try await worker.run()
-            withExtendedLifetime(signals) {}
-            await endpoint?.stop()
-            await pool.close()
+            try await closing(pool) {
+                try await runServices(
+                    WorkerService(worker: worker, pool: pool, settings: settings, logger: logger),
+                    metrics: metrics.server { worker.isHealthy }, logger: logger)
+            }
         }
     }
 }

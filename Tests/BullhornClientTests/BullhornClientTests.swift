@@ -168,6 +168,20 @@ import Testing
         }
     }
 
+    @Test func aCallerWaitingForACallSlotLeavesTheLineWhenCancelled() async throws {
+        let budget = BullhornCallBudget(callsPerMinute: 6_000, maxConcurrent: 1)
+        let holding = Task { try await budget.spend { try await Task.sleep(for: .seconds(2)) } }
+        try await Task.sleep(for: .milliseconds(300))  // the only slot is taken
+        let waiting = Task { try await budget.spend { 1 } }
+        try await Task.sleep(for: .milliseconds(200))
+        let cancelled = ContinuousClock.now
+        waiting.cancel()
+        await #expect(throws: CancellationError.self) { try await waiting.value }
+        #expect(ContinuousClock.now - cancelled < .seconds(1), "it did not wait for the slot")
+        try await holding.value
+        #expect(try await budget.spend { 2 } == 2, "the slot was handed back, not lost")
+    }
+
     @Test func theBudgetHoldsUnderConcurrentCallers() async throws {
         var configuration = BullhornClientConfiguration.fastRetries
         configuration.callsPerMinute = 600  // 10 a second, at most 10 at once

@@ -108,4 +108,20 @@ import Testing
             #expect(bodies.allSatisfy { $0 == "hello" })
         }
     }
+
+    @Test func aCallerWaitingForAFreeHandleLeavesTheLineWhenCancelled() async throws {
+        try await withLocalServer(router()) { base in
+            let client = CurlHTTPClient(maxConcurrentRequests: 1)
+            let slow = Task { try await client.execute(HTTPClientRequest(url: base + "/slow")).text }
+            try await Task.sleep(for: .milliseconds(300))  // the only handle is busy for 3 s
+            let waiting = Task { try await client.execute(HTTPClientRequest(url: base + "/hello")).text }
+            try await Task.sleep(for: .milliseconds(200))
+            let cancelled = ContinuousClock.now
+            waiting.cancel()
+            await #expect(throws: CancellationError.self) { try await waiting.value }
+            #expect(ContinuousClock.now - cancelled < .seconds(1), "it did not wait for the slow request")
+            #expect(try await slow.value == "late")
+            #expect(try await client.execute(HTTPClientRequest(url: base + "/hello")).text == "hello", "the handle went back")
+        }
+    }
 }

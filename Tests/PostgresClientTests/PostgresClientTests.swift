@@ -160,6 +160,25 @@ import Testing
         }
     }
 
+    /// A service shutting down cancels its tasks: one waiting for a connection must leave the
+    /// line at once, and its place must not be lost to the others.
+    @Test func aCallerWaitingForAConnectionLeavesTheLineWhenCancelled() async throws {
+        try await withDatabase { url, _ in
+            let pool = PostgresPool(connectionString: url, maxConnections: 1)
+            let holding = Task { try await pool.query("SELECT pg_sleep(2)") }
+            try await Task.sleep(for: .milliseconds(300))  // the only connection is leased
+            let waiting = Task { try await pool.query("SELECT 1") }
+            try await Task.sleep(for: .milliseconds(200))
+            let cancelled = ContinuousClock.now
+            waiting.cancel()
+            await #expect(throws: CancellationError.self) { try await waiting.value }
+            #expect(ContinuousClock.now - cancelled < .seconds(1), "it did not wait for the connection")
+            _ = try await holding.value
+            #expect(try await pool.query("SELECT 7").scalar(Int.self) == 7, "the connection went back to the pool")
+            await pool.close()
+        }
+    }
+
     @Test func badConnectionStringFailsWithoutThePassword() async throws {
         await #expect {
             _ = try await PostgresConnection.connect("postgresql://postgres:sekr1t-pw@127.0.0.1:1/nowhere?connect_timeout=2")

@@ -22,7 +22,7 @@ import Testing
                 try await Task.sleep(for: .milliseconds(200))
                 guard let response = try? await http.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/metrics", timeout: .seconds(2))) else { continue }
                 metrics = response.text
-                healthy = (try? await http.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/healthz", timeout: .seconds(2))))?.status == 200
+                healthy = (try? await http.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/healthz/ready", timeout: .seconds(2))))?.status == 200
                 if metrics.contains("tsync_pairs_added_total") && metrics.contains(" 25") && healthy { break }
             }
             #expect(healthy)

@@ -30,11 +30,20 @@ public struct RabbitMQManagement: Sendable {
 
     /// GET, decoded as `T`.
     public func get<T: Decodable>(_ path: String, as type: T.Type) async throws -> T {
-        let response = try await send("GET", path, body: nil)
+        try Self.decode(T.self, from: try await send("GET", path, body: nil), path: path)
+    }
+
+    /// GET, decoded as `T`; nil when there is no such thing (404).
+    public func getIfPresent<T: Decodable>(_ path: String, as type: T.Type) async throws -> T? {
+        let response = try await send("GET", path, body: nil, absentIsAnswer: true)
+        return response.status == 404 ? nil : try Self.decode(T.self, from: response, path: path)
+    }
+
+    private static func decode<T: Decodable>(_ type: T.Type, from response: HTTPClientResponse, path: String) throws -> T {
         do {
             return try JSONDecoder().decode(T.self, from: Data(response.body))
         } catch {
-            throw ConfigurationError(setting: Settings.managementURLVariable, "the management API's answer to \(Self.pathOnly(path)) is not what it documents")
+            throw ConfigurationError(setting: Settings.managementURLVariable, "the management API's answer to \(pathOnly(path)) is not what it documents")
         }
     }
 
@@ -43,7 +52,7 @@ public struct RabbitMQManagement: Sendable {
         _ = try await send("PUT", path, body: try JSONEncoder().encode(body))
     }
 
-    private func send(_ method: String, _ path: String, body: Data?) async throws -> HTTPClientResponse {
+    private func send(_ method: String, _ path: String, body: Data?, absentIsAnswer: Bool = false) async throws -> HTTPClientResponse {
         var request = HTTPClientRequest(method: method, url: baseURL + path, timeout: .seconds(30))
         if let authorization { request.headers.append(("Authorization", authorization)) }
         if let body {
@@ -56,7 +65,7 @@ public struct RabbitMQManagement: Sendable {
         } catch let error as HTTPClientError {
             throw ConfigurationError(setting: Settings.managementURLVariable, "cannot reach the RabbitMQ management API: \(error.message)")
         }
-        guard (200..<300).contains(response.status) else {
+        guard (200..<300).contains(response.status) || (absentIsAnswer && response.status == 404) else {
             throw ConfigurationError(
                 setting: Settings.managementURLVariable, "the management API answered \(response.status) for \(method) \(Self.pathOnly(path))")
         }
