@@ -53,17 +53,32 @@ import TearsheetSyncCore
         let management = ManagementAPI()
         let vhost = try await management.createScratchVirtualHost()
         let url = management.amqpURL(vhost: vhost)
-        let applied = try await CommandRun.run(["topology", "apply"], environment: ["TSYNC_AMQP_URL": url])
+        let file = try RepositoryFiles.topologyJSON(inVirtualHost: vhost)
+        let applied = try await CommandRun.run(["topology", "apply"], environment: ["TSYNC_AMQP_URL": url, "TSYNC_TOPOLOGY": file])
         #expect(applied.exitCode == 0)
-        #expect(applied.standardOutput.contains("1 queues, 1 bindings and 1 policies"))
+        #expect(applied.standardOutput.contains("1 queues, 1 bindings and 2 policies"))
         try await management.request("DELETE", "/api/queues/\(vhost)/tearsheet.dead-letter")
         try await management.request(
             "PUT", "/api/queues/\(vhost)/tearsheet.dead-letter", json: #"{"durable":true,"arguments":{"x-queue-type":"classic"}}"#)
-        let refused = try await CommandRun.run(["topology", "apply", "--file", RepositoryFiles.topologyJSON], environment: ["TSYNC_AMQP_URL": url])
+        let refused = try await CommandRun.run(["topology", "apply", "--file", file], environment: ["TSYNC_AMQP_URL": url])
         try await management.deleteVirtualHost(vhost)
         #expect(refused.exitCode == 1)
         #expect(refused.standardError.contains("queue tearsheet.dead-letter exists on the broker with different settings"))
         #expect(refused.standardError.split(separator: "\n").count == 1)
+    }
+
+    @Test func topologyApplyRefusesAVirtualHostOtherThanTheFilesWithExitCode2() async throws {
+        let management = ManagementAPI()
+        let vhost = try await management.createScratchVirtualHost()
+        let refused = try await CommandRun.run(
+            ["topology", "apply", "--file", RepositoryFiles.topologyJSON], environment: ["TSYNC_AMQP_URL": management.amqpURL(vhost: vhost)])
+        struct Queue: Decodable { let name: String }
+        let queues = try JSONDecoder().decode([Queue].self, from: Data(try await management.request("GET", "/api/queues/\(vhost)").body))
+        try await management.deleteVirtualHost(vhost)
+        #expect(refused.exitCode == 2)
+        #expect(refused.standardError.split(separator: "\n").count == 1)
+        #expect(refused.standardError.contains("TSYNC_TOPOLOGY: names virtual host / but TSYNC_AMQP_URL names \(vhost)"))
+        #expect(queues.isEmpty, "nothing declared")
     }
 }
 

@@ -7,6 +7,16 @@ enum RepositoryFiles {
 
     static var topologyJSON: String { root.appendingPathComponent("topology.json").path }
 
+    /// A copy of topology.json whose entities name `virtualHost`, in a temporary file.
+    static func topologyJSON(inVirtualHost virtualHost: String) throws -> String {
+        let text = try String(contentsOfFile: topologyJSON, encoding: .utf8)
+        let copy = text.replacingOccurrences(of: #""vhost": "/""#, with: #""vhost": "\#(virtualHost)""#)
+        precondition(copy != text, "topology.json names no virtual host")
+        let path = NSTemporaryDirectory() + "topology-\(virtualHost).json"
+        try copy.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
     /// The `tearsheet-sync` binary that `swift build` put beside the test bundle.
     static var commandBinary: URL {
         var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()

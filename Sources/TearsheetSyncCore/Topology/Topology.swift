@@ -14,12 +14,22 @@ public struct Topology: Sendable {
     public static let deadLetterQueue = "tearsheet.dead-letter"
 
     public let definitions: TopologyDefinitions
+    /// The virtual host the file's entities name, if they name one.
+    public let virtualHost: String?
     /// The policy that applies to session queues.
     public let sessionPolicy: TopologyDefinitions.Policy
     private let sessionPattern: NSRegularExpression
 
     public init(definitions: TopologyDefinitions) throws {
         self.definitions = definitions
+        let named = Set(
+            definitions.exchanges.map(\.vhost) + definitions.queues.map(\.vhost) + definitions.bindings.map(\.vhost)
+                + (definitions.policies ?? []).map(\.vhost)
+        ).compactMap { $0 }
+        guard named.count <= 1 else {
+            throw ConfigurationError(setting: Settings.topologyVariable, "names several virtual hosts (\(named.sorted().joined(separator: ", "))); the fleet lives in one")
+        }
+        virtualHost = named.first
         guard definitions.exchanges.contains(where: { $0.name == Self.pairsExchange && $0.type == "direct" }) else {
             throw ConfigurationError(setting: Settings.topologyVariable, "the direct exchange \(Self.pairsExchange) is not declared")
         }
@@ -49,6 +59,16 @@ public struct Topology: Sendable {
         }
         sessionPolicy = policy
         sessionPattern = regex
+    }
+
+    /// The file and the broker URL must name the same virtual host: `rabbitmqctl
+    /// import_definitions` of the file puts everything in the one the file names, and `topology
+    /// apply` in the URL's; where they differ, the fleet would look for its queues in the wrong one.
+    public func checkVirtualHost(_ urlVirtualHost: String) throws {
+        guard let virtualHost, virtualHost != urlVirtualHost else { return }
+        throw ConfigurationError(
+            setting: Settings.topologyVariable,
+            "names virtual host \(virtualHost) but \(Settings.amqpURLVariable) names \(urlVirtualHost): make them the same")
     }
 
     public static func load(path: String) throws -> Topology {
