@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, starts the local RabbitMQ and PostgreSQL,
-# runs every test against them (the chaos suite last, on its own), and stops them again.
+# checks the deployment files, runs every test against them (the chaos and cluster suites
+# last, each on its own), and stops them again.
 # Arguments go to `swift test` instead (e.g. --filter SessionWorkerTests).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -19,8 +20,14 @@ swift build --build-tests
 if [ $# -gt 0 ]; then
   swift test "$@"
 else
-  # The chaos suite restarts servers of its own and SIGKILLs processes for a few minutes: it
-  # runs alone, after the rest, so that neither slows the other down.
-  swift test --skip ChaosTests
+  # The deployment files are checked against the Kubernetes, KEDA and Compose schemas and
+  # against each other (and the checks against broken copies of them).
+  deploy/validate-manifests.sh
+  deploy/validate-manifests.sh --self-test
+  # The chaos suite restarts servers of its own and SIGKILLs processes for a few minutes, and
+  # the cluster suite runs three RabbitMQ nodes: each runs alone, after the rest, so that
+  # none slows another down.
+  swift test --skip ChaosTests --skip ClusterTests
   swift test --filter ChaosTests
+  swift test --filter ClusterTests
 fi
