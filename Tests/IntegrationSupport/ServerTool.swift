@@ -40,21 +40,38 @@ enum ServerTool {
 
     /// A port nothing listens on right now (the kernel picks it).
     static func freePort() throws -> Int {
-        let socketFD = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(socketFD) }
+        try HeldPort(listening: false).port
+    }
+}
+
+/// A TCP port on 127.0.0.1 that the kernel picked, held while this lives: bound only (to
+/// learn a free port), or listening too (so that nothing else can listen on it).
+public final class HeldPort {
+    public let port: Int
+    private let descriptor: Int32
+
+    public init(listening: Bool = true) throws {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         address.sin_port = 0
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(socketFD, $0, length) == 0 && getsockname(socketFD, $0, &length) == 0
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                bind(descriptor, pointer, length) == 0 && (!listening || listen(descriptor, 1) == 0)
+                    && getsockname(descriptor, pointer, &length) == 0
             }
         }
-        guard bound else { throw ScratchServerError(description: "no free port") }
-        return Int(UInt16(bigEndian: address.sin_port))
+        guard bound else {
+            close(descriptor)
+            throw ScratchServerError(description: "no free port")
+        }
+        self.descriptor = descriptor
+        port = Int(UInt16(bigEndian: address.sin_port))
     }
+
+    deinit { close(descriptor) }
 }
 
 public struct ScratchServerError: Error, CustomStringConvertible {

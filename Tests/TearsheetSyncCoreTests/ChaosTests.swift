@@ -327,14 +327,7 @@ struct ChaosRun {
     }
 
     private func readyInSessionQueues() async throws -> Int {
-        let connection = try await AMQPConnection.connect(url: fixture.amqpURL)
-        let channel = try await connection.openChannel()
-        var ready = 0
-        for integration in ChaosTests.integrations {
-            ready += Int(try await channel.declareQueue(SessionQueue(integrationID: integration).queue, passive: true).messageCount)
-        }
-        await connection.close()
-        return ready
+        try await FleetFixture.readyInSessionQueues(ChaosTests.integrations, amqpURL: fixture.amqpURL)
     }
 
     private func deadLetters() async throws -> [(pair: ChaosPair, reason: String)] {

@@ -169,14 +169,7 @@ struct ClusterRun {
     }
 
     private func readyInSessionQueues() async throws -> Int {
-        let connection = try await AMQPConnection.connect(try AMQPConfiguration(url: environment["TSYNC_AMQP_URL"]!))
-        let channel = try await connection.openChannel()
-        var ready = 0
-        for integration in ClusterTests.integrations {
-            ready += Int(try await channel.declareQueue(SessionQueue(integrationID: integration).queue, passive: true).messageCount)
-        }
-        await connection.close()
-        return ready
+        try await FleetFixture.readyInSessionQueues(ClusterTests.integrations, amqpURL: environment["TSYNC_AMQP_URL"]!)
     }
 
     /// The virtual host's redelivery count, as the management API sums it over the nodes.

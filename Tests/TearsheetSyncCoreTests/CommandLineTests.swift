@@ -54,13 +54,15 @@ import TearsheetSyncCore
         let vhost = try await management.createScratchVirtualHost()
         let url = management.amqpURL(vhost: vhost)
         let file = try RepositoryFiles.topologyJSON(inVirtualHost: vhost)
-        let applied = try await CommandRun.run(["topology", "apply"], environment: ["TSYNC_AMQP_URL": url, "TSYNC_TOPOLOGY": file])
+        let applied = try await CommandRun.run(
+            ["topology", "apply"], environment: ["TSYNC_AMQP_URL": url, "TSYNC_TOPOLOGY": file, "TSYNC_MANAGEMENT_URL": TestServices.managementURL])
         #expect(applied.exitCode == 0)
         #expect(applied.standardOutput.contains("1 queues, 1 bindings and 2 policies"))
         try await management.request("DELETE", "/api/queues/\(vhost)/tearsheet.dead-letter")
         try await management.request(
             "PUT", "/api/queues/\(vhost)/tearsheet.dead-letter", json: #"{"durable":true,"arguments":{"x-queue-type":"classic"}}"#)
-        let refused = try await CommandRun.run(["topology", "apply", "--file", file], environment: ["TSYNC_AMQP_URL": url])
+        let refused = try await CommandRun.run(
+            ["topology", "apply", "--file", file], environment: ["TSYNC_AMQP_URL": url, "TSYNC_MANAGEMENT_URL": TestServices.managementURL])
         try await management.deleteVirtualHost(vhost)
         #expect(refused.exitCode == 1)
         #expect(refused.standardError.contains("queue tearsheet.dead-letter exists on the broker with different settings"))

@@ -59,4 +59,17 @@ extension FleetFixture {
         }
         return false
     }
+
+    /// Messages ready in these integrations' session queues, over a connection of its own to
+    /// `amqpURL` (a test's long-lived one may have died with a broker node).
+    static func readyInSessionQueues(_ integrations: [String], amqpURL: String) async throws -> Int {
+        let connection = try await AMQPConnection.connect(url: amqpURL)
+        let channel = try await connection.openChannel()
+        var ready = 0
+        for integration in integrations {
+            ready += Int(try await channel.declareQueue(SessionQueue(integrationID: integration).queue, passive: true).messageCount)
+        }
+        await connection.close()
+        return ready
+    }
 }

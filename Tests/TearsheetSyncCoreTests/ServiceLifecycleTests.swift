@@ -9,7 +9,7 @@ import Testing
     private static let secretKey = Data((0..<32).map { UInt8($0) }).base64EncodedString()
 
     @Test func aTakenMetricsPortStopsTheWorkerWithOneLineAndExitCode2() async throws {
-        let taken = try ListeningSocket()
+        let taken = try HeldPort()
         let run = try await CommandRun.run(
             ["work", "--metrics-port", "\(taken.port)", "--metrics-address", "127.0.0.1"],
             environment: [
@@ -23,7 +23,7 @@ import Testing
     }
 
     @Test func aWorkerWaitingForItsDatabaseIsLiveButNotReadyAndStopsAtOnceOnSIGTERM() async throws {
-        let port = Int.random(in: 40_001...45_000)
+        let port = try HeldPort(listening: false).port
         let process = try Self.launch(
             ["work", "--metrics-port", "\(port)", "--metrics-address", "127.0.0.1"],
             environment: ["TSYNC_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none", "TSYNC_AMQP_URL": TestServices.amqpURL])
@@ -37,11 +37,38 @@ import Testing
         #expect(ContinuousClock.now - signalled < .seconds(10), "it stopped waiting for its database")
     }
 
+    /// In a container the command is PID 1, to which the kernel delivers only the signals it
+    /// has a handler for: SIGTERM must still stop it gracefully (a new PID namespace here).
+    @Test func aWorkerRunningAsPID1StopsGracefullyOnSIGTERM() async throws {
+        let port = try HeldPort(listening: false).port
+        let unshare = Process()
+        unshare.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
+        unshare.arguments = [
+            "--pid", "--fork", "--mount-proc", RepositoryFiles.commandBinary.path,
+            "work", "--metrics-port", "\(port)", "--metrics-address", "127.0.0.1",
+        ]
+        unshare.environment = [
+            "TSYNC_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none", "TSYNC_AMQP_URL": TestServices.amqpURL,
+            "TSYNC_SECRET_KEY": Self.secretKey, "TSYNC_LOG_LEVEL": "critical", "PATH": "/usr/bin:/bin",
+        ]
+        unshare.currentDirectoryURL = RepositoryFiles.root
+        try unshare.run()
+        #expect(await Self.status(port: port, path: "/healthz/live") == 200)
+        // The worker is unshare's one child: PID 1 inside, another number out here.
+        let children = try String(contentsOfFile: "/proc/\(unshare.processIdentifier)/task/\(unshare.processIdentifier)/children", encoding: .utf8)
+        let worker = try #require(children.split(separator: " ").compactMap { Int32($0) }.first)
+        let namespacePID = try String(contentsOfFile: "/proc/\(worker)/status", encoding: .utf8)
+            .split(separator: "\n").first { $0.hasPrefix("NSpid:") }?.split(separator: "\t").last
+        #expect(namespacePID == "1", "the worker is PID 1 in its namespace")
+        kill(worker, SIGTERM)
+        #expect(await unshare.exited() == 0, "it stopped gracefully and exited 0")
+    }
+
     @Test func aLoopingPublisherStopsDuringItsIntervalOnSIGINTWithItsPassesExitCode() async throws {
         let url = try await TestServices.createDatabase("tsync_lifecycle")
         defer { Task { try? await TestServices.dropDatabase(url) } }
         #expect(try await CommandRun.run(["migrate"], environment: ["TSYNC_DATABASE_URL": url]).exitCode == 0)
-        let port = Int.random(in: 45_001...50_000)
+        let port = try HeldPort(listening: false).port
         let output = Pipe()
         let process = try Self.launch(
             ["publish", "--every", "1h", "--metrics-port", "\(port)", "--metrics-address", "127.0.0.1"],
@@ -78,32 +105,4 @@ import Testing
         }
         return nil
     }
-}
-
-/// A TCP port held open on 127.0.0.1, so that nothing else can listen on it.
-private final class ListeningSocket {
-    let port: Int
-    private let descriptor: Int32
-
-    init() throws {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bind(descriptor, pointer, length) == 0 && listen(descriptor, 1) == 0 && getsockname(descriptor, pointer, &length) == 0
-            }
-        }
-        guard bound else {
-            close(descriptor)
-            throw POSIXError(.EADDRINUSE)
-        }
-        self.descriptor = descriptor
-        port = Int(UInt16(bigEndian: address.sin_port))
-    }
-
-    deinit { close(descriptor) }
 }
