@@ -26,17 +26,19 @@ struct DepthCommand: AsyncParsableCommand {
             let reader = QueueDepthReader(managementURL: try settings.managementURL())
             let vhost = try settings.amqp().virtualHost
             let report: @Sendable ([QueueDepth]) throws -> Void = { [json, watch] depths in
-                if watch && !json { print("\u{1B}[2J\u{1B}[H", terminator: "") }
+                // Drawn in place on a terminal only: a log file or a pipe gets one table a round.
+                if watch && !json && isatty(STDOUT_FILENO) == 1 { print("\u{1B}[2J\u{1B}[H", terminator: "") }
                 print(json ? try DepthReport.json(depths) : DepthReport.table(depths))
                 fflush(nil)
             }
             guard watch else { return try report(try await reader.depths(topology: topology, virtualHost: vhost)) }
-            let monitor = QueueMonitor(interval: .seconds(2)) {
+            let logger = Logger(label: "tearsheet-sync.monitor")
+            let monitor = QueueMonitor(interval: .seconds(2), logger: logger) {
                 let depths = try await reader.depths(topology: topology, virtualHost: vhost)
                 depths.forEach(FleetMetrics.record)
                 try report(depths)
             }
-            try await runServices(monitor, metrics: metrics.server(), logger: Logger(label: "tearsheet-sync.monitor"))
+            try await runServices(monitor, metrics: metrics.server(), logger: logger)
         }
     }
 }

@@ -68,7 +68,12 @@ struct MetricsOptions: ParsableArguments {
     func server(isReady: @escaping @Sendable () -> Bool = { true }) -> MetricsServer? {
         guard let metricsPort else { return nil }
         let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        var factory = PrometheusMetricsFactory(registry: registry)
+        // A batch waits on Bullhorn (throttled, retried in place) for up to minutes; a pair's
+        // freshness is written against a 10-minute objective.
+        factory.defaultDurationHistogramBuckets = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600].map { .milliseconds(Int($0 * 1000)) }
+        factory.valueHistogramBuckets["tsync_pair_freshness_seconds"] = [5, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200]
+        MetricsSystem.bootstrap(factory)
         return MetricsServer(address: metricsAddress, port: metricsPort, registry: registry, isReady: isReady)
     }
 }

@@ -48,7 +48,7 @@ struct PublishCommand: AsyncParsableCommand {
             let options = PublisherOptions(overlap: overlap.duration, full: full, concurrency: concurrency)
             let loop = PublishLoop(
                 every: every?.duration, pool: pool, settings: settings, integrationIDs: integrations,
-                logger: Logger(label: "tearsheet-sync.publisher")
+                logger: Logger(label: "tearsheet-sync.publisher"), reportsAsLogs: try settings.logFormat() == .json
             ) { broker in
                 TearsheetPublisher(pool: pool, broker: broker, topology: topology, secretKey: key, options: options)
             }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import TearsheetSyncCore
 
 @main
 struct TearsheetSyncCommand: AsyncParsableCommand {
@@ -10,6 +11,7 @@ struct TearsheetSyncCommand: AsyncParsableCommand {
             TSYNC_LOG_FORMAT, TSYNC_LOG_LEVEL, TSYNC_SECRET_KEY, TSYNC_MANAGEMENT_URL); the flags \
             below override them. A bad setting stops the command with exit code 2.
             """,
+        version: BuildInfo.version,
         subcommands: [
             MigrateCommand.self, TopologyCommand.self, IntegrationCommand.self, CampaignCommand.self, PublishCommand.self,
             WorkCommand.self, DLQCommand.self, DepthCommand.self, DemoCommand.self, SimulateCommand.self,

@@ -73,7 +73,7 @@ import Testing
         let process = try Self.launch(
             ["publish", "--every", "1h", "--metrics-port", "\(port)", "--metrics-address", "127.0.0.1"],
             environment: ["TSYNC_DATABASE_URL": url, "TSYNC_AMQP_URL": TestServices.amqpURL], standardOutput: output)
-        #expect(await Self.status(port: port, path: "/healthz/ready") == 200)
+        #expect(await Self.status(port: port, path: "/healthz/ready", awaiting: 200) == 200, "ready once it reached its servers")
         try await Task.sleep(for: .seconds(1))  // the pass (no integrations) is over; the hour's wait begins
         let signalled = ContinuousClock.now
         kill(process.processIdentifier, SIGINT)
@@ -94,15 +94,16 @@ import Testing
         return process
     }
 
-    /// The probe's HTTP status once the server answers (nil if it never does within 15 s).
-    private static func status(port: Int, path: String) async -> Int? {
+    /// The probe's HTTP status once the server answers (nil if it never does within 15 s);
+    /// with `awaiting`, the first answer with that status, or the last one by then.
+    private static func status(port: Int, path: String, awaiting expected: Int? = nil) async -> Int? {
         let http = CurlHTTPClient()
+        var last: Int?
         for _ in 0..<75 {
-            if let response = try? await http.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)", timeout: .seconds(2))) {
-                return response.status
-            }
+            last = (try? await http.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)", timeout: .seconds(2))))?.status ?? last
+            if let last, expected == nil || last == expected { return last }
             try? await Task.sleep(for: .milliseconds(200))
         }
-        return nil
+        return last
     }
 }

@@ -24,6 +24,8 @@ else
   # against each other (and the checks against broken copies of them).
   deploy/validate-manifests.sh
   deploy/validate-manifests.sh --self-test
+  # The alert rules, through promtool, against synthetic series.
+  deploy/prometheus/test-rules.sh
   # The chaos suite restarts servers of its own and SIGKILLs processes for a few minutes, and
   # the cluster suite runs three RabbitMQ nodes: each runs alone, after the rest, so that
   # none slows another down.

@@ -4,7 +4,7 @@
 # repository). Installs the Debian packages it needs when they are missing, with a temporary
 # policy-rc.d so that Debian does not start its own rabbitmq-server and postgresql services.
 #
-#   deploy/local/services.sh install|start|stop|status|env
+#   deploy/local/services.sh install [PACKAGE...]|start|stop|status|env
 #
 # Ports, of their own beside the usual ones (a distribution's or a developer's servers on 5432,
 # 5672, 5671, 15672, 25672 may run too): TSYNC_PG_PORT (5442), TSYNC_AMQP_PORT (5682; RabbitMQ's
@@ -46,8 +46,10 @@ as_postgres() {
 # unless a policy-rc.d forbids it: one is in place for the install only, unless one is already.
 policy_rc_d=/usr/sbin/policy-rc.d
 
+# The packages the services and the build need, and any named after `install` (e.g. prometheus,
+# for promtool), each installed when missing.
 install_packages() {
-  local wanted=(rabbitmq-server postgresql-15 librabbitmq-dev libpq-dev libcurl4-openssl-dev pkg-config openssl curl)
+  local wanted=(rabbitmq-server postgresql-15 librabbitmq-dev libpq-dev libcurl4-openssl-dev pkg-config openssl curl "$@")
   local missing=()
   for p in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -233,7 +235,7 @@ ENV
 }
 
 case "${1:-}" in
-  install) install_packages ;;
+  install) shift; install_packages "$@" ;;
   start) install_packages; check_ports; make_certificates; start_postgres; start_rabbitmq ;;
   stop) stop_rabbitmq; stop_postgres ;;
   status)
@@ -244,5 +246,5 @@ case "${1:-}" in
       say "RabbitMQ up on $(our_rabbitmq_port) (pid $pid)"
     else say "RabbitMQ down"; fi ;;
   env) print_env ;;
-  *) echo "usage: $0 install|start|stop|status|env" >&2; exit 2 ;;
+  *) echo "usage: $0 install [PACKAGE...]|start|stop|status|env" >&2; exit 2 ;;
 esac

@@ -39,13 +39,24 @@ public struct PairMessage: Sendable, Equatable, Codable {
         return Array(json.utf8)
     }
 
-    public func amqpMessage(at date: Date = Date()) throws -> AMQPMessage {
-        AMQPMessage(
+    /// The header carrying the Bullhorn change that called for the pair, in milliseconds since
+    /// 1970: the worker measures the pair's freshness from it. Optional: a message without
+    /// it is processed all the same.
+    public static let changedAtHeader = "tsync-changed-at"
+
+    public func amqpMessage(at date: Date = Date(), changedAt: Date? = nil) throws -> AMQPMessage {
+        var headers: [String: AMQPFieldValue] = ["session-id": .string(integrationId)]
+        if let changedAt { headers[Self.changedAtHeader] = .int(Int64(changedAt.timeIntervalSince1970 * 1000)) }
+        return AMQPMessage(
             body: jsonBody,
             properties: AMQPProperties(
                 contentType: "application/json", messageID: messageID, type: Self.type,
-                timestamp: UInt64(date.timeIntervalSince1970), persistent: true,
-                headers: ["session-id": .string(integrationId)]))
+                timestamp: UInt64(date.timeIntervalSince1970), persistent: true, headers: headers))
+    }
+
+    /// The change time a delivered message carries, if any.
+    public static func changedAt(_ message: AMQPMessage) -> Date? {
+        message.properties.headers[changedAtHeader]?.intValue.map { Date(timeIntervalSince1970: Double($0) / 1000) }
     }
 
     /// Decodes and validates a delivered message. The error says what is wrong, for the

@@ -2,32 +2,90 @@ import Foundation
 import Metrics
 
 /// The fleet's metrics, through swift-metrics: no-ops until a process bootstraps a backend
-/// (`--metrics-port` bootstraps Prometheus). Names and labels are fixed here, in one place.
+/// (`--metrics-port` bootstraps Prometheus). Names and labels are fixed here, in one place,
+/// by Prometheus' conventions: base units, `_total` counters, timestamps rather than ages,
+/// rates left to PromQL, one label name for one thing in every process (`integration`,
+/// `queue`), and every series of a session or an integration present, at zero, from the
+/// moment the process first deals with it (so that `increase()` sees its first failure).
 public enum FleetMetrics {
-    static func pairsAdded(_ integration: String) -> Counter { Counter(label: "tsync_pairs_added_total", dimensions: [("integration", integration)]) }
-    static func pairsSkipped(_ integration: String) -> Counter { Counter(label: "tsync_pairs_skipped_total", dimensions: [("integration", integration)]) }
-    static func deadLettered(_ integration: String) -> Counter { Counter(label: "tsync_dead_lettered_total", dimensions: [("integration", integration)]) }
-    static func submissionsCreated(_ integration: String) -> Counter {
-        Counter(label: "tsync_job_submissions_created_total", dimensions: [("integration", integration)])
-    }
+    // MARK: Workers
+
+    static func pairsAdded(_ integration: String) -> Counter { counter("tsync_pairs_added_total", integration) }
+    static func pairsSkipped(_ integration: String) -> Counter { counter("tsync_pairs_skipped_total", integration) }
+    static func deadLettered(_ integration: String) -> Counter { counter("tsync_dead_lettered_total", integration) }
+    static func submissionsCreated(_ integration: String) -> Counter { counter("tsync_job_submissions_created_total", integration) }
     /// Attempts that failed for a reason that may pass (throttling, an outage) and were retried in place.
-    static func retries(_ integration: String) -> Counter { Counter(label: "tsync_retries_total", dimensions: [("integration", integration)]) }
-    static func batchDuration(_ integration: String) -> Metrics.Timer {
-        Metrics.Timer(label: "tsync_batch_duration_seconds", dimensions: [("integration", integration)])
+    static func retries(_ integration: String) -> Counter { counter("tsync_retries_total", integration) }
+
+    enum BatchOutcome: String {
+        case settled, failed
     }
+
+    /// From a batch's first delivery to its acknowledgement (settled) or to the failure that
+    /// ended its session (failed).
+    static func batchDuration(_ integration: String, _ outcome: BatchOutcome) -> Metrics.Timer {
+        Metrics.Timer(label: "tsync_batch_duration_seconds", dimensions: [("integration", integration), ("outcome", outcome.rawValue)])
+    }
+
+    /// From the Bullhorn change that called for a pair (the tearsheet's `dateLastModified`, or
+    /// the member's `dateAdded`) to its row: what the freshness SLO is written on.
+    static func pairFreshness(_ integration: String) -> Recorder {
+        Recorder(label: "tsync_pair_freshness_seconds", dimensions: [("integration", integration)], aggregate: true)
+    }
+
     static func sessionsHeld(_ worker: String) -> Gauge { Gauge(label: "tsync_sessions_held", dimensions: [("worker", worker)]) }
 
-    static func pairsPublished(_ integration: String) -> Counter { Counter(label: "tsync_pairs_published_total", dimensions: [("integration", integration)]) }
-    static func passesFailed(_ integration: String) -> Counter { Counter(label: "tsync_publish_passes_failed_total", dimensions: [("integration", integration)]) }
-    static func watermarkAge(_ integration: String) -> Gauge { Gauge(label: "tsync_watermark_age_seconds", dimensions: [("integration", integration)]) }
+    /// A session taken by a worker: its series exist from now on, at zero.
+    static func sessionTaken(_ integration: String) {
+        for counter in [pairsAdded, pairsSkipped, deadLettered, submissionsCreated, retries] { counter(integration).increment(by: 0) }
+    }
 
-    /// Queue depth, as `depth --watch --metrics-port` reports it.
+    // MARK: The publisher
+
+    static func pairsPublished(_ integration: String) -> Counter { counter("tsync_pairs_published_total", integration) }
+    static func passes(_ integration: String) -> Counter { counter("tsync_publish_passes_total", integration) }
+    static func passesFailed(_ integration: String) -> Counter { counter("tsync_publish_passes_failed_total", integration) }
+    /// When the integration's last pass succeeded (Unix seconds): staleness is `time() - this`.
+    static func lastSuccessfulPass(_ integration: String) -> Gauge { gauge("tsync_last_successful_pass_timestamp_seconds", integration) }
+    /// The integration's watermark (Unix seconds): the newest Bullhorn change it has covered.
+    static func watermark(_ integration: String) -> Gauge { gauge("tsync_watermark_timestamp_seconds", integration) }
+
+    /// A pass about to start: its integration's series exist from now on, at zero.
+    static func passStarting(_ integration: String) {
+        for counter in [pairsPublished, passes, passesFailed] { counter(integration).increment(by: 0) }
+    }
+
+    // MARK: The queue monitor
+
+    /// Queue depth, as `depth --watch --metrics-port` reports it; publish and acknowledgement
+    /// rates come from RabbitMQ's own `rabbitmq_prometheus` counters, through `rate()`.
     public static func record(_ depth: QueueDepth) {
-        let queue = [("queue", depth.queue)]
-        Gauge(label: "tsync_queue_ready", dimensions: queue).record(depth.ready)
-        Gauge(label: "tsync_queue_unacked", dimensions: queue).record(depth.unacked)
-        Gauge(label: "tsync_queue_consumers", dimensions: queue).record(depth.consumers)
-        Gauge(label: "tsync_queue_publish_rate", dimensions: queue).record(depth.publishRate)
-        Gauge(label: "tsync_queue_ack_rate", dimensions: queue).record(depth.ackRate)
+        var labels = [("queue", depth.queue)]
+        if let session = depth.session { labels.append(("integration", session)) }
+        Gauge(label: "tsync_queue_messages_ready", dimensions: labels).record(depth.ready)
+        Gauge(label: "tsync_queue_messages_unacked", dimensions: labels).record(depth.unacked)
+        Gauge(label: "tsync_queue_consumers", dimensions: labels).record(depth.consumers)
+    }
+
+    /// A round of the queue monitor: its errors (the management API unreachable, in
+    /// maintenance) are counted, and the time of its last good round kept.
+    public static func monitorRound(succeeded: Bool) {
+        let errors = Counter(label: "tsync_monitor_errors_total")
+        errors.increment(by: 0)
+        if succeeded {
+            Gauge(label: "tsync_monitor_last_success_timestamp_seconds").record(Date().timeIntervalSince1970)
+        } else {
+            errors.increment()
+        }
+    }
+
+    // MARK: -
+
+    private static func counter(_ label: String, _ integration: String) -> Counter {
+        Counter(label: label, dimensions: [("integration", integration)])
+    }
+
+    private static func gauge(_ label: String, _ integration: String) -> Gauge {
+        Gauge(label: label, dimensions: [("integration", integration)])
     }
 }

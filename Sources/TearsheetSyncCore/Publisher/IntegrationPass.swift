@@ -41,6 +41,7 @@ struct IntegrationPass {
         // (its full reads covered them) so that the next pass does not send them again.
         guard let additionsSince = since ?? summary.newestChange.map({ $0 - options.overlap.timeInterval }) else { return }
         var added: [Int64: [Int64]] = [:]
+        var addedAt: [Int64: Date] = [:]  // by candidate: the change that calls for its pairs
         for try await addition in client.membersAdded(since: additionsSince) {
             summary.newestChange = max(summary.newestChange ?? addition.dateAdded, addition.dateAdded)
             handled.members[addition.memberID] = addition.dateAdded
@@ -48,6 +49,7 @@ struct IntegrationPass {
                 let candidate = addition.candidateID
             else { continue }
             added[addition.tearsheetID, default: []].append(candidate)
+            addedAt[candidate] = max(addedAt[candidate] ?? addition.dateAdded, addition.dateAdded)
         }
         for tearsheet in try await client.tearsheets(ids: added.keys.sorted()) {
             if tearsheet.isPrivate || tearsheet.isDeleted {
@@ -60,7 +62,8 @@ struct IntegrationPass {
             let candidates = added[tearsheet.id] ?? []
             for start in stride(from: 0, to: candidates.count, by: options.candidatesPerBatch) {
                 let batch = Array(candidates[start..<min(start + options.candidatesPerBatch, candidates.count)])
-                try await publish(candidates: batch, campaigns: active, tearsheet: tearsheet, into: &summary)
+                try await publish(
+                    candidates: batch, campaigns: active, tearsheet: tearsheet, changedAt: { addedAt[$0] ?? tearsheet.dateLastModified }, into: &summary)
             }
         }
     }
@@ -86,14 +89,16 @@ struct IntegrationPass {
             for try await candidate in client.tearsheetCandidateIDs(tearsheet.id) {
                 batch.append(candidate)
                 if batch.count == options.candidatesPerBatch {
-                    let publishes = try await prepare(candidates: batch, campaigns: active, tearsheet: tearsheet, into: &summary)
+                    let publishes = try await prepare(
+                        candidates: batch, campaigns: active, tearsheet: tearsheet, changedAt: { _ in tearsheet.dateLastModified }, into: &summary)
                     try await confirmed(try await sender.send(publishes), into: &summary)
                     progress(summary)
                     batch.removeAll(keepingCapacity: true)
                 }
             }
             if !batch.isEmpty {
-                let publishes = try await prepare(candidates: batch, campaigns: active, tearsheet: tearsheet, into: &summary)
+                let publishes = try await prepare(
+                        candidates: batch, campaigns: active, tearsheet: tearsheet, changedAt: { _ in tearsheet.dateLastModified }, into: &summary)
                 try await confirmed(try await sender.send(publishes), into: &summary)
             }
             try await confirmed(try await sender.finish(), into: &summary)
@@ -107,9 +112,10 @@ struct IntegrationPass {
     /// Publishes the pairs of `candidates` that are not yet on their campaigns and waits for
     /// the broker to confirm them.
     private func publish(
-        candidates: [Int64], campaigns active: [CampaignStore.Campaign], tearsheet: BullhornTearsheet, into summary: inout PassSummary
+        candidates: [Int64], campaigns active: [CampaignStore.Campaign], tearsheet: BullhornTearsheet, changedAt: (Int64) -> Date,
+        into summary: inout PassSummary
     ) async throws {
-        let publishes = try await prepare(candidates: candidates, campaigns: active, tearsheet: tearsheet, into: &summary)
+        let publishes = try await prepare(candidates: candidates, campaigns: active, tearsheet: tearsheet, changedAt: changedAt, into: &summary)
         var sender = ConfirmedSender(channel: channel, session: session, window: options.confirmWindow)
         try await confirmed(try await sender.send(publishes), into: &summary)
         try await confirmed(try await sender.finish(), into: &summary)
@@ -124,9 +130,11 @@ struct IntegrationPass {
     }
 
     /// The messages for campaigns × candidates, less the pairs already on their campaign (one
-    /// query for the batch).
+    /// query for the batch). `changedAt` is the Bullhorn change that calls for a candidate's
+    /// pairs, carried to the worker for the freshness figures.
     private func prepare(
-        candidates: [Int64], campaigns active: [CampaignStore.Campaign], tearsheet: BullhornTearsheet, into summary: inout PassSummary
+        candidates: [Int64], campaigns active: [CampaignStore.Campaign], tearsheet: BullhornTearsheet, changedAt: (Int64) -> Date,
+        into summary: inout PassSummary
     ) async throws -> [AMQPPublish] {
         let existing = try await campaigns.existingPairs(campaignIDs: active.map(\.id), candidateIDs: candidates)
         var publishes: [AMQPPublish] = []
@@ -143,7 +151,7 @@ struct IntegrationPass {
                     integrationId: integration.id, campaignId: campaign.id, atsCandidateId: candidate, atsJobId: campaign.atsJobID,
                     tearsheetId: tearsheet.id)
                 publishes.append(
-                    AMQPPublish(exchange: Topology.pairsExchange, routingKey: session.routingKey, mandatory: true, message: try pair.amqpMessage(at: now)))
+                    AMQPPublish(exchange: Topology.pairsExchange, routingKey: session.routingKey, mandatory: true, message: try pair.amqpMessage(at: now, changedAt: changedAt(candidate))))
             }
         }
         return publishes

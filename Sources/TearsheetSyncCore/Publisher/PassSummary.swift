@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// What one integration's publisher pass did, for the one-line summary and the tests.
 public struct PassSummary: Sendable, CustomStringConvertible {
@@ -44,5 +45,23 @@ public struct PassSummary: Sendable, CustomStringConvertible {
             let watermark = watermarkAdvancedTo.map { "watermark \($0.formatted(.iso8601))" } ?? "watermark unchanged (no changes)"
             return "\(integrationID): \(tearsheetsScanned) tearsheets, \(pairsFound) pairs, \(pairsAlreadyOnCampaign) already on campaign, \(pairsPublished) published in \(seconds); \(watermark)"
         }
+    }
+
+    /// The summary as log metadata, for JSON logs: one field a figure.
+    public var metadata: Logger.Metadata {
+        var fields: Logger.Metadata = [
+            "integration": .string(integrationID), "elapsed_seconds": .stringConvertible(elapsed.timeInterval),
+            "tearsheets_scanned": .stringConvertible(tearsheetsScanned), "pairs_found": .stringConvertible(pairsFound),
+            "pairs_already_on_campaign": .stringConvertible(pairsAlreadyOnCampaign), "pairs_published": .stringConvertible(pairsPublished),
+        ]
+        switch outcome {
+        case .succeeded: fields["outcome"] = "succeeded"
+        case .skippedLocked: fields["outcome"] = "skipped_locked"
+        case .failed(let reason):
+            fields["outcome"] = "failed"
+            fields["error"] = .string(reason)
+        }
+        if let watermarkAdvancedTo { fields["watermark"] = .string(watermarkAdvancedTo.formatted(.iso8601)) }
+        return fields
     }
 }

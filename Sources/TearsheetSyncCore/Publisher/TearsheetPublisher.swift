@@ -56,6 +56,7 @@ public struct TearsheetPublisher: Sendable {
     public func pass(_ integration: Integration, progress: @escaping @Sendable (PassSummary) -> Void = { _ in }) async -> PassSummary {
         var summary = PassSummary(integrationID: integration.id)
         let started = ContinuousClock.now
+        FleetMetrics.passStarting(integration.id)
         do {
             try await pool.withConnection { lockConnection in
                 let key = Self.lockKey(integration.id)
@@ -76,14 +77,16 @@ public struct TearsheetPublisher: Sendable {
         }
         summary.elapsed = ContinuousClock.now - started
         FleetMetrics.pairsPublished(integration.id).increment(by: summary.pairsPublished)
+        if summary.outcome != .skippedLocked { FleetMetrics.passes(integration.id).increment() }
         if summary.isFailure { FleetMetrics.passesFailed(integration.id).increment() }
+        if summary.outcome == .succeeded { FleetMetrics.lastSuccessfulPass(integration.id).record(Date().timeIntervalSince1970) }
         if let watermark = summary.watermarkAdvancedTo ?? integration.tearsheetsLastSyncedAt {
-            FleetMetrics.watermarkAge(integration.id).record(Date().timeIntervalSince(watermark))
+            FleetMetrics.watermark(integration.id).record(watermark.timeIntervalSince1970)
         }
         if summary.isFailure {
-            logger.error("publisher pass failed", metadata: ["integration": "\(integration.id)", "summary": "\(summary)"])
+            logger.error("publisher pass failed", metadata: summary.metadata)
         } else {
-            logger.info("publisher pass done", metadata: ["integration": "\(integration.id)", "summary": "\(summary)"])
+            logger.info("publisher pass done", metadata: summary.metadata)
         }
         return summary
     }

@@ -38,6 +38,16 @@ struct BatchSettler {
     /// the one acknowledgement.
     mutating func settle(_ batch: [AMQPDelivery], beforeAcknowledging: () async throws -> Void = {}) async throws {
         let started = ContinuousClock.now
+        do {
+            try await settleEveryPair(batch, beforeAcknowledging: beforeAcknowledging)
+            FleetMetrics.batchDuration(integrationID, .settled).recordSeconds((ContinuousClock.now - started).timeInterval)
+        } catch {
+            FleetMetrics.batchDuration(integrationID, .failed).recordSeconds((ContinuousClock.now - started).timeInterval)
+            throw error
+        }
+    }
+
+    private mutating func settleEveryPair(_ batch: [AMQPDelivery], beforeAcknowledging: () async throws -> Void) async throws {
         var deadLetters: [(AMQPDelivery, String)] = []
         var waiting: [PairKey: [AMQPDelivery]] = [:]
         for delivery in batch {
@@ -79,6 +89,12 @@ struct BatchSettler {
                     continue
                 }
             }
+            let now = Date()
+            for pair in outcome.added {
+                if let changed = waiting[pair]?.lazy.compactMap({ PairMessage.changedAt($0.message) }).max() {
+                    FleetMetrics.pairFreshness(integrationID).record(max(0, now.timeIntervalSince(changed)))
+                }
+            }
             for pair in outcome.added + outcome.alreadyOnCampaign { waiting[pair] = nil }
             for (pair, reason) in outcome.deadLetters {
                 deadLetters += (waiting.removeValue(forKey: pair) ?? []).map { ($0, reason) }
@@ -114,7 +130,6 @@ struct BatchSettler {
         // Every pair of the batch is settled: added, skipped or dead-lettered.
         try await beforeAcknowledging()
         try await channel.ack(batch.map(\.deliveryTag).max()!, multiple: true)
-        FleetMetrics.batchDuration(integrationID).recordSeconds((ContinuousClock.now - started).timeInterval)
         FleetMetrics.pairsAdded(integrationID).increment(by: outcomes.added.count)
         FleetMetrics.pairsSkipped(integrationID).increment(by: outcomes.alreadyOnCampaign.count)
         FleetMetrics.deadLettered(integrationID).increment(by: deadLetters.count)

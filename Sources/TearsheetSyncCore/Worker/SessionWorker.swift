@@ -234,6 +234,7 @@ public final class SessionWorker: Sendable {
     }
 
     private func launch(_ session: SessionQueue, on broker: BrokerConnections) -> RunningSession {
+        FleetMetrics.sessionTaken(session.integrationID)
         let flag = StopFlag()
         let finished = StopFlag()
         let consumer = SessionConsumer(

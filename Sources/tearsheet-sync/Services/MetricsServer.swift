@@ -29,8 +29,10 @@ struct MetricsServer: Service {
     func run() async throws {
         let router = Router()
         let registry = registry
+        let process = ProcessMetrics()
         router.get(RouterPath(Path.metrics)) { _, _ in
-            Response(
+            process.update()
+            return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                 body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
         }

@@ -16,13 +16,18 @@ final class PublishLoop: Service, Sendable {
     let makePublisher: @Sendable (AMQPConnection) -> TearsheetPublisher
     let integrationIDs: [String]
     let logger: Logger
+    /// With JSON logs, everything the loop reports goes through the logger, as JSON (the
+    /// publisher logs each pass's summary); otherwise a summary line a pass on standard
+    /// output, for people and cron mail.
+    let reportsAsLogs: Bool
     private let connected = Atomic<Bool>(false)
     private let lastPassSucceeded = Atomic<Bool>(false)
 
     init(
-        every: Duration?, pool: PostgresPool, settings: Settings, integrationIDs: [String], logger: Logger,
+        every: Duration?, pool: PostgresPool, settings: Settings, integrationIDs: [String], logger: Logger, reportsAsLogs: Bool,
         makePublisher: @escaping @Sendable (AMQPConnection) -> TearsheetPublisher
     ) {
+        self.reportsAsLogs = reportsAsLogs
         self.every = every
         self.pool = pool
         self.settings = settings
@@ -57,13 +62,12 @@ final class PublishLoop: Service, Sendable {
                 if !broker.isOpen { broker = try await AMQPConnection.connect(settings.amqp()) }
                 let summaries = try await makePublisher(broker).run(integrationIDs: integrationIDs) { progress.show($0) }
                 progress.clear()
-                for summary in summaries { print(summary) }
-                if summaries.isEmpty { print("no active integrations") }
+                report(summaries)
                 lastPassSucceeded.store(!summaries.contains { $0.isFailure }, ordering: .relaxed)
             } catch where every != nil {
                 // A database or broker outage fails this pass, not the loop.
                 progress.clear()
-                print("pass failed: \(error)")
+                if !reportsAsLogs { print("pass failed: \(error)") }
                 logger.error("publisher pass failed", metadata: ["error": "\(error)"])
                 lastPassSucceeded.store(false, ordering: .relaxed)
             }
@@ -74,5 +78,14 @@ final class PublishLoop: Service, Sendable {
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: every) }
         } while !Task.isShuttingDownGracefully
         await broker.close()
+    }
+
+    private func report(_ summaries: [PassSummary]) {
+        guard reportsAsLogs else {
+            for summary in summaries { print(summary) }
+            if summaries.isEmpty { print("no active integrations") }
+            return
+        }
+        if summaries.isEmpty { logger.info("no active integrations") }
     }
 }
