@@ -26,6 +26,10 @@ else
   deploy/validate-manifests.sh --self-test
   # The alert rules, through promtool, against synthetic series.
   deploy/prometheus/test-rules.sh
+  # The Grafana dashboard: well formed for import, its queries parse (promtool) and name only metrics the
+  # code exports, the rules record or RabbitMQ's plugin serves (and the check against broken copies).
+  python3 deploy/grafana/check-dashboard.py
+  python3 deploy/grafana/check-dashboard.py --self-test
   # The chaos suite restarts servers of its own and SIGKILLs processes for a few minutes, and
   # the cluster suite runs three RabbitMQ nodes: each runs alone, after the rest, so that
   # none slows another down.

@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
-# Local RabbitMQ 3.10 (with the management plugin) and PostgreSQL 15 for tests and the demo,
-# bound to 127.0.0.1, with their data under $TSYNC_LOCAL_DIR (default: .local-services in the
-# repository). Installs the Debian packages it needs when they are missing, with a temporary
-# policy-rc.d so that Debian does not start its own rabbitmq-server and postgresql services.
+# Local RabbitMQ 3.10 (with the management and prometheus plugins) and PostgreSQL 15 for tests
+# and the demo, bound to 127.0.0.1, with their data under $TSYNC_LOCAL_DIR (default:
+# .local-services in the repository). Installs the Debian packages it needs when they are
+# missing, with a temporary policy-rc.d so that Debian does not start its own rabbitmq-server and
+# postgresql services.
 #
 #   deploy/local/services.sh install [PACKAGE...]|start|stop|status|env
 #
 # Ports, of their own beside the usual ones (a distribution's or a developer's servers on 5432,
-# 5672, 5671, 15672, 25672 may run too): TSYNC_PG_PORT (5442), TSYNC_AMQP_PORT (5682; RabbitMQ's
-# distribution port is 20000 above it, 25682, and its node name tsync-5682@localhost),
-# TSYNC_AMQPS_PORT (5681, TLS), TSYNC_MANAGEMENT_PORT (15682). `start` refuses, naming the port
-# and its variable, when another server already listens on one of them. Both servers also speak
-# TLS with a throwaway CA made here (for `localhost`), so that amqps:// and sslmode=verify-full
-# are tested for real.
+# 5672, 5671, 15672, 15692, 25672 may run too): TSYNC_PG_PORT (5442), TSYNC_AMQP_PORT (5682;
+# RabbitMQ's distribution port is 20000 above it, 25682, and its node name tsync-5682@localhost),
+# TSYNC_AMQPS_PORT (5681, TLS), TSYNC_MANAGEMENT_PORT (15682), TSYNC_RABBITMQ_PROMETHEUS_PORT
+# (RabbitMQ's own metrics, /metrics of its rabbitmq_prometheus plugin: TSYNC_MANAGEMENT_PORT + 1,
+# 15683, off the plugin's default 15692 and cluster.sh's 15701-15703). `start` refuses, naming
+# the port and its variable, when another server already listens on one of them. Both servers
+# also speak TLS with a throwaway CA made here (for `localhost`), so that amqps:// and
+# sslmode=verify-full are tested for real.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -20,6 +23,7 @@ dir=${TSYNC_LOCAL_DIR:-$repo/.local-services}
 pg_port=${TSYNC_PG_PORT:-5442}
 amqp_port=${TSYNC_AMQP_PORT:-5682}
 mgmt_port=${TSYNC_MANAGEMENT_PORT:-15682}
+prometheus_port=${TSYNC_RABBITMQ_PROMETHEUS_PORT:-$((mgmt_port + 1))}
 amqps_port=${TSYNC_AMQPS_PORT:-5681}
 tls=$dir/tls
 pg_data=$dir/postgres
@@ -140,6 +144,7 @@ check_ports() {
 $amqp_port TSYNC_AMQP_PORT AMQP
 $amqps_port TSYNC_AMQPS_PORT AMQPS
 $mgmt_port TSYNC_MANAGEMENT_PORT management
+$prometheus_port TSYNC_RABBITMQ_PROMETHEUS_PORT prometheus
 $RABBITMQ_DIST_PORT TSYNC_AMQP_PORT distribution, TSYNC_AMQP_PORT + 20000
 PORTS
   fi
@@ -175,7 +180,7 @@ start_rabbitmq() {
   local pid
   if pid=$(our_rabbitmq); then say "RabbitMQ already runs on 127.0.0.1:$amqp_port (pid $pid)"; return 0; fi
   mkdir -p "$RABBITMQ_MNESIA_BASE" "$RABBITMQ_LOG_BASE"
-  echo "[rabbitmq_management]." > "$RABBITMQ_ENABLED_PLUGINS_FILE"
+  echo "[rabbitmq_management,rabbitmq_prometheus]." > "$RABBITMQ_ENABLED_PLUGINS_FILE"
   cat > "$RABBITMQ_CONFIG_FILE.conf" <<CONF
 listeners.tcp.default = 127.0.0.1:$amqp_port
 listeners.ssl.default = 127.0.0.1:$amqps_port
@@ -186,6 +191,8 @@ ssl_options.verify = verify_none
 ssl_options.fail_if_no_peer_cert = false
 management.tcp.ip = 127.0.0.1
 management.tcp.port = $mgmt_port
+prometheus.tcp.ip = 127.0.0.1
+prometheus.tcp.port = $prometheus_port
 collect_statistics_interval = 1000
 log.console = false
 log.file.level = warning
@@ -198,11 +205,14 @@ CONF
      ! rabbitmqctl await_startup --timeout 120 >/dev/null 2>&1; then
     say "RabbitMQ did not start; see $RABBITMQ_LOG_BASE"; tail -n 20 "$RABBITMQ_LOG_BASE/startup.log" >&2; exit 1
   fi
-  # The management listener comes up a moment after the broker itself.
+  # The management and prometheus listeners come up a moment after the broker itself.
   for _ in $(seq 1 60); do
     curl -fsS -u guest:guest "http://127.0.0.1:$mgmt_port/api/overview" >/dev/null 2>&1 && break; sleep 0.5
   done
-  say "RabbitMQ 3.10 on 127.0.0.1:$amqp_port, management on 127.0.0.1:$mgmt_port (node $RABBITMQ_NODENAME, data $dir/rabbitmq)"
+  for _ in $(seq 1 60); do
+    curl -fsS "http://127.0.0.1:$prometheus_port/metrics" >/dev/null 2>&1 && break; sleep 0.5
+  done
+  say "RabbitMQ 3.10 on 127.0.0.1:$amqp_port, management on 127.0.0.1:$mgmt_port, prometheus on 127.0.0.1:$prometheus_port/metrics (node $RABBITMQ_NODENAME, data $dir/rabbitmq)"
 }
 
 # Not `rabbitmqctl stop <pid file>`: it waits for the pid to vanish, which a zombie nobody reaps
@@ -227,6 +237,8 @@ print_env() {
   cat <<ENV
 export TSYNC_AMQP_URL=amqp://guest:guest@127.0.0.1:$amqp_port/%2F
 export TSYNC_MANAGEMENT_URL=http://guest:guest@127.0.0.1:$mgmt_port
+# RabbitMQ's own metrics (rabbitmq_prometheus), for a Prometheus to scrape: not read by the fleet.
+export TSYNC_RABBITMQ_PROMETHEUS_URL=http://127.0.0.1:$prometheus_port/metrics
 export TSYNC_DATABASE_URL=postgresql://postgres@127.0.0.1:$pg_port/postgres
 export TSYNC_TEST_TLS_CA=$tls/ca.pem
 export TSYNC_TEST_AMQPS_PORT=$amqps_port

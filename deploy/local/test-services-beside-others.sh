@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
 # The local services start beside servers that already hold the usual ports, as on a Debian host
 # whose packages started their own RabbitMQ and PostgreSQL, or on a developer's machine: a real
-# PostgreSQL on 5432 (initdb'd here), listeners on RabbitMQ's 5672, 5671, 15672 and 25672, and an
-# Erlang node of another name in epmd; whatever already holds one of those plays its part
-# instead. From a directory of its own and on its default ports, `services.sh start` must bring
-# up our PostgreSQL and RabbitMQ, answering on their ports, and leave the others alone; forced
-# onto a taken port, it must refuse in a line naming the port and its variable, starting nothing.
+# PostgreSQL on 5432 (initdb'd here), listeners on RabbitMQ's 5672, 5671, 15672, 15692 (its
+# rabbitmq_prometheus plugin's) and 25672, and an Erlang node of another name in epmd; whatever
+# already holds one of those plays its part instead. From a directory of its own and on its
+# default ports, `services.sh start` must bring up our PostgreSQL and RabbitMQ, answering on their
+# ports (RabbitMQ's metrics too, as our node's), and leave the others alone; forced onto a taken
+# port, it must refuse in a line naming the port and its variable, starting nothing.
 # run-tests.sh runs it before starting its own services (about 25 s); when something already
 # holds our default ports (services a developer left running), it tests on ports 100 above them.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 services=$PWD/deploy/local/services.sh
 pg_bin=/usr/lib/postgresql/15/bin
-unset TSYNC_LOCAL_DIR TSYNC_PG_PORT TSYNC_AMQP_PORT TSYNC_AMQPS_PORT TSYNC_MANAGEMENT_PORT
+unset TSYNC_LOCAL_DIR TSYNC_PG_PORT TSYNC_AMQP_PORT TSYNC_AMQPS_PORT TSYNC_MANAGEMENT_PORT TSYNC_RABBITMQ_PROMETHEUS_PORT
 
 say() { echo "beside-others: $*" >&2; }
 fail() { say "FAIL: $*"; exit 1; }
@@ -66,9 +67,10 @@ else
     -o "-c listen_addresses=127.0.0.1 -c port=5432 -c unix_socket_directories=''" >/dev/null
   say "another PostgreSQL on 127.0.0.1:5432 (data $foreign_pg)"
 fi
-# RabbitMQ's usual ports (AMQP, AMQPS, management, distribution): listeners that accept and hang up.
+# RabbitMQ's usual ports (AMQP, AMQPS, management, prometheus, distribution): listeners that
+# accept and hang up.
 free=()
-for port in 5672 5671 15672 25672; do
+for port in 5672 5671 15672 15692 25672; do
   if port_taken "$port"; then say "$port is already taken: that server plays the other RabbitMQ's"; else free+=("$port"); fi
 done
 if [ ${#free[@]} -gt 0 ]; then
@@ -104,11 +106,12 @@ say "another Erlang node, $foreign_node, in epmd"
 eval "$(TSYNC_LOCAL_DIR="$work/ours" "$services" env)"
 pg_port=${TSYNC_DATABASE_URL##*:}; pg_port=${pg_port%%/*}
 amqp_port=$AMQP_PORT amqps_port=$TSYNC_TEST_AMQPS_PORT mgmt_port=${TSYNC_MANAGEMENT_URL##*:}
-for port in "$pg_port" "$amqp_port" "$amqps_port" "$mgmt_port" $((amqp_port + 20000)); do
-  case " 5432 5672 5671 15672 25672 " in *" $port "*) fail "default port $port is one of the usual ones" ;; esac
+prometheus_port=${TSYNC_RABBITMQ_PROMETHEUS_URL##*:}; prometheus_port=${prometheus_port%%/*}
+for port in "$pg_port" "$amqp_port" "$amqps_port" "$mgmt_port" "$prometheus_port" $((amqp_port + 20000)); do
+  case " 5432 5672 5671 15672 15692 25672 " in *" $port "*) fail "default port $port is one of the usual ones" ;; esac
 done
 busy=()
-for port in "$pg_port" "$amqp_port" "$amqps_port" "$mgmt_port" $((amqp_port + 20000)); do
+for port in "$pg_port" "$amqp_port" "$amqps_port" "$mgmt_port" "$prometheus_port" $((amqp_port + 20000)); do
   port_taken "$port" && busy+=("$port")
 done
 if [ ${#busy[@]} -gt 0 ]; then
@@ -117,13 +120,14 @@ if [ ${#busy[@]} -gt 0 ]; then
   say "our default ports ${busy[*]} are taken (services left running?): testing on ${ours_env[*]}"
   eval "$(env "${ours_env[@]}" TSYNC_LOCAL_DIR="$work/ours" "$services" env)"
   pg_port=$((pg_port + 100)) amqp_port=$((amqp_port + 100)) amqps_port=$((amqps_port + 100)) mgmt_port=$((mgmt_port + 100))
-  for port in "$pg_port" "$amqp_port" "$amqps_port" "$mgmt_port" $((amqp_port + 20000)); do
+  prometheus_port=${TSYNC_RABBITMQ_PROMETHEUS_URL##*:}; prometheus_port=${prometheus_port%%/*}
+  for port in "$pg_port" "$amqp_port" "$amqps_port" "$mgmt_port" "$prometheus_port" $((amqp_port + 20000)); do
     port_taken "$port" && fail "port $port is taken too"
   done
 fi
 
 # (c) Forced onto a taken port, start refuses before making or starting anything.
-for forced in TSYNC_PG_PORT=5432 TSYNC_AMQP_PORT=5672 TSYNC_AMQPS_PORT=5671 TSYNC_MANAGEMENT_PORT=15672; do
+for forced in TSYNC_PG_PORT=5432 TSYNC_AMQP_PORT=5672 TSYNC_AMQPS_PORT=5671 TSYNC_MANAGEMENT_PORT=15672 TSYNC_RABBITMQ_PROMETHEUS_PORT=15692; do
   variable=${forced%%=*} port=${forced#*=}
   if output=$(env "${ours_env[@]}" "$forced" TSYNC_LOCAL_DIR="$work/forced" timeout 60 "$services" start 2>&1); then
     fail "$forced: start succeeded on a taken port: $output"
@@ -150,6 +154,11 @@ print(o["node"], " ".join("%s:%s" % (l["protocol"], l["port"]) for l in o["liste
 amqp_answers "$amqp_port" || fail "no AMQP answer on $amqp_port"
 node_registered "tsync-$amqp_port" || fail "our node is not in epmd"
 say "RabbitMQ /api/overview: $listeners; AMQP answers on $amqp_port; epmd has tsync-$amqp_port beside $foreign_node"
+metrics=$(curl -fsS --max-time 10 "$TSYNC_RABBITMQ_PROMETHEUS_URL") || fail "no RabbitMQ metrics at $TSYNC_RABBITMQ_PROMETHEUS_URL"
+grep -q "^rabbitmq_identity_info{rabbitmq_node=\"tsync-$amqp_port@localhost\"" <<<"$metrics" ||
+  fail "$TSYNC_RABBITMQ_PROMETHEUS_URL is not our node's: $(grep '^rabbitmq_identity_info' <<<"$metrics")"
+grep -q "^rabbitmq_queue_messages_ready " <<<"$metrics" || fail "no rabbitmq_queue_messages_ready at $TSYNC_RABBITMQ_PROMETHEUS_URL"
+say "rabbitmq_prometheus answers at $TSYNC_RABBITMQ_PROMETHEUS_URL, for tsync-$amqp_port@localhost"
 output=$(env "${ours_env[@]}" TSYNC_LOCAL_DIR="$work/ours" "$services" start 2>&1) || fail "a second start failed: $output"
 grep -q "already runs" <<<"$output" || fail "a second start did not find ours running: $output"
 
@@ -161,7 +170,7 @@ others_untouched() {
   else
     port_taken 5432 || fail "what listened on 5432 is gone $1"
   fi
-  for port in 5672 5671 15672 25672; do
+  for port in 5672 5671 15672 15692 25672; do
     if [[ " ${free[*]} " == *" $port "* ]]; then accepts "$port" || fail "the other listener on $port is gone $1"
     else port_taken "$port" || fail "what listened on $port is gone $1"; fi
   done
@@ -170,7 +179,7 @@ others_untouched() {
 }
 others_untouched "beside ours"
 env "${ours_env[@]}" TSYNC_LOCAL_DIR="$work/ours" timeout 120 "$services" stop
-for port in "$pg_port" "$amqp_port" "$amqps_port" "$mgmt_port"; do
+for port in "$pg_port" "$amqp_port" "$amqps_port" "$mgmt_port" "$prometheus_port"; do
   port_taken "$port" && fail "port $port still taken after stop"
 done
 others_untouched "after ours stopped"
