@@ -15,7 +15,17 @@ extension BullhornClient {
     /// Members added to any tearsheet after `since`, in member id order: Bullhorn may not bump
     /// a tearsheet's `dateLastModified` when a member is added, so this is the second source.
     public func membersAdded(since: Date) -> BullhornPages<BullhornMemberAddition> {
-        keysetQuery(entity: "TearsheetMember", conditions: ["dateAdded > \(since.bullhornMillis)"], fields: MemberRecord.fields) {
+        memberships(where: "dateAdded > \(since.bullhornMillis)")
+    }
+
+    /// The tearsheets a candidate is on, as their member records (private and deleted
+    /// tearsheets included): for `trace`.
+    public func memberships(ofCandidate candidateID: Int64) -> BullhornPages<BullhornMemberAddition> {
+        memberships(where: "person.id = \(candidateID)")
+    }
+
+    private func memberships(where condition: String) -> BullhornPages<BullhornMemberAddition> {
+        keysetQuery(entity: "TearsheetMember", conditions: [condition], fields: MemberRecord.fields) {
             (record: MemberRecord) in
             (
                 record.id,

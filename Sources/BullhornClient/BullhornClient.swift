@@ -58,7 +58,9 @@ public final class BullhornClient: Sendable {
             let response: HTTPClientResponse
             do {
                 response = try await budget.spend { try await http.execute(request) }
+                configuration.observeCall?(response.status)
             } catch let error as HTTPClientError {
+                configuration.observeCall?(nil)
                 // A request that never connected did nothing; after that, a write may have landed.
                 let safeToRepeat = idempotent || error.code == .connect
                 attempt += 1

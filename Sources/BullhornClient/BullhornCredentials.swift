@@ -37,6 +37,9 @@ public struct BullhornClientConfiguration: Sendable {
     public var requestTimeout: Duration
     /// Records per page of query and association calls (Bullhorn caps it at 500).
     public var pageSize: Int
+    /// Told of every REST call spent from the budget: its HTTP status, or nil when no answer
+    /// came (for the metrics of calls by status against the budget).
+    public var observeCall: (@Sendable (_ status: Int?) -> Void)?
 
     public init(
         callsPerMinute: Int = 1_200, maxConcurrentCalls: Int = 4, retry: BullhornRetryPolicy = BullhornRetryPolicy(),

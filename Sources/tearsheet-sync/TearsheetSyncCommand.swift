@@ -14,7 +14,7 @@ struct TearsheetSyncCommand: AsyncParsableCommand {
         version: BuildInfo.version,
         subcommands: [
             MigrateCommand.self, TopologyCommand.self, IntegrationCommand.self, CampaignCommand.self, PublishCommand.self,
-            WorkCommand.self, DLQCommand.self, DepthCommand.self, DemoCommand.self, SimulateCommand.self,
+            WorkCommand.self, DLQCommand.self, DepthCommand.self, TraceCommand.self, DemoCommand.self, SimulateCommand.self,
         ]
     )
 }

@@ -82,12 +82,28 @@ public final class ScratchRabbitMQ: Sendable {
     /// it waits for the process to vanish, and here nothing reaps an orphan, so a stopped
     /// node stays a zombie that `kill -0` still finds (the wait never ended).
     private func halt() async throws {
+        let wrapper = launchingShell()
         try await ctl(["stop"])
         for _ in 0..<300 {
-            if !ServerTool.isListening(amqpPort), !ServerTool.isListening(distributionPort) { return }
+            if !ServerTool.isListening(amqpPort), !ServerTool.isListening(distributionPort) {
+                // The `rabbitmq-server` shell that started the VM stays behind otherwise (here,
+                // waiting for ever on a child nothing reaps), holding the test's inherited files.
+                if let wrapper { kill(wrapper, SIGKILL) }
+                return
+            }
             try await Task.sleep(for: .milliseconds(200))
         }
         throw ScratchServerError(description: "\(nodeName) did not stop")
+    }
+
+    /// The `rabbitmq-server` script process whose child is the node's Erlang VM.
+    private func launchingShell() -> pid_t? {
+        guard let vm = (try? String(contentsOfFile: pidFile, encoding: .utf8)).flatMap({ pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }),
+            let status = try? String(contentsOfFile: "/proc/\(vm)/status", encoding: .utf8),
+            let parent = status.split(separator: "\n").first(where: { $0.hasPrefix("PPid:") }).flatMap({ pid_t($0.dropFirst(5).trimmingCharacters(in: .whitespaces)) }),
+            let command = try? String(contentsOfFile: "/proc/\(parent)/cmdline", encoding: .utf8), command.contains("rabbitmq-server")
+        else { return nil }
+        return parent
     }
 
     private func boot() async throws {

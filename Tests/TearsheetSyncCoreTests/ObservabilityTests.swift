@@ -38,9 +38,20 @@ import Testing
                 #expect(worked.contains("\(name)\(integration) 0"), "\(name) present at zero")
             }
             #expect(worked.contains("tsync_pairs_added_total\(integration) 25"))
+            // Bullhorn calls by status, drawn against the integration's budget.
+            #expect(worked.contains(#"tsync_bullhorn_calls_total{integration="\#(fixture.integrationID)",status="200"}"#))
+            #expect(worked.contains("tsync_bullhorn_budget_calls_per_minute\(integration) 600000"))
+            #expect(published.contains(#"tsync_bullhorn_calls_total{integration="\#(fixture.integrationID)",status="200"}"#))
             // Every pair carried its Bullhorn change time to the worker.
             #expect(worked.contains(#"tsync_pair_freshness_seconds_bucket{integration="\#(fixture.integrationID)",le="60.0"} 0"#))
             #expect(worked.contains(#"tsync_pair_freshness_seconds_bucket{integration="\#(fixture.integrationID)",le="120.0"} 25"#))
+            // The SLO's recording rules select the 600 s bucket as the exporter writes it (a
+            // rule reading `le="600"` once matched nothing, silently).
+            let rules = try String(contentsOf: RepositoryFiles.root.appendingPathComponent("deploy/prometheus/alerts.yml"), encoding: .utf8)
+            let matcher = try #require(rules.firstMatch(of: /tsync_pair_freshness_seconds_bucket\{le=~"([^"]+)"\}/)?.1)
+            let pattern = try Regex("^(?:" + matcher.replacingOccurrences(of: #"\\"#, with: #"\"#) + ")$")
+            let exported = worked.split(separator: "\n").compactMap { $0.firstMatch(of: /tsync_pair_freshness_seconds_bucket\{[^}]*le="(6[0-9.]+)"\}/)?.1 }
+            #expect(exported.contains { String($0).wholeMatch(of: pattern) != nil && Double($0) == 600 }, "\(matcher) matches the exported \(exported)")
             #expect(worked.contains(#"tsync_batch_duration_seconds_count{integration="\#(fixture.integrationID)",outcome="settled"}"#))
             for text in [published, worked] {
                 #expect(text.contains("process_resident_memory_bytes "))
@@ -70,6 +81,33 @@ import Testing
         #expect(await process.exited() == 0)
         #expect(metrics.contains("tsync_monitor_errors_total "), "errors counted: \(metrics.prefix(300))")
         #expect(!metrics.contains("tsync_monitor_last_success_timestamp_seconds "), "no round succeeded")
+    }
+
+    /// Into a file or a pipe, `depth --watch` appends a table a round: no terminal codes.
+    @Test func depthWatchRedrawsOnlyOnATerminal() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent(TestServices.uniqueName("depth-watch")).path
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let process = Process()
+        process.executableURL = RepositoryFiles.commandBinary
+        process.arguments = ["depth", "--watch"]
+        process.environment = [
+            "TSYNC_MANAGEMENT_URL": TestServices.managementURL, "TSYNC_AMQP_URL": TestServices.amqpURL, "TSYNC_LOG_LEVEL": "critical",
+            "PATH": "/usr/bin:/bin",
+        ]
+        process.currentDirectoryURL = RepositoryFiles.root
+        process.standardOutput = FileHandle(forWritingAtPath: path)!
+        try process.run()
+        var output = ""
+        let deadline = ContinuousClock.now + .seconds(20)
+        while output.components(separatedBy: "tearsheet.dead-letter").count < 3, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(200))
+            output = try String(contentsOfFile: path, encoding: .utf8)
+        }
+        process.terminate()
+        #expect(await process.exited() == 0)
+        #expect(output.components(separatedBy: "tearsheet.dead-letter").count >= 3, "two rounds at least")
+        #expect(!output.contains("\u{1B}"), "no terminal codes in a file")
     }
 
     @Test func jsonLogLinesHaveZonedTimestampsAndTypedValues() throws {

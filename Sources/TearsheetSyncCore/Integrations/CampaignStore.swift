@@ -1,3 +1,4 @@
+import Foundation
 import PostgresClient
 
 /// `campaigns` and `campaign_candidates`: what the publisher reads and the worker writes.
@@ -75,6 +76,31 @@ extension CampaignStore {
         ).rows
         return Set(try rows.map { PairKey(campaignID: try $0.decode(at: 0), candidateID: try $0.decode(at: 1)) })
     }
+
+    /// An integration's campaigns on these jobs, active or not (for `trace`).
+    public func campaigns(integrationID: String, jobIDs: [Int64]) async throws -> [(id: Int64, state: CampaignState)] {
+        try await pool.query(
+            "SELECT id, ats_job_id, active FROM campaigns WHERE integration_id = \(integrationID) AND ats_job_id = ANY(\(jobIDs)) ORDER BY id"
+        ).rows.map { row in
+            (try row.decode("id"), CampaignState(integrationID: integrationID, atsJobID: try row.decode("ats_job_id"), active: try row.decode("active")))
+        }
+    }
+
+    /// A candidate's row on a campaign, if it is there.
+    public struct Row: Sendable, Codable, Equatable {
+        public let addedAt: Date
+        public let source: String
+        public let jobSubmissionID: Int64?
+    }
+
+    public func row(campaignID: Int64, candidateID: Int64) async throws -> Row? {
+        try await pool.query(
+            "SELECT added_at, source, ats_application_id FROM campaign_candidates WHERE campaign_id = \(campaignID) AND ats_candidate_id = \(candidateID)"
+        ).rows.first.map { row in
+            Row(addedAt: try row.decode("added_at"), source: try row.decode("source"), jobSubmissionID: try row.decode("ats_application_id"))
+        }
+    }
+
 }
 
 /// A (campaign, candidate) pair: the one key of a pair everywhere in the fleet.

@@ -19,6 +19,9 @@ public struct Integration: Sendable {
         let secrets = try IntegrationSecrets.open(sealedSecrets, key: secretKey, integrationID: id)
         var effective = configuration ?? BullhornClientConfiguration()
         effective.callsPerMinute = callsPerMinute
+        let id = id
+        effective.observeCall = { FleetMetrics.bullhornCall(id, status: $0) }
+        FleetMetrics.bullhornBudget(id).record(callsPerMinute)
         return BullhornClient(
             credentials: BullhornCredentials(clientID: clientID, clientSecret: secrets.clientSecret, username: username, password: secrets.password),
             endpoints: endpoints, configuration: effective, budget: budget)

@@ -77,6 +77,29 @@ public struct IntegrationStore: Sendable {
             active: try row.decode("active", as: Bool.self))
     }
 
+    /// Records when the integration's pass ended and how (`succeeded`, or `failed: why`).
+    public func recordPass(of id: String, outcome: String) async throws {
+        try await pool.query("UPDATE integrations SET last_pass_at = now(), last_pass_outcome = \(outcome) WHERE id = \(id)")
+    }
+
+    /// The integration's standing, for `trace`; nil when there is no such integration.
+    public struct Standing: Sendable, Codable, Equatable {
+        public let active: Bool
+        public let watermark: Date?
+        public let lastPassAt: Date?
+        public let lastPassOutcome: String?
+    }
+
+    public func standing(of id: String) async throws -> Standing? {
+        try await pool.query(
+            "SELECT active, tearsheets_last_synced_at, last_pass_at, last_pass_outcome FROM integrations WHERE id = \(id)"
+        ).rows.first.map { row in
+            Standing(
+                active: try row.decode("active"), watermark: try row.decode("tearsheets_last_synced_at"), lastPassAt: try row.decode("last_pass_at"),
+                lastPassOutcome: try row.decode("last_pass_outcome"))
+        }
+    }
+
     public func watermark(of id: String) async throws -> Date? {
         try await pool.query("SELECT tearsheets_last_synced_at FROM integrations WHERE id = \(id)").scalar(Date?.self)
     }

@@ -55,6 +55,17 @@ public enum FleetMetrics {
         for counter in [pairsPublished, passes, passesFailed] { counter(integration).increment(by: 0) }
     }
 
+    // MARK: Bullhorn, from every process that calls it
+
+    /// A REST call spent from the integration's budget, by HTTP status (`error`: no answer).
+    static func bullhornCall(_ integration: String, status: Int?) {
+        Counter(label: "tsync_bullhorn_calls_total", dimensions: [("integration", integration), ("status", status.map(String.init) ?? "error")])
+            .increment()
+    }
+
+    /// The integration's budget, in calls a minute: the line the calls are drawn against.
+    static func bullhornBudget(_ integration: String) -> Gauge { gauge("tsync_bullhorn_budget_calls_per_minute", integration) }
+
     // MARK: The queue monitor
 
     /// Queue depth, as `depth --watch --metrics-port` reports it; publish and acknowledgement

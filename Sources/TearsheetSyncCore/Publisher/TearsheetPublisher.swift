@@ -76,6 +76,11 @@ public struct TearsheetPublisher: Sendable {
             summary.outcome = .failed("\(error)")
         }
         summary.elapsed = ContinuousClock.now - started
+        switch summary.outcome {
+        case .succeeded: try? await IntegrationStore(pool: pool).recordPass(of: integration.id, outcome: "succeeded")
+        case .failed(let reason): try? await IntegrationStore(pool: pool).recordPass(of: integration.id, outcome: "failed: \(reason)")
+        case .skippedLocked: break  // the publisher holding the lock records its own
+        }
         FleetMetrics.pairsPublished(integration.id).increment(by: summary.pairsPublished)
         if summary.outcome != .skippedLocked { FleetMetrics.passes(integration.id).increment() }
         if summary.isFailure { FleetMetrics.passesFailed(integration.id).increment() }

@@ -152,5 +152,14 @@ public enum SchemaMigrations {
                 -- nothing meanwhile.
                 ALTER TABLE job_submission_intents ADD COLUMN IF NOT EXISTS uncertain_since timestamptz NULL;
                 """),
+        Migration(
+            version: 7, name: "last publish pass",
+            sql: """
+                -- When each integration's last pass ended and how, for `trace` (the watermark only
+                -- says how far the last good one got).
+                ALTER TABLE integrations
+                    ADD COLUMN IF NOT EXISTS last_pass_at timestamptz NULL,
+                    ADD COLUMN IF NOT EXISTS last_pass_outcome text NULL;
+                """),
     ]
 }

@@ -74,6 +74,13 @@ public final class SessionLeases: Sendable {
         public let heldKeys: Set<Int64>
     }
 
+    /// The worker that last said it holds the session (its heartbeat row), for `trace`.
+    public static func holder(of integrationID: String, pool: PostgresPool) async throws -> String? {
+        try await pool.query(
+            "SELECT worker_id FROM worker_heartbeats WHERE \(integrationID) = ANY(sessions) ORDER BY last_seen DESC LIMIT 1"
+        ).rows.first?.decode(at: 0)
+    }
+
     /// Records that this worker is alive and which sessions it holds; returns the live fleet.
     public func heartbeat(holding sessions: [String]) async throws -> Fleet {
         let host = ProcessInfo.processInfo.hostName
