@@ -35,7 +35,7 @@ struct DepthCommand: AsyncParsableCommand {
             let logger = Logger(label: "tearsheet-sync.monitor")
             let monitor = QueueMonitor(interval: .seconds(2), logger: logger) {
                 let depths = try await reader.depths(topology: topology, virtualHost: vhost)
-                depths.forEach(FleetMetrics.record)
+                FleetMetrics.record(depths)
                 try report(depths)
             }
             try await runServices(monitor, metrics: metrics.server(), logger: logger)

@@ -53,7 +53,7 @@ struct PublishCommand: AsyncParsableCommand {
                 TearsheetPublisher(pool: pool, broker: broker, topology: topology, secretKey: key, options: options)
             }
             try await closing(pool) {
-                try await runServices(loop, metrics: metrics.server { loop.isReady }, logger: loop.logger)
+                try await runServices(loop, metrics: metrics.server { loop.isReady }, handlingSignals: every != nil, logger: loop.logger)
             }
             if !loop.succeeded { throw ExitCode(1) }
         }

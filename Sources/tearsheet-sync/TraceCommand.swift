@@ -75,6 +75,7 @@ enum TraceReport {
             let jobs = tearsheet.jobOrderIDs.isEmpty ? "no job" : "jobs " + tearsheet.jobOrderIDs.map(String.init).joined(separator: ", ")
             lines.append("  \(tearsheet.id) \"\(tearsheet.name)\": \(kind), \(jobs); changed \(time(tearsheet.changedAt))")
         }
+        if !trace.deadLettersReadInFull { lines.append("note: the dead-letter queue holds more than trace reads; a dead letter may be missed") }
         lines.append("campaigns:")
         if trace.campaigns.isEmpty { lines.append("  none of the integration's campaigns is on a job of these tearsheets") }
         for campaign in trace.campaigns {

@@ -14,6 +14,8 @@ import Testing
     @Test func theWorkersAndThePublishersSeriesFollowTheConventionsAndArePresentAtZero() async throws {
         let seed = SimulatorSeed(candidates: 100, jobOrders: 1, tearsheets: [.init(members: 25, jobs: 1)])
         try await FleetFixture.run(seed: seed) { fixture in
+            // A first pass sets the watermark (its tearsheets changed long ago: no freshness).
+            _ = try await fixture.publisher().run()
             try await fixture.addCampaign(1, job: fixture.world.tearsheets[0].jobOrderIDs[0])
             // A recruiter changed the tearsheet 90 s ago: its pairs land between 90 and 120 s later.
             fixture.world.updateTearsheet(fixture.world.tearsheets[0].id, at: Int64(Date().timeIntervalSince1970 * 1000) - 90_000) { _ in }
@@ -40,7 +42,7 @@ import Testing
             #expect(worked.contains("tsync_pairs_added_total\(integration) 25"))
             // Bullhorn calls by status, drawn against the integration's budget.
             #expect(worked.contains(#"tsync_bullhorn_calls_total{integration="\#(fixture.integrationID)",status="200"}"#))
-            #expect(worked.contains("tsync_bullhorn_budget_calls_per_minute\(integration) 600000"))
+            #expect(worked.contains("tsync_bullhorn_budget_calls_per_second\(integration) 10000.0"))
             #expect(published.contains(#"tsync_bullhorn_calls_total{integration="\#(fixture.integrationID)",status="200"}"#))
             // Every pair carried its Bullhorn change time to the worker.
             #expect(worked.contains(#"tsync_pair_freshness_seconds_bucket{integration="\#(fixture.integrationID)",le="60.0"} 0"#))

@@ -73,6 +73,39 @@ import Testing
         }
     }
 
+    /// The first reason that holds, in the order a pair travels; and "queued" only where the
+    /// session has something waiting.
+    @Test func verdictsFollowThePairsPath() {
+        let now = Date()
+        let watermark = now.addingTimeInterval(-60)
+        let tearsheet = PairTrace.Tearsheet(
+            id: 1, name: "t", isPrivate: false, isDeleted: false, jobOrderIDs: [7], dateLastModified: now.addingTimeInterval(-3600),
+            memberAddedAt: now.addingTimeInterval(-3600))
+        let active = IntegrationStore.Standing(active: true, watermark: watermark, lastPassAt: now, lastPassOutcome: "succeeded")
+        let campaign = CampaignStore.CampaignState(integrationID: "i", atsJobID: 7, active: true)
+        let letter = PairTrace.DeadLetter(reason: "refused", deadLetteredAt: now)
+        let waiting = PairTrace.Session(queue: "q", ready: 3, consumers: 1, heldBy: "w")
+        let idle = PairTrace.Session(queue: "q", ready: 0, consumers: 0, heldBy: nil)
+        func verdict(
+            campaign: CampaignStore.CampaignState = campaign, letter: PairTrace.DeadLetter? = nil, tearsheets: [PairTrace.Tearsheet] = [tearsheet],
+            integration: IntegrationStore.Standing = active, session: PairTrace.Session? = waiting
+        ) -> PairTrace.Verdict {
+            PairTracer.verdict(row: nil, campaign: campaign, deadLetter: letter, tearsheets: tearsheets, integration: integration, session: session).0
+        }
+        #expect(verdict() == .queued)
+        #expect(verdict(session: idle) == .coveredNotAdded, "nothing waits: not queued")
+        #expect(verdict(session: nil) == .coveredNotAdded)
+        #expect(verdict(letter: letter) == .deadLettered)
+        let inactive = IntegrationStore.Standing(active: false, watermark: watermark, lastPassAt: nil, lastPassOutcome: nil)
+        #expect(verdict(letter: letter, integration: inactive) == .integrationInactive, "the publisher's stage comes before the worker's")
+        let inactiveCampaign = CampaignStore.CampaignState(integrationID: "i", atsJobID: 7, active: false)
+        #expect(verdict(campaign: inactiveCampaign, tearsheets: []) == .notOnATearsheetOfTheJob, "the tearsheet's stage comes first")
+        #expect(verdict(campaign: inactiveCampaign) == .campaignInactive)
+        let changedSince = PairTrace.Tearsheet(
+            id: 1, name: "t", isPrivate: false, isDeleted: false, jobOrderIDs: [7], dateLastModified: now, memberAddedAt: now.addingTimeInterval(-3600))
+        #expect(verdict(letter: letter, tearsheets: [changedSince]) == .awaitingPublishPass, "changed again: the next pass republishes it")
+    }
+
     private static func trace(_ fixture: FleetFixture, candidate: Int64) async throws -> PairTrace {
         let run = try await CommandRun.run(
             ["trace", "--integration", fixture.integrationID, "--candidate", "\(candidate)", "--json"], environment: fixture.commandEnvironment)

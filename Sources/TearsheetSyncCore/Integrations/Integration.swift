@@ -21,7 +21,7 @@ public struct Integration: Sendable {
         effective.callsPerMinute = callsPerMinute
         let id = id
         effective.observeCall = { FleetMetrics.bullhornCall(id, status: $0) }
-        FleetMetrics.bullhornBudget(id).record(callsPerMinute)
+        FleetMetrics.bullhornBudget(id).record(Double(callsPerMinute) / 60)
         return BullhornClient(
             credentials: BullhornCredentials(clientID: clientID, clientSecret: secrets.clientSecret, username: username, password: secrets.password),
             endpoints: endpoints, configuration: effective, budget: budget)

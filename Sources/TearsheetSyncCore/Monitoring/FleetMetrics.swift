@@ -1,5 +1,6 @@
 import Foundation
 import Metrics
+import Synchronization
 
 /// The fleet's metrics, through swift-metrics: no-ops until a process bootstraps a backend
 /// (`--metrics-port` bootstraps Prometheus). Names and labels are fixed here, in one place,
@@ -63,19 +64,39 @@ public enum FleetMetrics {
             .increment()
     }
 
-    /// The integration's budget, in calls a minute: the line the calls are drawn against.
-    static func bullhornBudget(_ integration: String) -> Gauge { gauge("tsync_bullhorn_budget_calls_per_minute", integration) }
+    /// The integration's budget, in calls a second (base units; the budget is set a minute):
+    /// the line the calls are drawn against.
+    static func bullhornBudget(_ integration: String) -> Gauge { gauge("tsync_bullhorn_budget_calls_per_second", integration) }
 
     // MARK: The queue monitor
 
-    /// Queue depth, as `depth --watch --metrics-port` reports it; publish and acknowledgement
-    /// rates come from RabbitMQ's own `rabbitmq_prometheus` counters, through `rate()`.
-    public static func record(_ depth: QueueDepth) {
-        var labels = [("queue", depth.queue)]
-        if let session = depth.session { labels.append(("integration", session)) }
-        Gauge(label: "tsync_queue_messages_ready", dimensions: labels).record(depth.ready)
-        Gauge(label: "tsync_queue_messages_unacked", dimensions: labels).record(depth.unacked)
-        Gauge(label: "tsync_queue_consumers", dimensions: labels).record(depth.consumers)
+    /// Queue depths, as `depth --watch --metrics-port` reports them, for the queues that exist
+    /// (a missing one is not "empty"); the series of a queue gone since the last round go too.
+    /// Publish and acknowledgement rates come from RabbitMQ's own `rabbitmq_prometheus`
+    /// counters, through `rate()`.
+    public static func record(_ depths: [QueueDepth]) {
+        let present = depths.filter(\.exists)
+        let gone = recordedQueues.withLock { recorded in
+            defer { recorded = Dictionary(uniqueKeysWithValues: present.map { ($0.queue, $0.session) }) }
+            return recorded.filter { queue, _ in !present.contains { $0.queue == queue } }
+        }
+        for (queue, session) in gone {
+            for gauge in queueGauges(queue: queue, session: session) { gauge.destroy() }
+        }
+        for depth in present {
+            let gauges = queueGauges(queue: depth.queue, session: depth.session)
+            gauges[0].record(depth.ready)
+            gauges[1].record(depth.unacked)
+            gauges[2].record(depth.consumers)
+        }
+    }
+
+    private static let recordedQueues = Mutex<[String: String?]>([:])
+
+    private static func queueGauges(queue: String, session: String?) -> [Gauge] {
+        var labels = [("queue", queue)]
+        if let session { labels.append(("integration", session)) }
+        return ["tsync_queue_messages_ready", "tsync_queue_messages_unacked", "tsync_queue_consumers"].map { Gauge(label: $0, dimensions: labels) }
     }
 
     /// A round of the queue monitor: its errors (the management API unreachable, in

@@ -33,7 +33,10 @@ struct IntegrationPass {
                 continue
             }
             fullyPublished.insert(tearsheet.id)
-            try await publishAllMembers(of: tearsheet, into: &summary)
+            // The change that calls for the pairs, for their freshness: only a change since the
+            // watermark is one (a first or a --full pass reads tearsheets changed months ago).
+            let change = since.flatMap { tearsheet.dateLastModified > $0 ? tearsheet.dateLastModified : nil }
+            try await publishAllMembers(of: tearsheet, changedAt: change, into: &summary)
         }
         // Adding a member may not bump the tearsheet's dateLastModified: member additions since
         // the watermark find those, and only the added candidates need publishing. A pass with
@@ -63,7 +66,7 @@ struct IntegrationPass {
             for start in stride(from: 0, to: candidates.count, by: options.candidatesPerBatch) {
                 let batch = Array(candidates[start..<min(start + options.candidatesPerBatch, candidates.count)])
                 try await publish(
-                    candidates: batch, campaigns: active, tearsheet: tearsheet, changedAt: { addedAt[$0] ?? tearsheet.dateLastModified }, into: &summary)
+                    candidates: batch, campaigns: active, tearsheet: tearsheet, changedAt: { since == nil ? nil : addedAt[$0] }, into: &summary)
             }
         }
     }
@@ -78,7 +81,7 @@ struct IntegrationPass {
         return active
     }
 
-    private func publishAllMembers(of tearsheet: BullhornTearsheet, into summary: inout PassSummary) async throws {
+    private func publishAllMembers(of tearsheet: BullhornTearsheet, changedAt change: Date?, into summary: inout PassSummary) async throws {
         summary.tearsheetsScanned += 1
         let active = try await activeCampaigns(of: tearsheet, into: &summary)
         guard !active.isEmpty else { return }
@@ -90,7 +93,7 @@ struct IntegrationPass {
                 batch.append(candidate)
                 if batch.count == options.candidatesPerBatch {
                     let publishes = try await prepare(
-                        candidates: batch, campaigns: active, tearsheet: tearsheet, changedAt: { _ in tearsheet.dateLastModified }, into: &summary)
+                        candidates: batch, campaigns: active, tearsheet: tearsheet, changedAt: { _ in change }, into: &summary)
                     try await confirmed(try await sender.send(publishes), into: &summary)
                     progress(summary)
                     batch.removeAll(keepingCapacity: true)
@@ -98,7 +101,7 @@ struct IntegrationPass {
             }
             if !batch.isEmpty {
                 let publishes = try await prepare(
-                        candidates: batch, campaigns: active, tearsheet: tearsheet, changedAt: { _ in tearsheet.dateLastModified }, into: &summary)
+                        candidates: batch, campaigns: active, tearsheet: tearsheet, changedAt: { _ in change }, into: &summary)
                 try await confirmed(try await sender.send(publishes), into: &summary)
             }
             try await confirmed(try await sender.finish(), into: &summary)
@@ -112,7 +115,7 @@ struct IntegrationPass {
     /// Publishes the pairs of `candidates` that are not yet on their campaigns and waits for
     /// the broker to confirm them.
     private func publish(
-        candidates: [Int64], campaigns active: [CampaignStore.Campaign], tearsheet: BullhornTearsheet, changedAt: (Int64) -> Date,
+        candidates: [Int64], campaigns active: [CampaignStore.Campaign], tearsheet: BullhornTearsheet, changedAt: (Int64) -> Date?,
         into summary: inout PassSummary
     ) async throws {
         let publishes = try await prepare(candidates: candidates, campaigns: active, tearsheet: tearsheet, changedAt: changedAt, into: &summary)
@@ -131,9 +134,9 @@ struct IntegrationPass {
 
     /// The messages for campaigns × candidates, less the pairs already on their campaign (one
     /// query for the batch). `changedAt` is the Bullhorn change that calls for a candidate's
-    /// pairs, carried to the worker for the freshness figures.
+    /// pairs, carried to the worker for the freshness figures (nil: none in this pass's window).
     private func prepare(
-        candidates: [Int64], campaigns active: [CampaignStore.Campaign], tearsheet: BullhornTearsheet, changedAt: (Int64) -> Date,
+        candidates: [Int64], campaigns active: [CampaignStore.Campaign], tearsheet: BullhornTearsheet, changedAt: (Int64) -> Date?,
         into summary: inout PassSummary
     ) async throws -> [AMQPPublish] {
         let existing = try await campaigns.existingPairs(campaignIDs: active.map(\.id), candidateIDs: candidates)

@@ -74,10 +74,15 @@ public final class SessionLeases: Sendable {
         public let heldKeys: Set<Int64>
     }
 
-    /// The worker that last said it holds the session (its heartbeat row), for `trace`.
-    public static func holder(of integrationID: String, pool: PostgresPool) async throws -> String? {
+    /// The live worker that says it holds the session (a fresh heartbeat row: a SIGKILLed
+    /// worker's row stays behind), for `trace`.
+    public static func holder(of integrationID: String, pool: PostgresPool, heartbeatExpiry: Duration = .seconds(6)) async throws -> String? {
         try await pool.query(
-            "SELECT worker_id FROM worker_heartbeats WHERE \(integrationID) = ANY(sessions) ORDER BY last_seen DESC LIMIT 1"
+            """
+            SELECT worker_id FROM worker_heartbeats
+             WHERE \(integrationID) = ANY(sessions) AND last_seen > now() - make_interval(secs => \(heartbeatExpiry.timeInterval))
+             ORDER BY last_seen DESC LIMIT 1
+            """
         ).rows.first?.decode(at: 0)
     }
 

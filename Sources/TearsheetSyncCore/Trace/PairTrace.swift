@@ -10,6 +10,9 @@ public struct PairTrace: Sendable, Codable {
     public let tearsheets: [Tearsheet]
     public let campaigns: [Campaign]
     public let session: Session?
+    /// False when the dead-letter queue held more than `trace` reads: a dead letter of the
+    /// candidate's may be among the rest.
+    public let deadLettersReadInFull: Bool
 
     public struct Tearsheet: Sendable, Codable, Equatable {
         public let id: Int64
@@ -55,5 +58,8 @@ public struct PairTrace: Sendable, Codable {
         case deadLettered = "dead_lettered"
         case awaitingPublishPass = "awaiting_publish_pass"
         case queued
+        /// Covered by the watermark, yet neither on the campaign nor waiting in its session: the
+        /// campaign came (or came back) after the pass, or the message was lost.
+        case coveredNotAdded = "covered_not_added"
     }
 }

@@ -42,33 +42,33 @@ public struct PairTracer: Sendable {
         } else {
             campaigns = try await campaignStore.campaigns(integrationID: integrationID, jobIDs: Array(Set(tearsheets.flatMap(\.jobOrderIDs))))
         }
-        let deadLetters = try await deadLetters(integrationID: integrationID, candidateID: candidateID)
+        let (deadLetters, readInFull) = try await deadLetters(integrationID: integrationID, candidateID: candidateID)
+        let session = try await session(of: integrationID)
         var traced: [PairTrace.Campaign] = []
         for (id, state) in campaigns {
             let row = try await campaignStore.row(campaignID: id, candidateID: candidateID)
             let deadLetter = deadLetters[id]
             let (verdict, explanation) = Self.verdict(
-                row: row, campaign: state, deadLetter: deadLetter, tearsheets: tearsheets, integration: standing)
+                row: row, campaign: state, deadLetter: deadLetter, tearsheets: tearsheets, integration: standing, session: session)
             traced.append(
                 PairTrace.Campaign(
                     id: id, jobID: state.atsJobID, active: state.active, row: row, deadLetter: deadLetter, verdict: verdict, explanation: explanation))
         }
         return PairTrace(
             integrationID: integrationID, candidateID: candidateID, integration: standing, tearsheets: tearsheets, campaigns: traced,
-            session: try await session(of: integrationID))
+            session: session, deadLettersReadInFull: readInFull)
     }
 
     /// Why the pair stands where it does: the first reason that holds, in the order a pair
     /// travels (tearsheet, campaign, publisher, queue, worker).
     static func verdict(
         row: CampaignStore.Row?, campaign: CampaignStore.CampaignState, deadLetter: PairTrace.DeadLetter?, tearsheets: [PairTrace.Tearsheet],
-        integration: IntegrationStore.Standing
+        integration: IntegrationStore.Standing, session: PairTrace.Session?
     ) -> (PairTrace.Verdict, String) {
         if let row {
             let submission = row.jobSubmissionID.map { "JobSubmission \($0)" } ?? "no JobSubmission recorded"
             return (.onCampaign, "on the campaign since \(row.addedAt.formatted(.iso8601)) (\(row.source), \(submission))")
         }
-        if !campaign.active { return (.campaignInactive, "the campaign is not active: pairs are not added to it") }
         let linked = tearsheets.filter { $0.jobOrderIDs.contains(campaign.atsJobID) }
         if linked.isEmpty {
             return (.notOnATearsheetOfTheJob, "Bullhorn has the candidate on no tearsheet of job \(campaign.atsJobID)")
@@ -78,18 +78,25 @@ public struct PairTracer: Sendable {
             let which = linked.map { "\($0.id) (\($0.isDeleted ? "deleted" : "private"))" }.joined(separator: ", ")
             return (.onlyPrivateOrDeletedTearsheets, "the tearsheets of job \(campaign.atsJobID) with the candidate are private or deleted: \(which)")
         }
-        if let deadLetter {
-            return (.deadLettered, "dead-lettered: \(deadLetter.reason) (`dlq replay` puts it back once the cause is fixed)")
-        }
+        if !campaign.active { return (.campaignInactive, "the campaign is not active: pairs are not added to it") }
         if !integration.active { return (.integrationInactive, "the integration is not active: no publish passes") }
         let newest = live.map(\.changedAt).max()!
         // In Bullhorn's milliseconds: the watermark went through the database's microseconds.
         func millis(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded()) }
-        if let watermark = integration.watermark, millis(newest) <= millis(watermark) {
+        guard let watermark = integration.watermark, millis(newest) <= millis(watermark) else {
+            let since = integration.watermark.map { "after the watermark \($0.formatted(.iso8601))" } ?? "and the integration has no watermark yet"
+            return (.awaitingPublishPass, "the change (\(newest.formatted(.iso8601))) is \(since): the next publish pass publishes it")
+        }
+        if let deadLetter {
+            return (.deadLettered, "dead-lettered: \(deadLetter.reason) (`dlq replay` puts it back once the cause is fixed)")
+        }
+        if let session, session.ready > 0 || session.heldBy != nil {
             return (.queued, "published by a pass up to \(watermark.formatted(.iso8601)); waiting in the session for a worker")
         }
-        let since = integration.watermark.map { "after the watermark \($0.formatted(.iso8601))" } ?? "and the integration has no watermark yet"
-        return (.awaitingPublishPass, "the change (\(newest.formatted(.iso8601))) is \(since): the next publish pass publishes it")
+        return (
+            .coveredNotAdded,
+            "covered by the watermark (\(watermark.formatted(.iso8601))) but neither added nor waiting in its session: the campaign came after the pass, or the message was lost; `publish --full` publishes it again"
+        )
     }
 
     private func candidateTearsheets(_ candidateID: Int64, client: BullhornClient) async throws -> [PairTrace.Tearsheet] {
@@ -108,16 +115,17 @@ public struct PairTracer: Sendable {
         return tearsheets
     }
 
-    /// The candidate's dead letters, by campaign.
-    private func deadLetters(integrationID: String, candidateID: Int64) async throws -> [Int64: PairTrace.DeadLetter] {
+    /// The candidate's dead letters, by campaign, and whether every dead letter was read.
+    private func deadLetters(integrationID: String, candidateID: Int64) async throws -> ([Int64: PairTrace.DeadLetter], Bool) {
         var found: [Int64: PairTrace.DeadLetter] = [:]
         let prefix = "\(integrationID):"
-        for entry in try await DeadLetterQueue(broker: broker, topology: topology).list(limit: deadLetterScan) where entry.messageID.hasPrefix(prefix) {
+        let entries = try await DeadLetterQueue(broker: broker, topology: topology).list(limit: deadLetterScan)
+        for entry in entries where entry.messageID.hasPrefix(prefix) {
             let parts = entry.messageID.dropFirst(prefix.count).split(separator: ":")
             guard parts.count == 2, let campaign = Int64(parts[0]), Int64(parts[1]) == candidateID else { continue }
             found[campaign] = PairTrace.DeadLetter(reason: entry.reason, deadLetteredAt: entry.deadLetteredAt)
         }
-        return found
+        return (found, entries.count < deadLetterScan)
     }
 
     private func session(of integrationID: String) async throws -> PairTrace.Session? {

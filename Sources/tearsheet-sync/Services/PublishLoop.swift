@@ -51,7 +51,12 @@ final class PublishLoop: Service, Sendable {
                 try await StartupConnections.check(pool, patience: patience, logger: logger)
                 return try await StartupConnections.broker(settings, patience: patience, logger: logger)
             }
-        } catch is CancellationError where Task.isShuttingDownGracefully {
+        } catch is CancellationError where Task.isShuttingDownGracefully || Task.isCancelled {
+            return
+        }
+        // Stopped while connecting (a signal, or the metrics port taken): no pass.
+        guard !Task.isShuttingDownGracefully, !Task.isCancelled else {
+            await broker.close()
             return
         }
         connected.store(true, ordering: .relaxed)
@@ -64,7 +69,11 @@ final class PublishLoop: Service, Sendable {
                 progress.clear()
                 report(summaries)
                 lastPassSucceeded.store(!summaries.contains { $0.isFailure }, ordering: .relaxed)
-            } catch where every != nil {
+            } catch where every == nil {
+                progress.clear()
+                await broker.close()  // a one-shot pass's failure is the command's
+                throw error
+            } catch {
                 // A database or broker outage fails this pass, not the loop.
                 progress.clear()
                 if !reportsAsLogs { print("pass failed: \(error)") }
@@ -76,7 +85,7 @@ final class PublishLoop: Service, Sendable {
             fflush(nil)
             guard let every else { break }
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: every) }
-        } while !Task.isShuttingDownGracefully
+        } while !Task.isShuttingDownGracefully && !Task.isCancelled
         await broker.close()
     }
 

@@ -12,7 +12,9 @@ struct QueueMonitor: Service {
     let round: @Sendable () async throws -> Void
 
     func run() async throws {
-        while !Task.isShuttingDownGracefully {
+        // Cancelled too (another service of the group failed, or a second signal): not only
+        // shut down gracefully.
+        while !Task.isShuttingDownGracefully, !Task.isCancelled {
             do {
                 try await round()
                 FleetMetrics.monitorRound(succeeded: true)
