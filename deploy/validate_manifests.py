@@ -48,7 +48,7 @@ COMPOSE_SCHEMA = "deploy/compose/schema/compose-spec.json"
 README = "README.md"
 TOPOLOGY = "topology.json"
 CLI_SOURCES = "Sources/tearsheet-sync"
-METRICS_ENDPOINT = "Sources/tearsheet-sync/MetricsEndpoint.swift"
+METRICS_ENDPOINT = "Sources/tearsheet-sync/Services/MetricsServer.swift"
 MIGRATIONS = "Sources/TearsheetSyncCore/Schema/SchemaMigrations.swift"
 BULLHORN_CONFIGURATION = "Sources/BullhornClient/BullhornCredentials.swift"
 
