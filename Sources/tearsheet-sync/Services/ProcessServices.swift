@@ -1,6 +1,8 @@
+import AMQPClient
 import Logging
 import PostgresClient
 import ServiceLifecycle
+import TearsheetSyncCore
 
 /// Runs a long-running command as one `ServiceGroup`: SIGTERM and SIGINT shut it down
 /// gracefully (also as PID 1 in a container: the group installs handlers, and the kernel
@@ -20,6 +22,28 @@ func runServices(_ main: some Service, metrics: MetricsServer?, handlingSignals:
     }
     configuration.maximumGracefulShutdownDuration = .seconds(90)
     try await ServiceGroup(configuration: configuration).run()
+}
+
+/// Waits for a service's database and broker (`patience`: it may be starting beside them) and
+/// returns the broker connection; nil when the group stopped meanwhile (a signal, or another of
+/// its services failing, such as a metrics port that cannot be had): there is then nothing to
+/// do and nothing to hand back.
+func connectUnlessStopped(_ pool: PostgresPool, _ settings: Settings, patience: Duration, logger: Logger) async throws -> AMQPConnection? {
+    let broker: AMQPConnection
+    do {
+        broker = try await cancelWhenGracefulShutdown {
+            try await StartupConnections.check(pool, patience: patience, logger: logger)
+            return try await StartupConnections.broker(settings, patience: patience, logger: logger)
+        }
+    } catch is CancellationError where Task.isShuttingDownGracefully || Task.isCancelled {
+        return nil
+    }
+    // Connected, but stopped while connecting: the libpq and AMQP calls do not end early.
+    guard !Task.isShuttingDownGracefully, !Task.isCancelled else {
+        await broker.close()
+        return nil
+    }
+    return broker
 }
 
 /// Runs `body`, then closes the command's pool whether it succeeded or not.

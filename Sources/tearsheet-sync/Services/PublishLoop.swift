@@ -45,20 +45,7 @@ final class PublishLoop: Service, Sendable {
     func run() async throws {
         // A looping publisher is a service: it waits for a database or broker that is not up yet.
         let patience = every == nil ? Duration.zero : StartupConnections.servicePatience
-        var broker: AMQPConnection
-        do {
-            broker = try await cancelWhenGracefulShutdown { [pool, settings, logger] in
-                try await StartupConnections.check(pool, patience: patience, logger: logger)
-                return try await StartupConnections.broker(settings, patience: patience, logger: logger)
-            }
-        } catch is CancellationError where Task.isShuttingDownGracefully || Task.isCancelled {
-            return
-        }
-        // Stopped while connecting (a signal, or the metrics port taken): no pass.
-        guard !Task.isShuttingDownGracefully, !Task.isCancelled else {
-            await broker.close()
-            return
-        }
+        guard var broker = try await connectUnlessStopped(pool, settings, patience: patience, logger: logger) else { return }
         connected.store(true, ordering: .relaxed)
         let progress = TerminalProgress()
         repeat {

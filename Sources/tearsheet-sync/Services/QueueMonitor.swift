@@ -12,8 +12,8 @@ struct QueueMonitor: Service {
     let round: @Sendable () async throws -> Void
 
     func run() async throws {
-        // Cancelled too (another service of the group failed, or a second signal): not only
-        // shut down gracefully.
+        // Cancelled too (another service of the group failed, or the graceful shutdown ran out
+        // of time): not only shut down gracefully.
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             do {
                 try await round()

@@ -13,16 +13,11 @@ struct WorkerService: Service {
     let logger: Logger
 
     func run() async throws {
-        do {
-            try await cancelWhenGracefulShutdown { [pool, settings, logger] in
-                try await StartupConnections.check(pool, patience: StartupConnections.servicePatience, logger: logger)
-                // A bad broker URL or password stops the process here, with its one-line
-                // message; the worker then opens connections of its own.
-                try await StartupConnections.broker(settings, patience: StartupConnections.servicePatience, logger: logger).close()
-            }
-        } catch is CancellationError where Task.isShuttingDownGracefully {
-            return  // stopped while still waiting for its servers: nothing to hand back
-        }
+        // A bad database or broker setting stops the process here, with its one-line message;
+        // the worker then opens broker connections of its own.
+        guard let broker = try await connectUnlessStopped(pool, settings, patience: StartupConnections.servicePatience, logger: logger)
+        else { return }
+        await broker.close()
         try await withGracefulShutdownHandler {
             try await worker.run()
         } onGracefulShutdown: { [worker] in
