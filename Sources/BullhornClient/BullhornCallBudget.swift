@@ -1,68 +1,188 @@
 import WaitingLine
 
-/// An integration's share of Bullhorn: at most `callsPerMinute` calls a minute (a token bucket
-/// that holds one second's worth) and at most `maxConcurrent` calls in flight. Every caller for
-/// the integration in this process shares one budget.
+/// An integration's share of Bullhorn in this process: at most `maxConcurrent` calls in flight,
+/// and one token from `tokens` per call. The tokens are the corporation's, whoever calls: a
+/// `FleetTokenSource` (PostgreSQL) shares them between every process of the fleet, a
+/// `LocalTokenBucket` keeps them to this process (tools and tests without a fleet).
 public final class BullhornCallBudget: Sendable {
-    private struct Bucket {
-        var tokens: Double
-        var refilledAt: ContinuousClock.Instant
+    private struct Slots {
         var inFlight = 0
     }
 
-    public let callsPerMinute: Int
-    public let maxConcurrent: Int
-    private let capacity: Double
-    private let bucket: WaitingLine<Bucket, Void>
+    /// Tokens leased from the source but not yet spent, callers waiting for one, and whether
+    /// one of them is leasing now.
+    private struct Leased {
+        var tokens = 0
+        var wanting = 0
+        var leasing = false
+    }
 
-    public init(callsPerMinute: Int, maxConcurrent: Int) {
-        precondition(callsPerMinute > 0 && maxConcurrent > 0, "a budget must allow calls")
-        self.callsPerMinute = callsPerMinute
+    /// What a caller in line for a token is told to do.
+    private enum Turn: Sendable {
+        case spend, lease
+    }
+
+    public let maxConcurrent: Int
+    public let tokens: any BullhornTokenSource
+    private let slots: WaitingLine<Slots, Void>
+    private let leased: WaitingLine<Leased, Turn>
+
+    public init(tokens: any BullhornTokenSource, maxConcurrent: Int) {
+        precondition(maxConcurrent > 0, "a budget must allow calls")
+        self.tokens = tokens
         self.maxConcurrent = maxConcurrent
-        capacity = max(1, Double(callsPerMinute) / 60)
-        bucket = WaitingLine(Bucket(tokens: capacity, refilledAt: .now))
+        slots = WaitingLine(Slots())
+        leased = WaitingLine(Leased())
+    }
+
+    /// A budget of this process alone.
+    public convenience init(callsPerMinute: Int, maxConcurrent: Int) {
+        self.init(tokens: LocalTokenBucket(callsPerMinute: callsPerMinute), maxConcurrent: maxConcurrent)
     }
 
     /// Waits for a call slot and a token, runs `body`, frees the slot. A caller whose task is
-    /// cancelled stops waiting for either.
+    /// cancelled stops waiting for either. A token source that fails (the database is gone)
+    /// fails the call before it is sent: `BullhornError.budgetUnavailable`, safe to repeat.
     public func spend<T: Sendable>(_ body: () async throws -> T) async throws -> T {
-        try await bucket.take { bucket in
-            guard bucket.inFlight < maxConcurrent else { return nil }
-            bucket.inFlight += 1
+        try await slots.take { slots in
+            guard slots.inFlight < maxConcurrent else { return nil }
+            slots.inFlight += 1
             return ()
         }
-        defer { leave() }
+        defer { leaveSlot() }
         try await takeToken()
         return try await body()
     }
 
+    /// One token: a leased one if any is left, else this caller leases for everyone waiting
+    /// (one lease at a time, so that a busy process asks the source once per round, not once
+    /// per caller). The others wait in line: the lease hands its tokens to them in turn.
     private func takeToken() async throws {
-        let ratePerSecond = Double(callsPerMinute) / 60
-        while true {
-            let wait = bucket.withLock { bucket, _ -> Duration? in
-                let now = ContinuousClock.now
-                let elapsed = (now - bucket.refilledAt)
-                let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-                bucket.tokens = min(capacity, bucket.tokens + seconds * ratePerSecond)
-                bucket.refilledAt = now
-                if bucket.tokens >= 1 {
-                    bucket.tokens -= 1
-                    return nil
-                }
-                return .seconds((1 - bucket.tokens) / ratePerSecond)
+        leased.withLock { leased, _ in leased.wanting += 1 }
+        defer { leased.withLock { leased, _ in leased.wanting -= 1 } }
+        let turn = try await leased.take { leased -> Turn? in
+            if leased.tokens > 0 {
+                leased.tokens -= 1
+                return .spend
             }
-            guard let wait else { return }
-            try await Task.sleep(for: wait)
+            if leased.leasing { return nil }
+            leased.leasing = true
+            return .lease
+        }
+        if turn == .lease { try await lease() }
+    }
+
+    /// Leases up to one token per caller waiting here and keeps one; sleeps while the source
+    /// has none. However it ends, the tokens go to the callers in line, and the first one
+    /// left without a token leases next.
+    private func lease() async throws {
+        defer {
+            let (served, next) = leased.withLock { leased, waiters in
+                leased.leasing = false
+                var served: [WaitingLine<Leased, Turn>.Waiter] = []
+                while leased.tokens > 0, let waiter = waiters.next() {
+                    leased.tokens -= 1
+                    served.append(waiter)
+                }
+                let next = waiters.next()
+                if next != nil { leased.leasing = true }
+                return (served, next)
+            }
+            served.forEach { $0.resume(.spend) }
+            next?.resume(.lease)
+        }
+        while true {
+            let wanted = leased.withLock { leased, _ in max(leased.wanting, 1) }
+            let grant: TokenGrant
+            do {
+                grant = try await tokens.take(upTo: wanted)
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                throw BullhornError(.budgetUnavailable, endpoint: "call budget", "could not take a token: \(error)")
+            }
+            if grant.granted > 0 {
+                leased.withLock { leased, _ in leased.tokens += grant.granted - 1 }  // one is this caller's
+                return
+            }
+            try await Task.sleep(for: grant.retryAfter)
         }
     }
 
-    private func leave() {
-        let next = bucket.withLock { bucket, waiters -> WaitingLine<Bucket, Void>.Waiter? in
+    private func leaveSlot() {
+        let next = slots.withLock { slots, waiters -> WaitingLine<Slots, Void>.Waiter? in
             // The slot passes straight to the next caller.
             if let next = waiters.next() { return next }
-            bucket.inFlight -= 1
+            slots.inFlight -= 1
             return nil
         }
         next?.resume(())
+    }
+}
+
+/// What a token source granted: `granted` tokens, or none yet and how long until one is due.
+public struct TokenGrant: Sendable, Equatable {
+    public let granted: Int
+    public let retryAfter: Duration
+
+    public init(granted: Int, retryAfter: Duration) {
+        self.granted = granted
+        self.retryAfter = retryAfter
+    }
+}
+
+/// Where call tokens come from.
+public protocol BullhornTokenSource: Sendable {
+    /// Takes between 1 and `wanted` tokens if any is available now; else none, and the wait.
+    func take(upTo wanted: Int) async throws -> TokenGrant
+}
+
+/// How a budget of `callsPerMinute` becomes a token bucket that never allows more than
+/// `callsPerMinute` calls in any 60 seconds: a bucket of capacity C refilled at r per second
+/// allows at most C + 60·r calls in any minute, so r = (limit − C) / 60. C is half a second's
+/// worth: a pause of up to half a second between calls (a batch ending) costs nothing, and
+/// the rate is 99 % of the limit.
+public struct TokenBucketShape: Sendable, Equatable {
+    public let capacity: Double
+    public let ratePerSecond: Double
+
+    public init(callsPerMinute: Int) {
+        let limit = Double(max(callsPerMinute, 1))
+        capacity = max(1, (limit / 120).rounded(.down))
+        ratePerSecond = max(limit - capacity, 1) / 60
+    }
+}
+
+/// A token bucket of this process alone.
+public final class LocalTokenBucket: BullhornTokenSource {
+    private struct Bucket {
+        var tokens: Double
+        var refilledAt: ContinuousClock.Instant
+    }
+
+    public let shape: TokenBucketShape
+    private let bucket: WaitingLine<Bucket, Void>
+
+    public init(callsPerMinute: Int) {
+        shape = TokenBucketShape(callsPerMinute: callsPerMinute)
+        bucket = WaitingLine(Bucket(tokens: shape.capacity, refilledAt: .now))
+    }
+
+    public func take(upTo wanted: Int) async throws -> TokenGrant {
+        let shape = shape
+        return bucket.withLock { bucket, _ in
+            let now = ContinuousClock.now
+            bucket.tokens = min(shape.capacity, bucket.tokens + (now - bucket.refilledAt).seconds * shape.ratePerSecond)
+            bucket.refilledAt = now
+            let granted = min(Int(bucket.tokens.rounded(.down)), max(wanted, 1))
+            bucket.tokens -= Double(granted)
+            return TokenGrant(granted: granted, retryAfter: .seconds((1 - bucket.tokens) / shape.ratePerSecond))
+        }
+    }
+}
+
+extension Duration {
+    var seconds: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
 }

@@ -31,7 +31,9 @@ public enum BullhornEndpoints: Sendable, Equatable {
 public struct BullhornClientConfiguration: Sendable {
     /// Bullhorn calls per minute for this integration (Bullhorn publishes about 1,500).
     public var callsPerMinute: Int
-    /// Calls in flight at once for this integration (Bullhorn allows 50 sessions per corporation).
+    /// Calls in flight at once for this integration in this process. The budget's rate needs
+    /// rate × latency of them: 25 calls a second at 250 ms is 6.25 in flight, and a slow
+    /// second (a write at 600 ms) needs more. Bullhorn allows 50 sessions per corporation.
     public var maxConcurrentCalls: Int
     public var retry: BullhornRetryPolicy
     public var requestTimeout: Duration
@@ -42,7 +44,7 @@ public struct BullhornClientConfiguration: Sendable {
     public var observeCall: (@Sendable (_ status: Int?) -> Void)?
 
     public init(
-        callsPerMinute: Int = 1_200, maxConcurrentCalls: Int = 4, retry: BullhornRetryPolicy = BullhornRetryPolicy(),
+        callsPerMinute: Int = 1_200, maxConcurrentCalls: Int = 16, retry: BullhornRetryPolicy = BullhornRetryPolicy(),
         requestTimeout: Duration = .seconds(60), pageSize: Int = 500
     ) {
         self.callsPerMinute = callsPerMinute

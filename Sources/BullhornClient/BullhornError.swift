@@ -22,6 +22,9 @@ public struct BullhornError: Error, CustomStringConvertible, Sendable {
         /// A write whose outcome is unknown (the request may or may not have been applied):
         /// look before writing again.
         case ambiguousWrite
+        /// No call token could be had (the fleet's shared budget lives in the database, and
+        /// the database did not answer): nothing was sent.
+        case budgetUnavailable
     }
 
     public let code: Code
@@ -39,7 +42,7 @@ public struct BullhornError: Error, CustomStringConvertible, Sendable {
     /// True when the same call may succeed later (after backoff, or after re-checking state).
     public var isRetriable: Bool {
         switch code {
-        case .throttled, .transport, .ambiguousWrite: return true
+        case .throttled, .transport, .ambiguousWrite, .budgetUnavailable: return true
         case .server: return (status ?? 0) >= 500
         case .authentication, .notFound, .validation, .malformedResponse, .protocolViolation: return false
         }

@@ -50,10 +50,16 @@ extension BullhornWorld {
         return state.withLock { state in
             state.calls[endpoint, default: 0] += 1
             state.restCalls += 1
+            state.inFlight += 1
+            state.mostInFlight = max(state.mostInFlight, state.inFlight)
+            let inLastMinute = state.arrived(at: .now)
             let n = state.restCalls
             let faults = state.faults
             var fault: InjectedFault?
-            if state.throttledRemaining > 0 {
+            let overLimit = faults.callsPerMinuteLimit.map { inLastMinute > $0 } ?? false
+            if overLimit {
+                fault = .throttled
+            } else if state.throttledRemaining > 0 {
                 state.throttledRemaining -= 1
                 fault = .throttled
             } else if let every = faults.throttleEvery, n % every == 0 {
@@ -64,7 +70,7 @@ extension BullhornWorld {
             } else if let every = faults.unavailableEvery, n % every == 0 {
                 fault = .unavailable
             }
-            if let fault { state.served(fault.kind) }
+            if let fault { state.served(overLimit ? "429 over the limit" : fault.kind) }
             let bareEndpoint = endpoint.split(separator: " ", maxSplits: 1).last.map(String.init) ?? endpoint
             let latency = faults.endpointLatency[endpoint] ?? faults.endpointLatency[bareEndpoint] ?? faults.latency
             return (fault, faults.corruptEndpoints.contains(bareEndpoint), latency)
@@ -79,5 +85,35 @@ extension BullhornWorld {
             if flake { state.served("login flake") }
             return (flake, state.faults.sessionExpiresAfterCalls)
         }
+    }
+
+    /// Ends a REST call (for the calls in flight).
+    func restCallEnded() {
+        state.withLock { $0.inFlight -= 1 }
+    }
+
+    /// The most REST calls that arrived within any one minute so far.
+    public var busiestMinute: Int {
+        state.withLock { $0.busiestMinute }
+    }
+
+    /// The most REST calls answered at once so far.
+    public var mostCallsInFlight: Int {
+        state.withLock { $0.mostInFlight }
+    }
+}
+
+extension BullhornWorld.State {
+    /// Records a call's arrival; returns how many arrived in the minute up to it.
+    mutating func arrived(at now: ContinuousClock.Instant) -> Int {
+        lastMinute.append(now)
+        while now - lastMinute[minuteStart] >= .seconds(60) { minuteStart += 1 }
+        if minuteStart > 4_096 {
+            lastMinute.removeFirst(minuteStart)
+            minuteStart = 0
+        }
+        let count = lastMinute.count - minuteStart
+        busiestMinute = max(busiestMinute, count)
+        return count
     }
 }

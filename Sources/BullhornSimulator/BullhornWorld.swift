@@ -28,6 +28,13 @@ public final class BullhornWorld: Sendable {
         var refusedSubmissionCandidates: [Int64: Int] = [:]
         /// Faults served so far, by kind (see `faultsServed`).
         var faultsServed: [String: Int] = [:]
+        /// When the REST calls of the last minute arrived, oldest first (from `minuteStart`),
+        /// and the most that ever arrived within one minute.
+        var lastMinute: [ContinuousClock.Instant] = []
+        var minuteStart = 0
+        var busiestMinute = 0
+        var inFlight = 0
+        var mostInFlight = 0
 
         mutating func served(_ fault: String) {
             faultsServed[fault, default: 0] += 1

@@ -38,14 +38,20 @@ struct FieldSelection: Sendable {
         fields = result
     }
 
-    /// Keeps the selected fields of `all`; a to-one field with subfields keeps those.
+    /// Keeps the selected fields of `all`; a to-one field with subfields keeps those, a to-many
+    /// one (`{"total": N, "data": [...]}`, already truncated) keeps them in each record.
     func render(_ all: [String: Any]) throws -> [String: Any] {
         var output: [String: Any] = [:]
         for (name, subfields) in fields {
             guard let value = all[name] else {
                 throw Invalid(message: "unknown field \(name)")
             }
-            if !subfields.isEmpty, let nested = value as? [String: Any] {
+            if !subfields.isEmpty, let toMany = value as? [String: Any], let records = toMany["data"] as? [[String: Any]] {
+                output[name] = [
+                    "total": toMany["total"] ?? records.count,
+                    "data": records.map { record in Dictionary(uniqueKeysWithValues: subfields.map { ($0, record[$0] ?? NSNull()) }) },
+                ]
+            } else if !subfields.isEmpty, let nested = value as? [String: Any] {
                 var kept: [String: Any] = [:]
                 for subfield in subfields { kept[subfield] = nested[subfield] ?? NSNull() }
                 output[name] = kept

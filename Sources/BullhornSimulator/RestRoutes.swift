@@ -14,6 +14,7 @@ struct RestRoutes: Sendable {
         let method = request.method == .get ? "GET" : (request.method == .put ? "PUT" : "POST")
         let key = endpoint.hasPrefix("PUT ") ? endpoint : "\(method) \(endpoint)"
         let (fault, corrupt, latency) = world.restCall(key)
+        defer { world.restCallEnded() }
         if latency > .zero { try? await Task.sleep(for: latency) }
         var parameters: [String: String] = [:]
         for (name, value) in request.uri.queryParameters { parameters[String(name)] = String(value) }

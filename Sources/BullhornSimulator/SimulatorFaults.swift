@@ -21,13 +21,17 @@ public struct SimulatorFaults: Sendable {
     public var corruptEndpoints: Set<String>
     /// Whether adding a member bumps the tearsheet's dateLastModified (Bullhorn: unclear).
     public var memberAddBumpsTearsheet: Bool
+    /// The corporation's limit: a REST call that makes more than this many in the trailing
+    /// minute answers 429 (served as "429 over the limit").
+    public var callsPerMinuteLimit: Int?
 
     public init(
         throttleEvery: Int? = nil, throttleBurst: Int = 3, capacityErrorEvery: Int? = nil,
         unavailableEvery: Int? = nil, sessionExpiresAfterCalls: Int? = nil, loginFlakeEvery: Int? = nil,
         latency: Duration = .zero, endpointLatency: [String: Duration] = [:], corruptEndpoints: Set<String> = [],
-        memberAddBumpsTearsheet: Bool = false
+        memberAddBumpsTearsheet: Bool = false, callsPerMinuteLimit: Int? = nil
     ) {
+        self.callsPerMinuteLimit = callsPerMinuteLimit
         self.endpointLatency = endpointLatency
         self.throttleEvery = throttleEvery
         self.throttleBurst = throttleBurst

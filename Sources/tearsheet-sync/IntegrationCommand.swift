@@ -27,6 +27,11 @@ struct IntegrationCommand: AsyncParsableCommand {
         @Option(name: .customLong("login-info-url"), help: "loginInfo URL for data-centre discovery.") var loginInfoURL: String?
         @Option(name: .customLong("secrets-file"), help: "JSON file with clientSecret and password.") var secretsFile: String?
         @Option(name: .customLong("calls-per-minute"), help: "Bullhorn call budget of this integration.") var callsPerMinute = 1_200
+        @Option(
+            help: """
+                Bullhorn corporation, when several integrations log in to one: they share its call budget \
+                (the smallest --calls-per-minute among them). Default: the integration is its own.
+                """) var corporation: String?
 
         func validate() throws {
             if (authURL == nil) != (restURL == nil) {
@@ -49,9 +54,9 @@ struct IntegrationCommand: AsyncParsableCommand {
                 try await StartupConnections.check(pool)
                 try await IntegrationStore(pool: pool).upsert(
                     id: id, clientID: clientID, username: username, endpoints: endpoints, secrets: secrets, secretKey: key,
-                    callsPerMinute: callsPerMinute)
+                    callsPerMinute: callsPerMinute, corporation: corporation)
                 await pool.close()
-                print("integration \(id) registered (\(username), \(callsPerMinute) calls/min)")
+                print("integration \(id) registered (\(username), \(callsPerMinute) calls/min\(corporation.map { ", corporation \($0)" } ?? ""))")
                 // Its session queue: now if the broker answers, else by the publisher's first pass.
                 do {
                     let broker = try await StartupConnections.broker(settings)

@@ -1,5 +1,6 @@
 import BullhornClient
 import Foundation
+import PostgresClient
 
 /// A row of `integrations`, with its Bullhorn secrets still sealed.
 public struct Integration: Sendable {
@@ -9,16 +10,24 @@ public struct Integration: Sendable {
     public let endpoints: BullhornEndpoints
     public let sealedSecrets: [UInt8]
     public let callsPerMinute: Int
+    /// The Bullhorn corporation, when several integrations share one (and so its call limit).
+    public let corporation: String?
     public let tearsheetsLastSyncedAt: Date?
     public let active: Bool
 
-    /// A Bullhorn client for this integration; the secrets are opened only here.
+    /// Whose Bullhorn call budget this integration spends: its corporation's, or its own.
+    public var budgetKey: String { corporation ?? id }
+
+    /// A Bullhorn client for this integration whose calls spend the fleet-wide budget of its
+    /// corporation (`FleetTokenSource`, through `pool`); the secrets are opened only here.
     public func bullhornClient(
-        secretKey: [UInt8], configuration: BullhornClientConfiguration? = nil, budget: BullhornCallBudget? = nil
+        secretKey: [UInt8], pool: PostgresPool, configuration: BullhornClientConfiguration? = nil
     ) throws -> BullhornClient {
         let secrets = try IntegrationSecrets.open(sealedSecrets, key: secretKey, integrationID: id)
         var effective = configuration ?? BullhornClientConfiguration()
         effective.callsPerMinute = callsPerMinute
+        let budget = BullhornCallBudget(
+            tokens: FleetTokenSource(pool: pool, budgetKey: budgetKey), maxConcurrent: effective.maxConcurrentCalls)
         let id = id
         effective.observeCall = { FleetMetrics.bullhornCall(id, status: $0) }
         FleetMetrics.bullhornBudget(id).record(Double(callsPerMinute) / 60)

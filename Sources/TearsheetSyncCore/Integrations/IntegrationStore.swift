@@ -14,7 +14,7 @@ public struct IntegrationStore: Sendable {
     /// new, so that the first pass covers every tearsheet.
     public func upsert(
         id: String, clientID: String, username: String, endpoints: BullhornEndpoints, secrets: IntegrationSecrets,
-        secretKey: [UInt8], callsPerMinute: Int
+        secretKey: [UInt8], callsPerMinute: Int, corporation: String? = nil
     ) async throws {
         let sealed = Data(try secrets.seal(key: secretKey, integrationID: id))
         var authURL: String?
@@ -30,21 +30,21 @@ public struct IntegrationStore: Sendable {
         try await pool.query(
             """
             INSERT INTO integrations (id, provider, client_id, username, auth_url, rest_url, login_info_url,
-                                      sealed_secrets, calls_per_minute, active, updated_at)
+                                      sealed_secrets, calls_per_minute, corporation, active, updated_at)
             VALUES (\(id), 'bullhorn', \(clientID), \(username), \(authURL), \(restURL), \(loginInfoURL),
-                    \(sealed), \(callsPerMinute), true, now())
+                    \(sealed), \(callsPerMinute), \(corporation), true, now())
             ON CONFLICT (id) DO UPDATE SET
                 client_id = EXCLUDED.client_id, username = EXCLUDED.username, auth_url = EXCLUDED.auth_url,
                 rest_url = EXCLUDED.rest_url, login_info_url = EXCLUDED.login_info_url,
                 sealed_secrets = EXCLUDED.sealed_secrets, calls_per_minute = EXCLUDED.calls_per_minute,
-                active = true, updated_at = now()
+                corporation = EXCLUDED.corporation, active = true, updated_at = now()
             """)
     }
 
     /// Active Bullhorn integrations, or those named (active or not: naming one is deliberate).
     public func load(ids: [String] = []) async throws -> [Integration] {
         let rows: [PostgresRow]
-        let columns = "id, client_id, username, auth_url, rest_url, login_info_url, sealed_secrets, calls_per_minute, tearsheets_last_synced_at, active"
+        let columns = "id, client_id, username, auth_url, rest_url, login_info_url, sealed_secrets, calls_per_minute, corporation, tearsheets_last_synced_at, active"
         if ids.isEmpty {
             rows = try await pool.query("SELECT \(unescaped: columns) FROM integrations WHERE active AND provider = 'bullhorn' ORDER BY id").rows
         } else {
@@ -73,6 +73,7 @@ public struct IntegrationStore: Sendable {
         return Integration(
             id: id, clientID: clientID, username: username, endpoints: endpoints, sealedSecrets: Array(sealed),
             callsPerMinute: try row.decode("calls_per_minute", as: Int.self),
+            corporation: try row.decode("corporation", as: String?.self),
             tearsheetsLastSyncedAt: try row.decode("tearsheets_last_synced_at", as: Date?.self),
             active: try row.decode("active", as: Bool.self))
     }

@@ -99,7 +99,7 @@ public struct TearsheetPublisher: Sendable {
     private func locked(_ integration: Integration, summary: inout PassSummary, progress: @escaping @Sendable (PassSummary) -> Void) async throws {
         // Read the watermark again under the lock: a publisher that just finished may have moved it.
         let current = try await IntegrationStore(pool: pool).load(ids: [integration.id]).first ?? integration
-        let client = try current.bullhornClient(secretKey: secretKey, configuration: clientConfiguration)
+        let client = try current.bullhornClient(secretKey: secretKey, pool: pool, configuration: clientConfiguration)
         let session = SessionQueue(integrationID: current.id)
         try await session.declare(on: broker)
         let channel = try await broker.openChannel(confirms: true)

@@ -161,5 +161,18 @@ public enum SchemaMigrations {
                     ADD COLUMN IF NOT EXISTS last_pass_at timestamptz NULL,
                     ADD COLUMN IF NOT EXISTS last_pass_outcome text NULL;
                 """),
+        Migration(
+            version: 8, name: "fleet-wide Bullhorn budget",
+            sql: """
+                -- Bullhorn's call limit is the corporation's: integrations of one corporation
+                -- (NULL: the integration is its own) share one token bucket, leased by every
+                -- process that calls Bullhorn (see FleetTokenSource).
+                ALTER TABLE integrations ADD COLUMN IF NOT EXISTS corporation text NULL;
+                CREATE TABLE IF NOT EXISTS bullhorn_budgets (
+                    budget_key text PRIMARY KEY,
+                    tokens float8 NOT NULL,
+                    refilled_at timestamptz NOT NULL
+                );
+                """),
     ]
 }

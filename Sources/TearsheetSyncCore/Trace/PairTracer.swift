@@ -30,7 +30,7 @@ public struct PairTracer: Sendable {
             throw ConfigurationError(setting: "--integration", "no integration \(integrationID) (register it with `integration add`)")
         }
         let integration = try await store.load(ids: [integrationID])[0]
-        let tearsheets = try await candidateTearsheets(candidateID, client: integration.bullhornClient(secretKey: secretKey))
+        let tearsheets = try await candidateTearsheets(candidateID, client: integration.bullhornClient(secretKey: secretKey, pool: pool))
 
         let campaignStore = CampaignStore(pool: pool)
         var campaigns: [(id: Int64, state: CampaignStore.CampaignState)]

@@ -22,7 +22,7 @@ public final class BullhornClients: Sendable {
         guard let integration = try await IntegrationStore(pool: pool).load(ids: [integrationID]).first else {
             throw ConfigurationError(setting: "integrations", "no integration \(integrationID)")
         }
-        let client = try integration.bullhornClient(secretKey: secretKey, configuration: configuration)
+        let client = try integration.bullhornClient(secretKey: secretKey, pool: pool, configuration: configuration)
         return clients.withLock { clients in
             if let existing = clients[integrationID] { return existing }
             clients[integrationID] = client

@@ -31,7 +31,7 @@ public struct PairProcessor: Sendable {
     let afterSubmissionCreated: (@Sendable (_ candidate: Int64, _ job: Int64) throws -> Void)?
 
     public init(
-        pool: PostgresPool, clients: BullhornClients, indexMaxAge: Duration = .seconds(86_400), submissionConcurrency: Int = 4,
+        pool: PostgresPool, clients: BullhornClients, indexMaxAge: Duration = .seconds(86_400), submissionConcurrency: Int = 16,
         uncertainWriteGrace: Duration = .seconds(180), afterSubmissionCreated: (@Sendable (Int64, Int64) throws -> Void)? = nil
     ) {
         self.pool = pool

@@ -1,0 +1,150 @@
+import BullhornClient
+import Foundation
+import IntegrationSupport
+import PostgresClient
+import Synchronization
+import Testing
+
+@testable import TearsheetSyncCore
+
+/// The Bullhorn budget is the corporation's, whoever calls: processes that lease from one
+/// `bullhorn_budgets` row together stay within the limit, and together reach it.
+@Suite struct FleetBudgetTests {
+    @Test func aBucketShapedFromALimitAllowsExactlyTheLimitInAnyMinute() {
+        for limit in [60, 600, 1_200, 1_500, 6_000] {
+            let shape = TokenBucketShape(callsPerMinute: limit)
+            // A bucket allows at most its capacity plus a minute of refill in any minute.
+            #expect(abs(shape.capacity + 60 * shape.ratePerSecond - Double(limit)) < 1e-9, "limit \(limit)")
+            #expect(shape.ratePerSecond * 60 >= 0.98 * Double(limit), "limit \(limit): most of it is rate, not burst")
+        }
+    }
+
+    @Test func twoProcessesSharingACorporationStayWithinItsLimitAndReachIt() async throws {
+        try await Self.withIntegrations([("east", 1_200, "acme"), ("west", 2_400, "acme")]) { databaseURL in
+            // Two pools: two processes, one per integration of the corporation.
+            let east = PostgresPool(connectionString: databaseURL, maxConnections: 2)
+            let west = PostgresPool(connectionString: databaseURL, maxConnections: 2)
+            let budgets = [
+                BullhornCallBudget(tokens: FleetTokenSource(pool: east, budgetKey: "acme"), maxConcurrent: 16),
+                BullhornCallBudget(tokens: FleetTokenSource(pool: west, budgetKey: "acme"), maxConcurrent: 16),
+            ]
+            let calls = try await Self.hammer(budgets, for: .seconds(4))
+            await east.close()
+            await west.close()
+
+            // The corporation's limit is the smaller one: 1,200 a minute.
+            let shape = TokenBucketShape(callsPerMinute: 1_200)
+            let span = calls.map(\.at).max()! - calls.map(\.at).min()!
+            let allowed = shape.capacity + shape.ratePerSecond * span.seconds + 1
+            #expect(Double(calls.count) <= allowed, "\(calls.count) calls in \(span), at most \(allowed) allowed")
+            // Every window of a second holds at most a second's refill plus the bucket.
+            #expect(Self.busiest(calls.map(\.at), window: .seconds(1)) <= Int(shape.capacity + shape.ratePerSecond) + 1)
+            // Reached: the two together spend what the rate gives over the run.
+            #expect(Double(calls.count) >= 0.9 * shape.ratePerSecond * span.seconds, "\(calls.count) calls in \(span)")
+            // Neither process starves the other.
+            for process in 0..<2 {
+                #expect(calls.filter { $0.process == process }.count >= calls.count / 4, "process \(process)")
+            }
+        }
+    }
+
+    @Test func aLimitChangedInTheDatabaseTakesEffectAtTheNextLease() async throws {
+        try await Self.withIntegrations([("solo", 600_000, nil)]) { databaseURL in
+            let pool = PostgresPool(connectionString: databaseURL, maxConnections: 2)
+            let budget = BullhornCallBudget(tokens: FleetTokenSource(pool: pool, budgetKey: "solo"), maxConcurrent: 4)
+            _ = try await Self.hammer([budget], callers: 4, for: .milliseconds(300))
+            try await pool.query("UPDATE integrations SET calls_per_minute = 120 WHERE id = 'solo'")
+            let calls = try await Self.hammer([budget], callers: 4, for: .seconds(2))
+            await pool.close()
+            // At 120 a minute: the bucket (capped at the new capacity, 1), two seconds of 1.98
+            // a second, and what this process had leased before the change (at most one per
+            // caller, 4): never the thousands the old limit allowed.
+            #expect(calls.count <= 9, "\(calls.count) calls in 2 s at 120 a minute")
+            #expect(calls.count >= 3)
+        }
+    }
+
+    @Test func aBudgetWhoseDatabaseIsGoneFailsTheCallBeforeItIsSentAndSaysItMayPass() async throws {
+        let pool = PostgresPool(connectionString: "postgresql://tsync@127.0.0.1:1/none?connect_timeout=2", maxConnections: 1)
+        let budget = BullhornCallBudget(tokens: FleetTokenSource(pool: pool, budgetKey: "gone"), maxConcurrent: 4)
+        let sent = Atomic<Int>(0)
+        let error = await #expect(throws: BullhornError.self) {
+            try await budget.spend { sent.add(1, ordering: .relaxed) }
+        }
+        #expect(error?.code == .budgetUnavailable)
+        #expect(error?.isRetriable == true)
+        #expect(sent.load(ordering: .relaxed) == 0)
+        await pool.close()
+    }
+
+    // MARK: - Helpers
+
+    struct Call: Sendable {
+        let process: Int
+        let at: ContinuousClock.Instant
+    }
+
+    /// `callers` per budget spend as fast as the budgets let them, each call a 5 ms wait.
+    static func hammer(_ budgets: [BullhornCallBudget], callers: Int = 24, for duration: Duration) async throws -> [Call] {
+        let deadline = ContinuousClock.now + duration
+        return try await withThrowingTaskGroup(of: [Call].self) { group in
+            for (process, budget) in budgets.enumerated() {
+                for _ in 0..<callers {
+                    group.addTask {
+                        var calls: [Call] = []
+                        while ContinuousClock.now < deadline {
+                            let at = try await budget.spend { () async throws -> ContinuousClock.Instant in
+                                let at = ContinuousClock.now
+                                try await Task.sleep(for: .milliseconds(5))
+                                return at
+                            }
+                            if at < deadline { calls.append(Call(process: process, at: at)) }
+                        }
+                        return calls
+                    }
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+    }
+
+    /// The most instants in any window of `window`.
+    static func busiest(_ instants: [ContinuousClock.Instant], window: Duration) -> Int {
+        let sorted = instants.sorted()
+        var start = 0
+        var most = 0
+        for end in sorted.indices {
+            while sorted[end] - sorted[start] >= window { start += 1 }
+            most = max(most, end - start + 1)
+        }
+        return most
+    }
+
+    static func withIntegrations(
+        _ integrations: [(id: String, callsPerMinute: Int, corporation: String?)], _ body: (String) async throws -> Void
+    ) async throws {
+        let databaseURL = try await TestServices.createDatabase("tsync_budget")
+        let pool = PostgresPool(connectionString: databaseURL, maxConnections: 1)
+        do {
+            try await pool.withConnection { try await SchemaMigrator().migrate($0) }
+            let key = (0..<32).map { _ in UInt8.random(in: 0...255) }
+            for integration in integrations {
+                try await IntegrationStore(pool: pool).upsert(
+                    id: integration.id, clientID: "client", username: "user", endpoints: .discovered(loginInfoURL: "http://127.0.0.1:1/loginInfo"),
+                    secrets: IntegrationSecrets(clientSecret: "s", password: "p"), secretKey: key, callsPerMinute: integration.callsPerMinute,
+                    corporation: integration.corporation)
+            }
+            try await body(databaseURL)
+        } catch {
+            await pool.close()
+            try? await TestServices.dropDatabase(databaseURL)
+            throw error
+        }
+        await pool.close()
+        try? await TestServices.dropDatabase(databaseURL)
+    }
+}
+
+extension Duration {
+    fileprivate var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
