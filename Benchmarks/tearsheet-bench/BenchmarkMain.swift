@@ -1,7 +1,9 @@
 import Foundation
 
-/// `swift run -c release tearsheet-bench [amqp|postgres|publisher|worker|all] [--messages N] [--rows N]
-///     [--members N] [--batch N] [--bullhorn-latency-ms N]`, and
+/// `swift run -c release tearsheet-bench [amqp|postgres|publisher|worker|calls|all] [--messages N] [--rows N]
+///     [--members N] [--batch N] [--bullhorn-latency-ms N] [--tearsheets N]`,
+/// `swift run -c release tearsheet-bench budget [--members N] [--integrations N] [--calls-per-minute N]
+///     [--bullhorn-latency-ms N]` (see BudgetBenchmark), and
 /// `swift run -c release tearsheet-bench sessions [--integrations N] [--pairs N]` (scale figures
 /// of the session design; absolute, since no thin-C baseline does what it measures).
 ///
@@ -29,6 +31,12 @@ struct BenchmarkMain {
         if options.suites.contains("worker") {
             try await WorkerBenchmark(options: options).run(into: &report)
         }
+        if options.suites.contains("calls") {
+            try await CallsPerPassBenchmark(options: options).run(into: &report)
+        }
+        if options.suites.contains("budget") {
+            try await BudgetBenchmark(options: options).run(into: &report)
+        }
         if options.suites.contains("sessions") {
             try await SessionScaleBenchmark(options: options).run()
             return
@@ -51,6 +59,10 @@ struct BenchmarkOptions {
     /// Sessions suite: integrations (session queues), and new pairs for each under load.
     var integrations = 2_000
     var pairsPerSession = 5
+    /// Calls suite: public tearsheets of the corporation.
+    var tearsheets = 770
+    /// Budget suite: each integration's Bullhorn budget.
+    var callsPerMinute = 1_500
     var amqpHost = ProcessInfo.processInfo.environment["AMQP_HOST"] ?? "127.0.0.1"
     var amqpPort = Int(ProcessInfo.processInfo.environment["AMQP_PORT"] ?? "") ?? 5672
     var databaseURL = ProcessInfo.processInfo.environment["TSYNC_DATABASE_URL"] ?? "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -60,10 +72,18 @@ struct BenchmarkOptions {
         var iterator = arguments.makeIterator()
         while let argument = iterator.next() {
             switch argument {
-            case "amqp", "postgres", "publisher", "worker", "sessions": suites = [argument]
+            case "amqp", "postgres", "publisher", "worker", "sessions", "calls": suites = [argument]
+            case "budget":
+                // Bullhorn's published limit and a realistic answer time; 20 integrations.
+                suites = [argument]
+                membersPerIntegration = 10_000
+                bullhornLatencyMilliseconds = 250
+                integrations = 20
+            case "--calls-per-minute": callsPerMinute = Int(iterator.next() ?? "") ?? callsPerMinute
             case "--integrations": integrations = Int(iterator.next() ?? "") ?? integrations
             case "--pairs": pairsPerSession = Int(iterator.next() ?? "") ?? pairsPerSession
-            case "all": suites = ["amqp", "postgres", "publisher", "worker"]
+            case "all": suites = ["amqp", "postgres", "publisher", "worker", "calls"]
+            case "--tearsheets": tearsheets = Int(iterator.next() ?? "") ?? tearsheets
             case "--messages": messages = Int(iterator.next() ?? "") ?? messages
             case "--rows": rows = Int(iterator.next() ?? "") ?? rows
             case "--window": window = Int(iterator.next() ?? "") ?? window

@@ -52,9 +52,24 @@ extension BullhornClient {
         }.compactMap { $0 }
     }
 
+    /// Candidate ids on several tearsheets in one keyset query (`tearsheet.id IN (…)`): small
+    /// tearsheets share a page instead of a call each. By member id, the tearsheets mixed.
+    public func tearsheetCandidateIDs(ofTearsheets tearsheetIDs: [Int64]) -> BullhornPages<(tearsheetID: Int64, candidateID: Int64)> {
+        let list = tearsheetIDs.map(String.init).joined(separator: ",")
+        return keysetQuery(entity: "TearsheetMember", conditions: ["tearsheet.id IN (\(list))"], fields: MemberRecord.fields) {
+            (record: MemberRecord) in (record.id, record.candidateID.map { (record.tearsheet.id, $0) })
+        }.compactMap { $0 }
+    }
+
     /// Job order ids on a tearsheet, paged the same way.
     public func tearsheetJobOrderIDs(_ tearsheetID: Int64) -> BullhornPages<Int64> {
         associationIDs(tearsheetID: tearsheetID, association: "jobOrders")
+    }
+
+    /// Job order ids on a tearsheet: the embedded ones when complete, else paged.
+    public func jobOrderIDs(of tearsheet: BullhornTearsheet) async throws -> [Int64] {
+        if case .complete(let ids) = tearsheet.jobOrders { return ids }
+        return try await tearsheetJobOrderIDs(tearsheet.id).collect()
     }
 
     private func associationIDs(tearsheetID: Int64, association: String) -> BullhornPages<Int64> {

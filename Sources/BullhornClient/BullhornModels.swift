@@ -7,6 +7,28 @@ public struct BullhornTearsheet: Sendable, Equatable {
     public let isPrivate: Bool
     public let isDeleted: Bool
     public let dateLastModified: Date
+    /// Its job orders and candidates as embedded in the tearsheet: complete (no association
+    /// call needed) when `total` is within what Bullhorn embeds (5), else just the count.
+    public var jobOrders: Embedded = .unknown
+    public var candidates: Embedded = .unknown
+
+    public init(id: Int64, name: String, isPrivate: Bool, isDeleted: Bool, dateLastModified: Date) {
+        self.id = id
+        self.name = name
+        self.isPrivate = isPrivate
+        self.isDeleted = isDeleted
+        self.dateLastModified = dateLastModified
+    }
+
+    /// A to-many field as the entity carries it.
+    public enum Embedded: Sendable, Equatable {
+        /// Every id: `total` says nothing was left out.
+        case complete([Int64])
+        /// Truncated: this many in all, to be paged through the association.
+        case truncated(total: Int)
+        /// Not in the answer, or without its total.
+        case unknown
+    }
 }
 
 /// A candidate added to a tearsheet at `dateAdded`.
@@ -57,12 +79,33 @@ struct TearsheetRecord: Decodable {
     let isPrivate: Bool
     let isDeleted: Bool
     let dateLastModified: Int64
+    let jobOrders: ToMany?
+    let candidates: ToMany?
 
-    var model: BullhornTearsheet {
-        BullhornTearsheet(id: id, name: name ?? "", isPrivate: isPrivate, isDeleted: isDeleted, dateLastModified: Date(bullhornMillis: dateLastModified))
+    /// `{"total": N, "data": [{"id": …}, …]}`: at most five records, and how many there are.
+    struct ToMany: Decodable {
+        let total: Int?
+        let data: [IDRef]
+
+        var embedded: BullhornTearsheet.Embedded {
+            guard let total else { return .unknown }
+            // Complete only when every record came; a total below the records is Bullhorn
+            // contradicting itself: read the association rather than trust either.
+            return data.count == total ? .complete(data.map(\.id)) : .truncated(total: total)
+        }
     }
 
-    static let fields = "id,name,isPrivate,isDeleted,dateLastModified"
+    var model: BullhornTearsheet {
+        var tearsheet = BullhornTearsheet(
+            id: id, name: name ?? "", isPrivate: isPrivate, isDeleted: isDeleted, dateLastModified: Date(bullhornMillis: dateLastModified))
+        tearsheet.jobOrders = jobOrders?.embedded ?? .unknown
+        tearsheet.candidates = candidates?.embedded ?? .unknown
+        return tearsheet
+    }
+
+    /// The job orders and candidates come embedded: a tearsheet with at most five of each
+    /// needs no association call at all.
+    static let fields = "id,name,isPrivate,isDeleted,dateLastModified,jobOrders(id),candidates(id)"
 }
 
 struct MemberRecord: Decodable {

@@ -30,6 +30,23 @@ public struct BullhornPages<Element: Sendable>: AsyncSequence, Sendable {
         AsyncIterator(cursor: first, fetch: fetch)
     }
 
+    /// Reads page by page: `next()` is the next page's records (possibly none), nil after the last.
+    public struct PageIterator {
+        var cursor: Int64?
+        let fetch: Fetch
+
+        public mutating func next() async throws -> [Element]? {
+            guard let current = cursor else { return nil }
+            let page = try await fetch(current)
+            cursor = page.next
+            return page.records
+        }
+    }
+
+    public func makePageIterator() -> PageIterator {
+        PageIterator(cursor: first, fetch: fetch)
+    }
+
     /// The same pages with each element transformed, and the nils left out.
     func compactMap<T: Sendable>(_ transform: @escaping @Sendable (Element) -> T?) -> BullhornPages<T> {
         let fetch = fetch

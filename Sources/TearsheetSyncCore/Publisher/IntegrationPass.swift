@@ -7,9 +7,13 @@ import PostgresClient
 /// One publisher pass over one integration: tearsheets changed since the watermark, to one
 /// confirmed message per (campaign, candidate) pair, then the watermark.
 ///
-/// Memory stays flat: members stream page by page and each batch is published (and
-/// confirmed) before the next page is read. The watermark moves only when every message of
-/// the pass was confirmed and routed; any failure leaves it where it was.
+/// Calls are Bullhorn's scarcest resource, so a pass makes few: tearsheets come a page (500)
+/// at a time with their job orders and candidates embedded, and one with at most five of
+/// each needs no other call; tearsheets with up to a page of members share member queries
+/// (`tearsheet.id IN (…)`); only larger ones are read on their own. Memory stays flat: a large
+/// tearsheet's members stream page by page and each batch is published (and confirmed)
+/// before the next page is read. The watermark moves only when every message of the pass was
+/// confirmed and routed; any failure leaves it where it was.
 struct IntegrationPass {
     let integration: Integration
     let client: BullhornClient
@@ -25,18 +29,43 @@ struct IntegrationPass {
     func run(into summary: inout PassSummary, previous: PublisherMarks, handled: inout PublisherMarks) async throws {
         let since: Date? = options.full ? nil : integration.tearsheetsLastSyncedAt.map { $0 - options.overlap.timeInterval }
         var fullyPublished = Set<Int64>()
-        for try await tearsheet in client.tearsheetsModified(since: since) {
-            summary.newestChange = max(summary.newestChange ?? tearsheet.dateLastModified, tearsheet.dateLastModified)
-            handled.tearsheets[tearsheet.id] = tearsheet.dateLastModified
-            if !options.full, previous.handled(tearsheet: tearsheet.id, version: tearsheet.dateLastModified) {
-                summary.tearsheetsUnchanged += 1  // re-read inside the overlap window, already sent
-                continue
+        var pages = client.tearsheetsModified(since: since).makePageIterator()
+        while let page = try await pages.next() {
+            var sharing: [(tearsheet: BullhornTearsheet, campaigns: [CampaignStore.Campaign], change: Date?, members: Int)] = []
+            for tearsheet in page {
+                summary.newestChange = max(summary.newestChange ?? tearsheet.dateLastModified, tearsheet.dateLastModified)
+                handled.tearsheets[tearsheet.id] = tearsheet.dateLastModified
+                if !options.full, previous.handled(tearsheet: tearsheet.id, version: tearsheet.dateLastModified) {
+                    summary.tearsheetsUnchanged += 1  // re-read inside the overlap window, already sent
+                    continue
+                }
+                fullyPublished.insert(tearsheet.id)
+                // The change that calls for the pairs, for their freshness: only a change since the
+                // watermark is one (a first or a --full pass reads tearsheets changed months ago).
+                let change = since.flatMap { tearsheet.dateLastModified > $0 ? tearsheet.dateLastModified : nil }
+                summary.tearsheetsScanned += 1
+                let active = try await activeCampaigns(of: tearsheet, into: &summary)
+                guard !active.isEmpty else { continue }
+                switch tearsheet.candidates {
+                case .complete(let candidates):
+                    try await publish(candidates: candidates, campaigns: active, tearsheet: tearsheet, changedAt: { _ in change }, into: &summary)
+                case .truncated(let total) where total <= client.configuration.pageSize:
+                    sharing.append((tearsheet, active, change, total))
+                case .truncated, .unknown:
+                    try await publishAllMembers(of: tearsheet, campaigns: active, changedAt: change, into: &summary)
+                }
             }
-            fullyPublished.insert(tearsheet.id)
-            // The change that calls for the pairs, for their freshness: only a change since the
-            // watermark is one (a first or a --full pass reads tearsheets changed months ago).
-            let change = since.flatMap { tearsheet.dateLastModified > $0 ? tearsheet.dateLastModified : nil }
-            try await publishAllMembers(of: tearsheet, changedAt: change, into: &summary)
+            for group in Self.sharedReads(sharing.map { ($0.tearsheet.id, $0.members) }, pageSize: client.configuration.pageSize) {
+                var members: [Int64: [Int64]] = [:]
+                for try await member in client.tearsheetCandidateIDs(ofTearsheets: group) {
+                    members[member.tearsheetID, default: []].append(member.candidateID)
+                }
+                for read in sharing where group.contains(read.tearsheet.id) {
+                    try await publish(
+                        candidates: members[read.tearsheet.id] ?? [], campaigns: read.campaigns, tearsheet: read.tearsheet,
+                        changedAt: { _ in read.change }, into: &summary)
+                }
+            }
         }
         // Adding a member may not bump the tearsheet's dateLastModified: member additions since
         // the watermark find those, and only the added candidates need publishing. A pass with
@@ -62,17 +91,29 @@ struct IntegrationPass {
             summary.tearsheetsScanned += 1
             let active = try await activeCampaigns(of: tearsheet, into: &summary)
             guard !active.isEmpty else { continue }
-            let candidates = added[tearsheet.id] ?? []
-            for start in stride(from: 0, to: candidates.count, by: options.candidatesPerBatch) {
-                let batch = Array(candidates[start..<min(start + options.candidatesPerBatch, candidates.count)])
-                try await publish(
-                    candidates: batch, campaigns: active, tearsheet: tearsheet, changedAt: { since == nil ? nil : addedAt[$0] }, into: &summary)
-            }
+            try await publish(
+                candidates: added[tearsheet.id] ?? [], campaigns: active, tearsheet: tearsheet, changedAt: { since == nil ? nil : addedAt[$0] },
+                into: &summary)
         }
     }
 
+    /// Groups tearsheets (id, member count) whose members fit one page together, largest
+    /// first, for one member query each group; at most 100 ids a group keep the query short.
+    static func sharedReads(_ tearsheets: [(id: Int64, members: Int)], pageSize: Int) -> [[Int64]] {
+        var groups: [(ids: [Int64], members: Int)] = []
+        for tearsheet in tearsheets.sorted(by: { ($0.members, $1.id) > ($1.members, $0.id) }) {
+            if let index = groups.firstIndex(where: { $0.members + tearsheet.members <= pageSize && $0.ids.count < 100 }) {
+                groups[index].ids.append(tearsheet.id)
+                groups[index].members += tearsheet.members
+            } else {
+                groups.append(([tearsheet.id], tearsheet.members))
+            }
+        }
+        return groups.map(\.ids)
+    }
+
     private func activeCampaigns(of tearsheet: BullhornTearsheet, into summary: inout PassSummary) async throws -> [CampaignStore.Campaign] {
-        let jobs = try await client.tearsheetJobOrderIDs(tearsheet.id).collect()
+        let jobs = try await client.jobOrderIDs(of: tearsheet)
         let active = try await campaigns.activeCampaigns(integrationID: integration.id, jobIDs: jobs)
         if active.isEmpty {
             summary.tearsheetsWithoutCampaigns += 1  // no campaign: no pairs, and no member reads
@@ -81,10 +122,11 @@ struct IntegrationPass {
         return active
     }
 
-    private func publishAllMembers(of tearsheet: BullhornTearsheet, changedAt change: Date?, into summary: inout PassSummary) async throws {
-        summary.tearsheetsScanned += 1
-        let active = try await activeCampaigns(of: tearsheet, into: &summary)
-        guard !active.isEmpty else { return }
+    /// Streams a large tearsheet's members page by page, one batch in flight at the broker
+    /// while the next is read.
+    private func publishAllMembers(
+        of tearsheet: BullhornTearsheet, campaigns active: [CampaignStore.Campaign], changedAt change: Date?, into summary: inout PassSummary
+    ) async throws {
         var sender = ConfirmedSender(channel: channel, session: session, window: options.confirmWindow)
         do {
             var batch: [Int64] = []
@@ -112,16 +154,24 @@ struct IntegrationPass {
         progress(summary)
     }
 
-    /// Publishes the pairs of `candidates` that are not yet on their campaigns and waits for
-    /// the broker to confirm them.
+    /// Publishes the pairs of `candidates` (already in hand) that are not yet on their
+    /// campaigns, a batch at a time, and waits for the broker to confirm them.
     private func publish(
         candidates: [Int64], campaigns active: [CampaignStore.Campaign], tearsheet: BullhornTearsheet, changedAt: (Int64) -> Date?,
         into summary: inout PassSummary
     ) async throws {
-        let publishes = try await prepare(candidates: candidates, campaigns: active, tearsheet: tearsheet, changedAt: changedAt, into: &summary)
         var sender = ConfirmedSender(channel: channel, session: session, window: options.confirmWindow)
-        try await confirmed(try await sender.send(publishes), into: &summary)
-        try await confirmed(try await sender.finish(), into: &summary)
+        do {
+            for start in stride(from: 0, to: candidates.count, by: options.candidatesPerBatch) {
+                let batch = Array(candidates[start..<min(start + options.candidatesPerBatch, candidates.count)])
+                let publishes = try await prepare(candidates: batch, campaigns: active, tearsheet: tearsheet, changedAt: changedAt, into: &summary)
+                try await confirmed(try await sender.send(publishes), into: &summary)
+            }
+            try await confirmed(try await sender.finish(), into: &summary)
+        } catch {
+            sender.abandon()
+            throw error
+        }
         progress(summary)
     }
 

@@ -109,7 +109,7 @@ public struct PairTracer: Sendable {
             tearsheets.append(
                 PairTrace.Tearsheet(
                     id: tearsheet.id, name: tearsheet.name, isPrivate: tearsheet.isPrivate, isDeleted: tearsheet.isDeleted,
-                    jobOrderIDs: try await client.tearsheetJobOrderIDs(tearsheet.id).collect(), dateLastModified: tearsheet.dateLastModified,
+                    jobOrderIDs: try await client.jobOrderIDs(of: tearsheet), dateLastModified: tearsheet.dateLastModified,
                     memberAddedAt: addedAt[tearsheet.id]!))
         }
         return tearsheets

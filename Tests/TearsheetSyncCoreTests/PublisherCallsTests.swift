@@ -1,0 +1,58 @@
+import BullhornSimulator
+import Foundation
+import Testing
+
+@testable import TearsheetSyncCore
+
+/// A pass spends as few Bullhorn calls as the tearsheets allow, and still publishes every pair.
+@Suite struct PublisherCallsTests {
+    /// 12 tearsheets of at most 5 members and 5 jobs (embedded whole), 8 of 40 to 60 members
+    /// (sharing member queries), one of 1,200 (read on its own), one with 7 jobs (its job
+    /// orders paged).
+    static let seed = SimulatorSeed(
+        candidates: 3_000, jobOrders: 12,
+        tearsheets: (0..<12).map { .init(members: 1 + $0 % 5, jobs: 1 + $0 % 3) } + (0..<8).map { .init(members: 40 + 2 * $0, jobs: 1) }
+            + [.init(members: 1_200, jobs: 1), .init(members: 30, jobs: 7)])
+
+    @Test func tearsheetsWithFewMembersAndJobsNeedNoAssociationCallAndSmallOnesShareMemberQueries() async throws {
+        try await FleetFixture.run(seed: Self.seed) { fixture in
+            // A campaign on every job: every tearsheet's members are read.
+            for (index, job) in fixture.world.jobOrderIDs.enumerated() { try await fixture.addCampaign(Int64(index + 1), job: job) }
+            fixture.world.resetCounters()
+            let summary = try #require(try await fixture.publisher().run().first)
+            #expect(!summary.isFailure, "\(summary)")
+
+            let calls = fixture.world.callCounts
+            // Only the 7-job tearsheet pages its job orders.
+            #expect(calls["GET entity/Tearsheet/jobOrders"] == 1, "\(calls)")
+            // Member queries: the 8 mid-sized tearsheets and the 7-job one (436 members) share
+            // one page, the 1,200-member one takes three. A first pass also reads the member
+            // additions of its overlap window (here every member: the seed added them all at
+            // once), to mark them handled.
+            let members = fixture.world.tearsheets.map(\.members.count).reduce(0, +)
+            #expect(calls["GET query/TearsheetMember"] == 1 + 3 + (members + 499) / 500, "\(calls)")
+            #expect(calls["GET query/Tearsheet"] == 1, "\(calls)")
+            #expect(calls["GET entity/Tearsheet/candidates"] == nil)
+
+            // Every pair, once per tearsheet it is on.
+            let taken = try await fixture.drainSessions()
+            var expected: [String: Int] = [:]
+            let campaignOf = Dictionary(uniqueKeysWithValues: fixture.world.jobOrderIDs.enumerated().map { ($1, Int64($0 + 1)) })
+            for tearsheet in fixture.world.tearsheets {
+                for job in tearsheet.jobOrderIDs {
+                    for member in tearsheet.members { expected["\(campaignOf[job]!):\(member.candidateID)", default: 0] += 1 }
+                }
+            }
+            var published: [String: Int] = [:]
+            for message in taken { published["\(message.pair.campaignId):\(message.pair.atsCandidateId)", default: 0] += 1 }
+            #expect(published == expected)
+        }
+    }
+
+    @Test func smallTearsheetsArePackedIntoSharedReadsOfAtMostAPage() {
+        let groups = IntegrationPass.sharedReads([(1, 300), (2, 250), (3, 200), (4, 100), (5, 60), (6, 500)], pageSize: 500)
+        #expect(groups.map { $0.sorted() } == [[6], [1, 3], [2, 4, 5]])
+        let many = IntegrationPass.sharedReads((1...250).map { (Int64($0), 1) }, pageSize: 500)
+        #expect(many.map(\.count) == [100, 100, 50], "at most 100 ids in one query")
+    }
+}
