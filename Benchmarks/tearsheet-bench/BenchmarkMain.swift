@@ -1,6 +1,6 @@
 import Foundation
 
-/// `swift run -c release tearsheet-bench [amqp|postgres|publisher|worker|calls|all] [--messages N] [--rows N]
+/// `swift run -c release tearsheet-bench [amqp|postgres|publisher|worker|memory|calls|all] [--messages N] [--rows N]
 ///     [--members N] [--batch N] [--bullhorn-latency-ms N] [--tearsheets N]`,
 /// `swift run -c release tearsheet-bench budget [--members N] [--integrations N] [--calls-per-minute N]
 ///     [--bullhorn-latency-ms N]` (see BudgetBenchmark), and
@@ -30,6 +30,9 @@ struct BenchmarkMain {
         }
         if options.suites.contains("worker") {
             try await WorkerBenchmark(options: options).run(into: &report)
+        }
+        if options.suites.contains("memory") {
+            try await WorkerMemoryBenchmark(options: options).run(into: &report)
         }
         if options.suites.contains("calls") {
             try await CallsPerPassBenchmark(options: options).run(into: &report)
@@ -72,7 +75,7 @@ struct BenchmarkOptions {
         var iterator = arguments.makeIterator()
         while let argument = iterator.next() {
             switch argument {
-            case "amqp", "postgres", "publisher", "worker", "sessions", "calls": suites = [argument]
+            case "amqp", "postgres", "publisher", "worker", "sessions", "calls", "memory": suites = [argument]
             case "budget":
                 // Bullhorn's published limit and a realistic answer time; 20 integrations.
                 suites = [argument]
@@ -82,7 +85,7 @@ struct BenchmarkOptions {
             case "--calls-per-minute": callsPerMinute = Int(iterator.next() ?? "") ?? callsPerMinute
             case "--integrations": integrations = Int(iterator.next() ?? "") ?? integrations
             case "--pairs": pairsPerSession = Int(iterator.next() ?? "") ?? pairsPerSession
-            case "all": suites = ["amqp", "postgres", "publisher", "worker", "calls"]
+            case "all": suites = ["amqp", "postgres", "publisher", "worker", "memory", "calls"]
             case "--tearsheets": tearsheets = Int(iterator.next() ?? "") ?? tearsheets
             case "--messages": messages = Int(iterator.next() ?? "") ?? messages
             case "--rows": rows = Int(iterator.next() ?? "") ?? rows

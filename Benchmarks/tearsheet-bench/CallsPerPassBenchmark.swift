@@ -91,7 +91,8 @@ struct CallsPerPassBenchmark {
         }
         let all = world.tearsheets.filter { !$0.isPrivate && !$0.isDeleted }.map(\.id)
         let first = try await pass(reading: all)
-        let changed = all.enumerated().filter { $0.offset % 20 == 7 }.map(\.element)
+        // One in twenty, from every size class in turn (the classes repeat every 20).
+        let changed = all.enumerated().filter { $0.offset % 20 == ($0.offset / 20) % 20 }.map(\.element)
         for id in changed { world.updateTearsheet(id, at: epoch + 2 * 86_400_000) { _ in } }
         let incremental = try await pass(reading: changed)
         await broker.close()

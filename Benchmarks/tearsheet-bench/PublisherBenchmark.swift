@@ -14,7 +14,7 @@ struct PublisherBenchmark {
     let campaigns = 10
 
     func run(into report: inout BenchmarkReport) async throws {
-        let binary = try releaseBinary()
+        let binary = try PeakRSS.releaseBinary()
         let pairs = members * campaigns
         let baseline = try await RawLimit.run(messages: pairs, options: options)
 
@@ -67,23 +67,12 @@ struct PublisherBenchmark {
         // VmHWM is the process's own peak: read it until the process is gone.
         var peakKiB = 0
         while process.isRunning {
-            if let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
-                let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-                let kib = Int(line.split(separator: " ").dropFirst().first ?? "")
-            {
-                peakKiB = max(peakKiB, kib)
-            }
+            peakKiB = max(peakKiB, PeakRSS.kib(of: process.processIdentifier) ?? 0)
             try await Task.sleep(for: .milliseconds(20))
         }
         process.waitUntilExit()
         let seconds = (ContinuousClock.now - started).timeInterval
         guard process.terminationStatus == 0 else { throw BenchmarkFailure("publish exited \(process.terminationStatus)") }
         return (seconds, peakKiB)
-    }
-
-    private func releaseBinary() throws -> String {
-        let built = BaselineProcess.run("/bin/sh", ["-c", "swift build -c release --product tearsheet-sync >&2 && echo ok 1"])
-        guard built["ok"] != nil else { throw BenchmarkFailure("cannot build the release tearsheet-sync") }
-        return ".build/release/tearsheet-sync"
     }
 }

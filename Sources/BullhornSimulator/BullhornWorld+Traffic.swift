@@ -101,6 +101,11 @@ extension BullhornWorld {
     public var mostCallsInFlight: Int {
         state.withLock { $0.mostInFlight }
     }
+
+    /// Starts counting the most calls at once afresh.
+    public func resetMostCallsInFlight() {
+        state.withLock { $0.mostInFlight = $0.inFlight }
+    }
 }
 
 extension BullhornWorld.State {

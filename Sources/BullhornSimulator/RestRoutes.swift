@@ -72,11 +72,16 @@ struct RestRoutes: Sendable {
         } catch {
             return SimulatorHTTP.error(.badRequest, "\(error)")
         }
-        let records: [(id: Int64, flat: [String: JPQLWhere.Value], full: [String: Any])]
+        // Each record rendered in full only if it is on the page: a query over thousands of
+        // records must not cost thousands of renderings (the fleet benchmarks run beside it).
+        let records: [(id: Int64, flat: [String: JPQLWhere.Value], full: () -> [String: Any])]
         switch entity {
-        case "Tearsheet": records = world.tearsheets.map { ($0.id, EntityRendering.flat($0), EntityRendering.full($0, world: world)) }
-        case "TearsheetMember": records = world.tearsheetMembers.map { ($0.member.id, EntityRendering.flat($0.member, tearsheetID: $0.tearsheetID), EntityRendering.full($0.member, tearsheetID: $0.tearsheetID)) }
-        case "JobSubmission": records = world.jobSubmissions.map { ($0.id, EntityRendering.flat($0), EntityRendering.full($0)) }
+        case "Tearsheet": records = world.tearsheets.map { tearsheet in (tearsheet.id, EntityRendering.flat(tearsheet), { EntityRendering.full(tearsheet, world: world) }) }
+        case "TearsheetMember":
+            records = world.tearsheetMembers.map { entry in
+                (entry.member.id, EntityRendering.flat(entry.member, tearsheetID: entry.tearsheetID), { EntityRendering.full(entry.member, tearsheetID: entry.tearsheetID) })
+            }
+        case "JobSubmission": records = world.jobSubmissions.map { submission in (submission.id, EntityRendering.flat(submission), { EntityRendering.full(submission) }) }
         default: return SimulatorHTTP.error(.badRequest, "query is not supported for \(entity) in this simulator")
         }
         do {
@@ -88,7 +93,7 @@ struct RestRoutes: Sendable {
             }
             let (start, count) = paging(parameters)
             let slice = matching.dropFirst(start).prefix(count)
-            return page(try slice.map { try selection.render($0.full) }, total: matching.count, start: start, showTotal: parameters["showTotalMatched"] == "true")
+            return page(try slice.map { try selection.render($0.full()) }, total: matching.count, start: start, showTotal: parameters["showTotalMatched"] == "true")
         } catch let error as JPQLWhere.ParseError {
             return SimulatorHTTP.error(.badRequest, "Invalid query: \(error.message)")
         } catch let error as FieldSelection.Invalid {

@@ -1,4 +1,6 @@
+import AMQPClient
 import BullhornClient
+import BullhornSimulator
 import Foundation
 import IntegrationSupport
 import PostgresClient
@@ -56,10 +58,10 @@ import Testing
             try await pool.query("UPDATE integrations SET calls_per_minute = 120 WHERE id = 'solo'")
             let calls = try await Self.hammer([budget], callers: 4, for: .seconds(2))
             await pool.close()
-            // At 120 a minute: the bucket (capped at the new capacity, 1), two seconds of 1.98
+            // At 120 a minute: the bucket (capped at the new capacity, 2), two seconds of 1.97
             // a second, and what this process had leased before the change (at most one per
             // caller, 4): never the thousands the old limit allowed.
-            #expect(calls.count <= 9, "\(calls.count) calls in 2 s at 120 a minute")
+            #expect(calls.count <= 10, "\(calls.count) calls in 2 s at 120 a minute")
             #expect(calls.count >= 3)
         }
     }
@@ -75,6 +77,40 @@ import Testing
         #expect(error?.isRetriable == true)
         #expect(sent.load(ordering: .relaxed) == 0)
         await pool.close()
+    }
+
+    /// Bullhorn answering in 200 ms: a budget of 25 calls a second needs more than four in
+    /// flight (the old cap). A worker with the default settings keeps many in flight for one
+    /// integration; given a cap, it keeps to it.
+    @Test func aWorkerKeepsEnoughCallsInFlightForTheBudgetAndNoMoreThanItsCap() async throws {
+        let seed = SimulatorSeed(candidates: 300, jobOrders: 1, tearsheets: [.init(members: 120, jobs: 1)])
+        try await FleetFixture.run(seed: seed, faults: SimulatorFaults(latency: .milliseconds(200))) { fixture in
+            for (phase, cap) in [(1, nil), (2, 3)] as [(Int64, Int?)] {
+                // A campaign of its own each time: 120 new pairs.
+                try await fixture.addCampaign(phase, job: fixture.world.tearsheets[0].jobOrderIDs[0])
+                #expect(try await fixture.publisher(options: PublisherOptions(full: true)).run().first?.pairsPublished == 120)
+                let pairs = 120
+                var configuration = BullhornClientConfiguration()
+                if let cap { configuration.maxConcurrentCalls = cap }
+                let worker = SessionWorker(
+                    workerID: "in-flight", databaseURL: fixture.databaseURL,
+                    connectBroker: { try await AMQPConnection.connect(url: fixture.amqpURL) },
+                    processor: PairProcessor(pool: fixture.pool, clients: BullhornClients(pool: fixture.pool, secretKey: fixture.secretKey, configuration: configuration)),
+                    options: WorkerOptions(batchSize: 60), tick: .milliseconds(200), logger: FleetFixture.quietLogger)
+                let before = try await fixture.rows()
+                let run = Task { try await worker.run() }
+                #expect(try await FleetFixture.eventually(.seconds(60)) { try await fixture.rows() >= before + pairs })
+                worker.stop()
+                try await run.value
+                let most = fixture.world.mostCallsInFlight
+                if let cap {
+                    #expect(most <= cap, "\(most) calls at once with a cap of \(cap)")
+                } else {
+                    #expect(most >= 12, "only \(most) calls at once by default")
+                }
+                fixture.world.resetMostCallsInFlight()
+            }
+        }
     }
 
     // MARK: - Helpers

@@ -23,15 +23,15 @@ public struct FleetTokenSource: BullhornTokenSource {
 
     public func take(upTo wanted: Int) async throws -> TokenGrant {
         // The bucket's shape is `TokenBucketShape`'s, computed here from the live limit:
-        // capacity = max(1, floor(limit / 120)), rate = (limit − capacity) / 60 per second.
+        // capacity = max(1, floor(limit / 60)), rate = (limit − capacity) / 60 per second.
         let rows = try await pool.query(
             """
             WITH lim AS (
                 SELECT min(calls_per_minute)::float8 AS per_minute
                   FROM integrations WHERE coalesce(corporation, id) = \(budgetKey)
             ), shape AS (
-                SELECT greatest(1, floor(per_minute / 120)) AS capacity,
-                       greatest(per_minute - greatest(1, floor(per_minute / 120)), 1) / 60 AS rate
+                SELECT greatest(1, floor(per_minute / 60)) AS capacity,
+                       greatest(per_minute - greatest(1, floor(per_minute / 60)), 1) / 60 AS rate
                   FROM lim WHERE per_minute IS NOT NULL
             ), seeded AS (
                 INSERT INTO bullhorn_budgets (budget_key, tokens, refilled_at)
