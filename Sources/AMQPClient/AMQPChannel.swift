@@ -88,11 +88,11 @@ public struct AMQPChannel: Sendable {
         queue: String, consumerTag: String = "", exclusive: Bool = false,
         arguments: [String: AMQPFieldValue] = [:]
     ) async throws -> AMQPConsumer {
-        let (stream, sink) = AsyncThrowingStream<AMQPDelivery, any Error>.makeStream()
+        let (stream, continuation) = AsyncThrowingStream<[AMQPDelivery], any Error>.makeStream()
         let tag = try await connection.perform { [id] core in
             try core.consume(
                 channel: id, queue: queue, consumerTag: consumerTag, exclusive: exclusive,
-                arguments: arguments, sink: sink)
+                arguments: arguments, sink: AMQPConsumerSink(continuation))
         }
         return AMQPConsumer(channel: self, tag: tag, deliveries: stream)
     }
@@ -124,10 +124,30 @@ public struct AMQPConsumer: AsyncSequence, Sendable {
     public typealias Element = AMQPDelivery
     public let channel: AMQPChannel
     public let tag: String
-    let deliveries: AsyncThrowingStream<AMQPDelivery, any Error>
+    let deliveries: AsyncThrowingStream<[AMQPDelivery], any Error>
 
-    public func makeAsyncIterator() -> AsyncThrowingStream<AMQPDelivery, any Error>.AsyncIterator {
-        deliveries.makeAsyncIterator()
+    /// The deliveries as they arrive from the connection's thread, several at a time: what a
+    /// consumer that batches anyway takes, without a wake-up per delivery.
+    public var batches: AsyncThrowingStream<[AMQPDelivery], any Error> { deliveries }
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        var batches: AsyncThrowingStream<[AMQPDelivery], any Error>.AsyncIterator
+        var current: [AMQPDelivery] = []
+        var index = 0
+
+        public mutating func next() async throws -> AMQPDelivery? {
+            while index == current.count {
+                guard let batch = try await batches.next() else { return nil }
+                current = batch
+                index = 0
+            }
+            defer { index += 1 }
+            return current[index]
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(batches: deliveries.makeAsyncIterator())
     }
 
     /// Sends basic.cancel. Deliveries the broker sent before it confirmed the cancel still

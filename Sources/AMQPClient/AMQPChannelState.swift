@@ -16,7 +16,7 @@ final class AMQPChannelState {
     var outbox: [AMQPPublishBatch] = []
     /// Every unfinished publish call on this channel, for its confirm deadline.
     var unfinished: [AMQPPublishBatch] = []
-    var consumers: [String: AsyncThrowingStream<AMQPDelivery, any Error>.Continuation] = [:]
+    var consumers: [String: AMQPConsumerSink] = [:]
 
     init(id: UInt16) {
         self.id = id
@@ -128,5 +128,35 @@ final class AMQPPublishBatch {
         let completion = self.completion
         self.completion = nil
         completion?(result)
+    }
+}
+
+/// A consumer's deliveries on their way out of the connection's thread: gathered while the
+/// thread reads frames and handed on together, one wake-up of the consumer per read rather
+/// than one per delivery.
+final class AMQPConsumerSink {
+    private let continuation: AsyncThrowingStream<[AMQPDelivery], any Error>.Continuation
+    private var gathered: [AMQPDelivery] = []
+
+    init(_ continuation: AsyncThrowingStream<[AMQPDelivery], any Error>.Continuation) {
+        self.continuation = continuation
+    }
+
+    /// Gathers a delivery; true when it is the first since the last hand-over.
+    func add(_ delivery: AMQPDelivery) -> Bool {
+        gathered.append(delivery)
+        return gathered.count == 1
+    }
+
+    func handOver() {
+        guard !gathered.isEmpty else { return }
+        continuation.yield(gathered)
+        gathered = []
+    }
+
+    /// Hands over what was gathered, then ends the stream.
+    func finish(throwing error: (any Error)? = nil) {
+        handOver()
+        continuation.finish(throwing: error)
     }
 }

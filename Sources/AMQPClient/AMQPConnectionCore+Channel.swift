@@ -125,7 +125,7 @@ extension AMQPConnectionCore {
     func consume(
         channel id: UInt16, queue: String, consumerTag: String, exclusive: Bool,
         arguments: [String: AMQPFieldValue],
-        sink: AsyncThrowingStream<AMQPDelivery, any Error>.Continuation
+        sink: AMQPConsumerSink
     ) throws -> String {
         let (state, channel) = try usableChannel(id)
         let arena = CArena()

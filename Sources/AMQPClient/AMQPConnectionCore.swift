@@ -16,6 +16,8 @@ final class AMQPConnectionCore: @unchecked Sendable {
     /// Set once the connection is unusable; every later command fails with it.
     private(set) var failure: AMQPError?
     private var closing = false
+    /// Consumers with deliveries gathered since the last hand-over.
+    private var sinksToHandOver: [AMQPConsumerSink] = []
 
     init(configuration: AMQPConfiguration, inbox: AMQPCommandInbox) {
         self.configuration = configuration
@@ -118,9 +120,11 @@ final class AMQPConnectionCore: @unchecked Sendable {
                 if !readFrame() { break }
                 handled += 1
             }
+            handOverDeliveries()
             if handled > 0 { continue }
             waitForActivity()
             if failure == nil { _ = readFrame() }  // also sends and checks heartbeats
+            handOverDeliveries()
         }
         shutDown()
     }
@@ -130,6 +134,14 @@ final class AMQPConnectionCore: @unchecked Sendable {
         while failure == nil, let state, amqp_frames_enqueued(state) != 0 {
             if !readFrame() { break }
         }
+        handOverDeliveries()
+    }
+
+    /// Hands each consumer the deliveries read since the last hand-over, together.
+    private func handOverDeliveries() {
+        guard !sinksToHandOver.isEmpty else { return }
+        for sink in sinksToHandOver { sink.handOver() }
+        sinksToHandOver.removeAll(keepingCapacity: true)
     }
 
     /// Sleeps until the socket is readable, a command arrives, or a short tick passes.
@@ -178,7 +190,7 @@ final class AMQPConnectionCore: @unchecked Sendable {
                 routingKey: routingKey, consumerTag: tag, message: message)
             if let open = channels[channel], open.closeError == nil {
                 if let sink = open.consumers[tag] {
-                    sink.yield(delivery)
+                    if sink.add(delivery) { sinksToHandOver.append(sink) }
                 } else if let state {
                     // A delivery that raced our basic.cancel: give it back to the queue.
                     _ = amqp_basic_reject(state, channel, deliveryTag, 1)
@@ -233,16 +245,20 @@ final class AMQPConnectionCore: @unchecked Sendable {
     /// Sends queued messages while each channel's confirm window has room.
     private func pumpPublishes() {
         guard let state else { return }
+        let arena = CArena()
         for channel in channels.values where !channel.outbox.isEmpty && channel.closeError == nil {
             while let batch = channel.outbox.first, failure == nil {
                 while batch.nextIndex < batch.items.count, channel.pending.count < batch.window {
                     let index = batch.nextIndex
                     let item = batch.items[index]
-                    let arena = CArena()
+                    defer { arena.reset() }
                     var properties = arena.properties(item.message.properties)
-                    let status = amqp_basic_publish(
-                        state, channel.id, arena.bytes(item.exchange), arena.bytes(item.routingKey),
-                        item.mandatory ? 1 : 0, 0, &properties, arena.bytes(item.message.body))
+                    let status = item.message.body.withUnsafeBufferPointer { body in
+                        // The body is read in place: librabbitmq is done with it when the call returns.
+                        amqp_basic_publish(
+                            state, channel.id, arena.bytes(item.exchange), arena.bytes(item.routingKey),
+                            item.mandatory ? 1 : 0, 0, &properties, amqp_bytes_t(len: body.count, bytes: UnsafeMutableRawPointer(mutating: body.baseAddress)))
+                    }
                     guard status == AMQP_STATUS_OK.rawValue else {
                         fail(AMQPError(.transport, "publish on channel \(channel.id) failed: \(String(cString: amqp_error_string2(status)))"))
                         return

@@ -4,35 +4,66 @@ import Foundation
 /// Owns C copies of Swift values for the duration of one librabbitmq call.
 ///
 /// `amqp_cstring_bytes` on a Swift string would keep a pointer to a temporary buffer; every
-/// byte that librabbitmq reads is copied here instead and freed when the arena goes away.
+/// byte that librabbitmq reads is copied here instead and freed when the arena goes away (or
+/// is `reset` for the next call). The copies are carved out of 4 KiB blocks: a published
+/// message's dozen strings cost no allocation at all once the arena is warm, where a
+/// `malloc` each was a measurable share of the publisher's time.
 final class CArena {
-    private var blocks: [UnsafeMutableRawPointer] = []
+    private var blocks: [(start: UnsafeMutableRawPointer, size: Int)] = []
+    /// Bytes used of the last block.
+    private var used = 0
+    private static let blockSize = 4096
 
     deinit {
-        blocks.forEach { free($0) }
+        blocks.forEach { free($0.start) }
+    }
+
+    /// Forgets every copy (their memory is reused): call once librabbitmq is done with them.
+    func reset() {
+        if blocks.count > 1 {
+            blocks[1...].forEach { free($0.start) }
+            blocks.removeSubrange(1...)
+        }
+        used = 0
     }
 
     func bytes(_ string: String) -> amqp_bytes_t {
-        bytes(Array(string.utf8))
+        var string = string
+        return string.withUTF8 { bytes($0) }
     }
 
     func bytes(_ value: [UInt8]) -> amqp_bytes_t {
-        guard !value.isEmpty else { return amqp_bytes_t(len: 0, bytes: nil) }
-        let memory = allocate(value.count)
-        value.withUnsafeBytes { memory.copyMemory(from: $0.baseAddress!, byteCount: value.count) }
+        value.withUnsafeBufferPointer { bytes($0) }
+    }
+
+    func bytes(_ value: UnsafeBufferPointer<UInt8>) -> amqp_bytes_t {
+        guard let base = value.baseAddress, !value.isEmpty else { return amqp_bytes_t(len: 0, bytes: nil) }
+        let memory = allocate(value.count, alignment: 1)
+        memory.copyMemory(from: base, byteCount: value.count)
         return amqp_bytes_t(len: value.count, bytes: memory)
     }
 
     func cString(_ string: String) -> UnsafePointer<CChar> {
-        let copy = strdup(string)!
-        blocks.append(UnsafeMutableRawPointer(copy))
-        return UnsafePointer(copy)
+        var string = string
+        return string.withUTF8 { utf8 in
+            let memory = allocate(utf8.count + 1, alignment: 1)
+            if let base = utf8.baseAddress { memory.copyMemory(from: base, byteCount: utf8.count) }
+            memory.storeBytes(of: 0, toByteOffset: utf8.count, as: UInt8.self)
+            return UnsafePointer(memory.assumingMemoryBound(to: CChar.self))
+        }
     }
 
-    private func allocate(_ count: Int) -> UnsafeMutableRawPointer {
-        let memory = malloc(count)!
-        blocks.append(memory)
-        return memory
+    private func allocate(_ count: Int, alignment: Int = 16) -> UnsafeMutableRawPointer {
+        let offset = (used + alignment - 1) & ~(alignment - 1)
+        if let last = blocks.last, offset + count <= last.size {
+            used = offset + count
+            return last.start + offset
+        }
+        let size = max(Self.blockSize, count)
+        let block = malloc(size)!
+        blocks.append((block, size))
+        used = count
+        return block
     }
 
     func table(_ values: [String: AMQPFieldValue]) -> amqp_table_t {

@@ -11,7 +11,7 @@ import Testing
 
     @Test func aFullBatchIsTakenAtOnceAndTheRestWaitsForTheNext() async throws {
         let buffer = DeliveryBuffer()
-        for tag: UInt64 in 1...25 { buffer.push(delivery(tag)) }
+        for tag: UInt64 in 1...25 { buffer.push([delivery(tag)]) }
         let first = try #require(try await buffer.nextBatch(max: 10, wait: .seconds(5)))
         #expect(first.map(\.deliveryTag) == Array(UInt64(1)...10))
         let second = try #require(try await buffer.nextBatch(max: 10, wait: .seconds(5)))
@@ -22,7 +22,7 @@ import Testing
     /// goes once deliveries stop, long before the batch wait is over.
     @Test func aPartialBatchGoesOnceDeliveriesStopInsteadOfWaitingOutTheWindow() async throws {
         let buffer = DeliveryBuffer()
-        for tag: UInt64 in 1...3 { buffer.push(delivery(tag)) }
+        for tag: UInt64 in 1...3 { buffer.push([delivery(tag)]) }
         let started = ContinuousClock.now
         let batch = try #require(try await buffer.nextBatch(max: 200, wait: .seconds(10), quiet: .milliseconds(20)))
         #expect(batch.count == 3)
@@ -32,11 +32,11 @@ import Testing
     /// Deliveries still streaming in keep the batch open until it is full.
     @Test func deliveriesThatKeepComingFillTheBatch() async throws {
         let buffer = DeliveryBuffer()
-        buffer.push(delivery(1))
+        buffer.push([delivery(1)])
         let feeder = Task {
             for tag in 2...40 as ClosedRange<UInt64> {
                 try await Task.sleep(for: .milliseconds(2))
-                buffer.push(delivery(tag))
+                buffer.push([delivery(tag)])
             }
         }
         let batch = try #require(try await buffer.nextBatch(max: 30, wait: .seconds(20), quiet: .seconds(5)))
@@ -46,7 +46,7 @@ import Testing
 
     @Test func anEndedConsumerYieldsWhatIsLeftThenNil() async throws {
         let buffer = DeliveryBuffer()
-        buffer.push(delivery(1))
+        buffer.push([delivery(1)])
         buffer.end(nil)
         #expect(try await buffer.nextBatch(max: 10, wait: .seconds(5))?.count == 1)
         #expect(try await buffer.nextBatch(max: 10, wait: .seconds(5)) == nil)
@@ -55,10 +55,10 @@ import Testing
     /// A batch waiting to fill is resumed by the delivery that fills it, not by its window.
     @Test func theDeliveryThatFillsTheBatchReleasesIt() async throws {
         let buffer = DeliveryBuffer()
-        buffer.push(delivery(1))
+        buffer.push([delivery(1)])
         let feeder = Task {
             try await Task.sleep(for: .milliseconds(100))
-            for tag: UInt64 in 2...5 { buffer.push(delivery(tag)) }
+            for tag: UInt64 in 2...5 { buffer.push([delivery(tag)]) }
         }
         let started = ContinuousClock.now
         let batch = try #require(try await buffer.nextBatch(max: 5, wait: .seconds(20), quiet: .seconds(20)))

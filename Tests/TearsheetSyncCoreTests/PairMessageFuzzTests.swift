@@ -38,6 +38,33 @@ import Testing
         print("fuzz: \(accepted) of \(iterations) mutated messages still decoded (all valid pairs)")
     }
 
+    /// The fast decoder gives JSONDecoder's answer whenever it gives one: on valid messages in
+    /// other spellings and on the same mutations.
+    @Test func theFastDecoderAgreesWithJSONDecoderWheneverItAnswers() throws {
+        let iterations = Int(ProcessInfo.processInfo.environment["TSYNC_FUZZ_ITERATIONS"] ?? "") ?? 20_000
+        let seed = UInt64(ProcessInfo.processInfo.environment["TSYNC_FUZZ_SEED"] ?? "") ?? UInt64.random(in: 1...UInt64.max)
+        print("fuzz: PairMessageFastDecoder against JSONDecoder, \(iterations) inputs, TSYNC_FUZZ_SEED=\(seed)")
+        let spellings = [
+            #"{"atsCandidateId":5,"atsJobId":6,"campaignId":7,"integrationId":"acme","source":"TEARSHEETS","tearsheetId":8}"#,
+            #" { "tearsheetId" : 8 ,"source":"TEARSHEETS", "integrationId":"東京-acme","campaignId":7,"atsJobId":6,"atsCandidateId":5 }\#n"#,
+            #"{"atsCandidateId":9223372036854775807,"atsJobId":1,"campaignId":1,"integrationId":"a","source":"OTHER","tearsheetId":0}"#,
+        ]
+        var mutator = Mutator(seed: seed)
+        var answered = 0
+        for index in 0..<iterations {
+            var body = Array(spellings[index % spellings.count].utf8)
+            if index >= spellings.count { body = mutator.mutate(body) }
+            let fast = PairMessageFastDecoder.decode(body)
+            let reference = try? JSONDecoder().decode(PairMessage.self, from: Data(body))
+            if let fast {
+                answered += 1
+                #expect(fast == reference, "\(String(decoding: body, as: UTF8.self))")
+            }
+            if index < spellings.count { #expect(fast != nil && fast == reference, "spelling \(index)") }
+        }
+        print("fuzz: the fast decoder answered \(answered) of \(iterations), always as JSONDecoder did")
+    }
+
     @Test func anOversizedBodyIsRefusedWithAReason() throws {
         var message = try PairMessage(integrationId: "acme", campaignId: 1, atsCandidateId: 2, atsJobId: 3, tearsheetId: 4).amqpMessage()
         message.body = Array(#"{"integrationId":""#.utf8) + Array(repeating: UInt8(ascii: "a"), count: 8 << 20) + Array(#"""#.utf8)

@@ -22,6 +22,16 @@ public struct PairMessage: Sendable, Equatable, Codable {
         self.source = Self.source
     }
 
+    /// As decoded: the source is what the message says.
+    init(integrationId: String, campaignId: Int64, atsCandidateId: Int64, atsJobId: Int64, tearsheetId: Int64, source: String) {
+        self.integrationId = integrationId
+        self.campaignId = campaignId
+        self.atsCandidateId = atsCandidateId
+        self.atsJobId = atsJobId
+        self.tearsheetId = tearsheetId
+        self.source = source
+    }
+
     /// `{integration_id}:{campaign_id}:{ats_candidate_id}`: the same pair always has the same
     /// id, which is what makes republishing harmless.
     public var messageID: String { "\(integrationId):\(campaignId):\(atsCandidateId)" }
@@ -66,10 +76,14 @@ public struct PairMessage: Sendable, Equatable, Codable {
             throw PairMessageError("unsupported message type \(type)")
         }
         let pair: PairMessage
-        do {
-            pair = try JSONDecoder().decode(PairMessage.self, from: Data(message.body))
-        } catch {
-            throw PairMessageError("body is not a \(Self.type) JSON object: \(Self.describe(error))")
+        if let fast = PairMessageFastDecoder.decode(message.body) {
+            pair = fast
+        } else {
+            do {
+                pair = try JSONDecoder().decode(PairMessage.self, from: Data(message.body))
+            } catch {
+                throw PairMessageError("body is not a \(Self.type) JSON object: \(Self.describe(error))")
+            }
         }
         guard !pair.integrationId.isEmpty else { throw PairMessageError("integrationId is empty") }
         guard pair.campaignId > 0, pair.atsCandidateId > 0, pair.atsJobId > 0 else {

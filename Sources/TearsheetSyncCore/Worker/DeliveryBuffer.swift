@@ -27,7 +27,7 @@ final class DeliveryBuffer: Sendable {
         let buffer = DeliveryBuffer()
         let pump = Task {
             do {
-                for try await delivery in consumer { buffer.push(delivery) }
+                for try await deliveries in consumer.batches { buffer.push(deliveries) }
                 buffer.end(nil)
             } catch {
                 buffer.end(error)
@@ -36,9 +36,9 @@ final class DeliveryBuffer: Sendable {
         return (buffer, pump)
     }
 
-    func push(_ delivery: AMQPDelivery) {
+    func push(_ deliveries: [AMQPDelivery]) {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            state.items.append(delivery)
+            state.items.append(contentsOf: deliveries)
             state.lastArrival = .now
             guard state.items.count >= state.wanted else { return nil }
             defer { state.waiter = nil }

@@ -1,0 +1,124 @@
+/// Decodes the one shape of body the publisher writes (a flat object of the six fields, with
+/// integers and plain strings) without Foundation's JSONDecoder, which costs more than the rest
+/// of a pair's path through a worker. Anything else, or anything doubtful (an escape, a number
+/// that is not a plain positive integer, an unknown, missing or repeated key), returns nil, and
+/// the caller decodes with JSONDecoder: the answer and the error are then JSONDecoder's.
+/// `PairMessageFuzzTests` holds the two to the same answers.
+enum PairMessageFastDecoder {
+    private enum Key: CaseIterable {
+        case integrationId, campaignId, atsCandidateId, atsJobId, tearsheetId, source
+
+        init?(_ bytes: UnsafeBufferPointer<UInt8>) {
+            guard let key = Self.allCases.first(where: { $0.name.elementsEqual(bytes) }) else { return nil }
+            self = key
+        }
+
+        var name: String.UTF8View {
+            switch self {
+            case .integrationId: "integrationId".utf8
+            case .campaignId: "campaignId".utf8
+            case .atsCandidateId: "atsCandidateId".utf8
+            case .atsJobId: "atsJobId".utf8
+            case .tearsheetId: "tearsheetId".utf8
+            case .source: "source".utf8
+            }
+        }
+    }
+
+    static func decode(_ body: [UInt8]) -> PairMessage? {
+        body.withUnsafeBufferPointer { bytes in
+            var reader = Reader(bytes: bytes)
+            return reader.message()
+        }
+    }
+
+    private struct Reader {
+        let bytes: UnsafeBufferPointer<UInt8>
+        var index = 0
+
+        mutating func message() -> PairMessage? {
+            var integrationId: String?
+            var source: String?
+            var numbers: [Int64?] = [nil, nil, nil, nil]  // campaign, candidate, job, tearsheet
+            skipSpace()
+            guard take(UInt8(ascii: "{")) else { return nil }
+            skipSpace()
+            if !take(UInt8(ascii: "}")) {
+                repeat {
+                    skipSpace()
+                    guard let keyBytes = plainString(), let key = Key(keyBytes) else { return nil }
+                    skipSpace()
+                    guard take(UInt8(ascii: ":")) else { return nil }
+                    skipSpace()
+                    switch key {
+                    case .integrationId, .source:
+                        guard let value = plainString(), let text = String(validating: value, as: UTF8.self) else { return nil }
+                        if key == .integrationId {
+                            guard integrationId == nil else { return nil }
+                            integrationId = text
+                        } else {
+                            guard source == nil else { return nil }
+                            source = text
+                        }
+                    case .campaignId, .atsCandidateId, .atsJobId, .tearsheetId:
+                        let slot = [Key.campaignId, .atsCandidateId, .atsJobId, .tearsheetId].firstIndex(of: key)!
+                        guard numbers[slot] == nil, let value = integer() else { return nil }
+                        numbers[slot] = value
+                    }
+                    skipSpace()
+                } while take(UInt8(ascii: ","))
+                guard take(UInt8(ascii: "}")) else { return nil }
+            }
+            skipSpace()
+            guard index == bytes.count, let integrationId, let source, let campaign = numbers[0], let candidate = numbers[1],
+                let job = numbers[2], let tearsheet = numbers[3]
+            else { return nil }
+            return PairMessage(
+                integrationId: integrationId, campaignId: campaign, atsCandidateId: candidate, atsJobId: job, tearsheetId: tearsheet, source: source)
+        }
+
+        mutating func take(_ byte: UInt8) -> Bool {
+            guard index < bytes.count, bytes[index] == byte else { return false }
+            index += 1
+            return true
+        }
+
+        mutating func skipSpace() {
+            while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }
+        }
+
+        /// A string's bytes when it has no escape and no control character.
+        mutating func plainString() -> UnsafeBufferPointer<UInt8>? {
+            guard take(UInt8(ascii: "\"")) else { return nil }
+            let start = index
+            while index < bytes.count {
+                let byte = bytes[index]
+                if byte == UInt8(ascii: "\"") {
+                    index += 1
+                    return UnsafeBufferPointer(rebasing: bytes[start..<index - 1])
+                }
+                if byte == UInt8(ascii: "\\") || byte < 0x20 { return nil }
+                index += 1
+            }
+            return nil
+        }
+
+        /// A non-negative integer without sign, fraction, exponent or leading zero, that fits.
+        mutating func integer() -> Int64? {
+            let start = index
+            var value: Int64 = 0
+            while index < bytes.count, bytes[index] >= UInt8(ascii: "0"), bytes[index] <= UInt8(ascii: "9") {
+                let (times, overflowA) = value.multipliedReportingOverflow(by: 10)
+                let (sum, overflowB) = times.addingReportingOverflow(Int64(bytes[index] - UInt8(ascii: "0")))
+                guard !overflowA, !overflowB else { return nil }
+                value = sum
+                index += 1
+            }
+            let digits = index - start
+            guard digits > 0, digits == 1 || bytes[start] != UInt8(ascii: "0") else { return nil }
+            // What follows must end the value: a fraction or exponent is JSONDecoder's to judge.
+            if index < bytes.count, [UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E")].contains(bytes[index]) { return nil }
+            return value
+        }
+    }
+}
