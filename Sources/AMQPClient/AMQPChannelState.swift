@@ -6,12 +6,15 @@ final class AMQPChannelState {
     var closeError: AMQPError?
     /// Next publish sequence number (the delivery tag the broker will confirm).
     var nextSequence: UInt64 = 1
-    /// Lowest sequence number that may still be unconfirmed.
+    /// Lowest sequence number that may still be unconfirmed: that of `unconfirmed[head]`.
     var nextToConfirm: UInt64 = 1
-    var pending: [UInt64: (batch: AMQPPublishBatch, index: Int, messageID: String)] = [:]
-    /// Unconfirmed sequence numbers by message id, to match basic.return (which carries the
-    /// message, not its sequence number) to the publish it answers.
-    var pendingByMessageID: [String: [UInt64]] = [:]
+    /// Publishes awaiting their confirm, by sequence number from `nextToConfirm` on (nil:
+    /// confirmed out of order). Sequence numbers are consecutive, so an array does what a
+    /// dictionary did, without hashing twice per message.
+    private var unconfirmed: [(batch: AMQPPublishBatch, index: Int, messageID: String)?] = []
+    private var head = 0
+    /// Publishes sent and not yet confirmed (for the confirm window).
+    private(set) var pendingCount = 0
     var returned: [UInt64: (code: UInt16, text: String)] = [:]
     var outbox: [AMQPPublishBatch] = []
     /// Every unfinished publish call on this channel, for its confirm deadline.
@@ -23,16 +26,23 @@ final class AMQPChannelState {
     }
 
     func track(batch: AMQPPublishBatch, index: Int, messageID: String) {
-        let sequence = nextSequence
         nextSequence += 1
-        pending[sequence] = (batch, index, messageID)
-        pendingByMessageID[messageID, default: []].append(sequence)
+        unconfirmed.append((batch, index, messageID))
+        pendingCount += 1
     }
 
-    /// basic.return precedes the basic.ack of the same message: remember it for that ack.
+    /// basic.return precedes the basic.ack of the same message and carries the message, not
+    /// its sequence number: the first unconfirmed publish of that message id not yet returned
+    /// is the one (returns are rare: a scan of the window costs less than indexing every id).
     func recordReturn(messageID: String, code: UInt16, text: String) {
-        guard let sequence = pendingByMessageID[messageID]?.first(where: { returned[$0] == nil }) else { return }
-        returned[sequence] = (code, text)
+        for offset in head..<unconfirmed.count {
+            guard let entry = unconfirmed[offset], entry.messageID == messageID else { continue }
+            let sequence = nextToConfirm + UInt64(offset - head)
+            if returned[sequence] == nil {
+                returned[sequence] = (code, text)
+                return
+            }
+        }
     }
 
     func confirm(upTo tag: UInt64, multiple: Bool, nacked: Bool) {
@@ -43,15 +53,22 @@ final class AMQPChannelState {
         } else {
             resolve(tag, nacked: nacked)
         }
-        while nextToConfirm < nextSequence, pending[nextToConfirm] == nil { nextToConfirm += 1 }
+        while head < unconfirmed.count, unconfirmed[head] == nil {
+            head += 1
+            nextToConfirm += 1
+        }
+        if head > 4_096, head * 2 > unconfirmed.count {
+            unconfirmed.removeFirst(head)
+            head = 0
+        }
     }
 
     private func resolve(_ sequence: UInt64, nacked: Bool) {
-        guard let entry = pending.removeValue(forKey: sequence) else { return }
-        if var sequences = pendingByMessageID[entry.messageID] {
-            sequences.removeAll { $0 == sequence }
-            pendingByMessageID[entry.messageID] = sequences.isEmpty ? nil : sequences
-        }
+        guard sequence >= nextToConfirm, sequence < nextSequence else { return }
+        let offset = head + Int(sequence - nextToConfirm)
+        guard let entry = unconfirmed[offset] else { return }
+        unconfirmed[offset] = nil
+        pendingCount -= 1
         let outcome: AMQPPublishOutcome
         if nacked {
             outcome = .nacked
@@ -74,10 +91,11 @@ final class AMQPChannelState {
         guard closeError == nil else { return }
         closeError = error
         var batches: [ObjectIdentifier: AMQPPublishBatch] = [:]
-        for entry in pending.values { batches[ObjectIdentifier(entry.batch)] = entry.batch }
+        for case let entry? in unconfirmed[head...] { batches[ObjectIdentifier(entry.batch)] = entry.batch }
         for batch in outbox { batches[ObjectIdentifier(batch)] = batch }
-        pending.removeAll()
-        pendingByMessageID.removeAll()
+        unconfirmed.removeAll()
+        head = 0
+        pendingCount = 0
         outbox.removeAll()
         for batch in batches.values { batch.fail(error) }
         for batch in unfinished { batch.fail(error) }

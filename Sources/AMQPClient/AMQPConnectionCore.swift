@@ -246,12 +246,21 @@ final class AMQPConnectionCore: @unchecked Sendable {
     private func pumpPublishes() {
         guard let state else { return }
         let arena = CArena()
+        // Corked while a round is written: the kernel sends full segments rather than one per
+        // message (librabbitmq writes each frame with its own send), and the broker, on the
+        // same cores, reads fewer and larger chunks. Uncorking sends the rest at once.
+        var corked = false
+        defer { if corked { setCork(false) } }
         for channel in channels.values where !channel.outbox.isEmpty && channel.closeError == nil {
             while let batch = channel.outbox.first, failure == nil {
-                while batch.nextIndex < batch.items.count, channel.pending.count < batch.window {
+                while batch.nextIndex < batch.items.count, channel.pendingCount < batch.window {
                     let index = batch.nextIndex
                     let item = batch.items[index]
                     defer { arena.reset() }
+                    if !corked {
+                        setCork(true)
+                        corked = true
+                    }
                     var properties = arena.properties(item.message.properties)
                     let status = item.message.body.withUnsafeBufferPointer { body in
                         // The body is read in place: librabbitmq is done with it when the call returns.
@@ -270,6 +279,11 @@ final class AMQPConnectionCore: @unchecked Sendable {
                 channel.outbox.removeFirst()
             }
         }
+    }
+
+    private func setCork(_ on: Bool) {
+        var value: Int32 = on ? 1 : 0
+        _ = setsockopt(socketFD, Int32(IPPROTO_TCP), TCP_CORK, &value, socklen_t(MemoryLayout<Int32>.size))
     }
 
     // MARK: - Failure and shutdown

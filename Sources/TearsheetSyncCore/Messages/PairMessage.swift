@@ -38,15 +38,25 @@ public struct PairMessage: Sendable, Equatable, Codable {
 
     public var pair: PairKey { PairKey(campaignID: campaignId, candidateID: atsCandidateId) }
 
-    /// The JSON body, written directly: the publisher builds one per pair, and JSONEncoder
-    /// costs more than the rest of the message together.
+    /// The JSON body, written byte by byte: the publisher builds one per pair, and JSONEncoder
+    /// (or even string interpolation) costs more than the rest of the message together.
     var jsonBody: [UInt8] {
-        var json = #"{"atsCandidateId":\#(atsCandidateId),"atsJobId":\#(atsJobId),"campaignId":\#(campaignId),"integrationId":"#
+        var json: [UInt8] = []
+        json.reserveCapacity(140 + integrationId.utf8.count)
+        json.append(contentsOf: #"{"atsCandidateId":"#.utf8)
+        json.append(contentsOf: String(atsCandidateId).utf8)
+        json.append(contentsOf: #","atsJobId":"#.utf8)
+        json.append(contentsOf: String(atsJobId).utf8)
+        json.append(contentsOf: #","campaignId":"#.utf8)
+        json.append(contentsOf: String(campaignId).utf8)
+        json.append(contentsOf: #","integrationId":"#.utf8)
         JSONString.append(integrationId, to: &json)
-        json += #","source":"#
+        json.append(contentsOf: #","source":"#.utf8)
         JSONString.append(source, to: &json)
-        json += #","tearsheetId":\#(tearsheetId)}"#
-        return Array(json.utf8)
+        json.append(contentsOf: #","tearsheetId":"#.utf8)
+        json.append(contentsOf: String(tearsheetId).utf8)
+        json.append(UInt8(ascii: "}"))
+        return json
     }
 
     /// The header carrying the Bullhorn change that called for the pair, in milliseconds since
@@ -112,6 +122,19 @@ public struct PairMessage: Sendable, Equatable, Codable {
 
 /// JSON string literals, escaped as RFC 8259 requires.
 enum JSONString {
+    /// Appends `value` as a JSON string literal; one that needs no escape is copied as it is.
+    static func append(_ value: String, to json: inout [UInt8]) {
+        if value.utf8.allSatisfy({ $0 >= 0x20 && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }) {
+            json.append(UInt8(ascii: "\""))
+            json.append(contentsOf: value.utf8)
+            json.append(UInt8(ascii: "\""))
+            return
+        }
+        var escaped = ""
+        append(value, to: &escaped)
+        json.append(contentsOf: escaped.utf8)
+    }
+
     static func append(_ value: String, to json: inout String) {
         json.append("\"")
         for scalar in value.unicodeScalars {
