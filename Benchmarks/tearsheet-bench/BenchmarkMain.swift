@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// `swift run -c release tearsheet-bench [amqp|postgres|publisher|worker|memory|calls|all] [--messages N] [--rows N]
 ///     [--members N] [--batch N] [--bullhorn-latency-ms N] [--tearsheets N]`,
@@ -49,6 +50,9 @@ struct BenchmarkMain {
 }
 
 struct BenchmarkOptions {
+    /// What the fleet inside the bench logs: nothing unless `TSYNC_BENCH_LOG_LEVEL` says.
+    static let logLevel = ProcessInfo.processInfo.environment["TSYNC_BENCH_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
+
     var suites: Set<String> = ["amqp", "postgres", "publisher"]
     var messages = 100_000
     var rows = 200_000

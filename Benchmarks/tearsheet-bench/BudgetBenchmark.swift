@@ -73,7 +73,7 @@ struct BudgetBenchmark {
             try await CampaignStore(pool: environment.pool).upsert(id: Int64(index + 1), integrationID: id, atsJobID: world.tearsheets[index].jobOrderIDs[0])
         }
         var quiet = Logger(label: "bench")
-        quiet.logLevel = ProcessInfo.processInfo.environment["TSYNC_BENCH_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
+        quiet.logLevel = BenchmarkOptions.logLevel
         let workerCount = (integrations + WorkerOptions().maxSessions - 1) / WorkerOptions().maxSessions
         var pools: [PostgresPool] = []
         let workers = (0..<workerCount).map { index in

@@ -77,7 +77,7 @@ struct CallsPerPassBenchmark {
             campaignJobs.insert(job)
         }
         var quiet = Logger(label: "bench")
-        quiet.logLevel = .critical
+        quiet.logLevel = BenchmarkOptions.logLevel
         let broker = try await AMQPConnection.connect(url: environment.amqpURL)
         let pool = PostgresPool(connectionString: environment.databaseURL, maxConnections: 3)
         let publisher = TearsheetPublisher(pool: pool, broker: broker, topology: environment.topology, secretKey: key, logger: quiet)

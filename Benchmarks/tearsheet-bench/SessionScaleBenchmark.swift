@@ -76,7 +76,7 @@ struct SessionScaleBenchmark {
 
         // 3. Load: every session gets new pairs; two workers drain them.
         var quiet = Logger(label: "bench")
-        quiet.logLevel = .critical
+        quiet.logLevel = BenchmarkOptions.logLevel
         let workers = (0..<2).map { index in
             SessionWorker(
                 workerID: "bench-\(index)", databaseURL: databaseURL, connectBroker: { try await AMQPConnection.connect(url: amqpURL) },
@@ -190,7 +190,7 @@ struct SessionScaleBenchmark {
             let key = environment["TSYNC_BENCH_KEY"].flatMap({ Data(base64Encoded: $0) })
         else { throw BenchmarkFailure("the child worker needs TSYNC_BENCH_DATABASE_URL, TSYNC_BENCH_AMQP_URL and TSYNC_BENCH_KEY") }
         var quiet = Logger(label: "bench-child")
-        quiet.logLevel = .critical
+        quiet.logLevel = BenchmarkOptions.logLevel
         let pool = PostgresPool(connectionString: databaseURL, maxConnections: 8)
         try await SessionWorker(
             workerID: "bench-child", databaseURL: databaseURL, connectBroker: { try await AMQPConnection.connect(url: amqpURL) },

@@ -80,7 +80,7 @@ struct WorkerBenchmark {
         let pairs = try await registerIntegrations(world: world, pool: setup, simulatorBase: simulatorBase, key: key)
 
         var quiet = Logger(label: "bench")
-        quiet.logLevel = .critical
+        quiet.logLevel = BenchmarkOptions.logLevel
         var pools: [PostgresPool] = []
         let workers = (0..<count).map { index in
             // What one `work` process has: its own pool, Bullhorn clients and broker connection.

@@ -10,14 +10,17 @@ public final class BullhornClient: Sendable {
     private let http: CurlHTTPClient
 
     /// `budget` is shared by every client of the same integration in this process; by default
-    /// each client gets its own, from `configuration`.
+    /// each client gets its own, from `configuration`. `http` may be shared by the clients of
+    /// many integrations (a worker holding 200 sessions must not hold 200 × 16 threads and
+    /// connections); by default each client has its own.
     public init(
         credentials: BullhornCredentials, endpoints: BullhornEndpoints,
-        configuration: BullhornClientConfiguration = BullhornClientConfiguration(), budget: BullhornCallBudget? = nil
+        configuration: BullhornClientConfiguration = BullhornClientConfiguration(), budget: BullhornCallBudget? = nil,
+        http: CurlHTTPClient? = nil
     ) {
         self.configuration = configuration
         self.budget = budget ?? BullhornCallBudget(callsPerMinute: configuration.callsPerMinute, maxConcurrent: configuration.maxConcurrentCalls)
-        let http = CurlHTTPClient(maxConcurrentRequests: max(configuration.maxConcurrentCalls, 2), userAgent: "tearsheet-sync")
+        let http = http ?? CurlHTTPClient(maxConcurrentRequests: max(configuration.maxConcurrentCalls, 2), userAgent: "tearsheet-sync")
         self.http = http
         authenticator = BullhornAuthenticator(
             credentials: credentials, endpoints: endpoints, http: http, retry: configuration.retry, timeout: configuration.requestTimeout)

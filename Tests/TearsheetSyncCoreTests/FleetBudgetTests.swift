@@ -39,8 +39,10 @@ import Testing
             let span = calls.map(\.at).max()! - calls.map(\.at).min()!
             let allowed = shape.capacity + shape.ratePerSecond * span.seconds + 1
             #expect(Double(calls.count) <= allowed, "\(calls.count) calls in \(span), at most \(allowed) allowed")
-            // Every window of a second holds at most a second's refill plus the bucket.
-            #expect(Self.busiest(calls.map(\.at), window: .seconds(1)) <= Int(shape.capacity + shape.ratePerSecond) + 1)
+            // Every window of a second holds at most a second's refill plus the bucket (a call
+            // is stamped when its body starts, a little after its token: beside the whole suite
+            // two stamps can come a little closer than their tokens did).
+            #expect(Self.busiest(calls.map(\.at), window: .seconds(1)) <= Int(shape.capacity + shape.ratePerSecond) + 3)
             // Reached: the two together spend what the rate gives over the run.
             #expect(Double(calls.count) >= 0.9 * shape.ratePerSecond * span.seconds, "\(calls.count) calls in \(span)")
             // Neither process starves the other.

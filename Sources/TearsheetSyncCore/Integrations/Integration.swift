@@ -1,4 +1,5 @@
 import BullhornClient
+import CurlHTTP
 import Foundation
 import PostgresClient
 
@@ -21,7 +22,7 @@ public struct Integration: Sendable {
     /// A Bullhorn client for this integration whose calls spend the fleet-wide budget of its
     /// corporation (`FleetTokenSource`, through `pool`); the secrets are opened only here.
     public func bullhornClient(
-        secretKey: [UInt8], pool: PostgresPool, configuration: BullhornClientConfiguration? = nil
+        secretKey: [UInt8], pool: PostgresPool, configuration: BullhornClientConfiguration? = nil, http: CurlHTTPClient? = nil
     ) throws -> BullhornClient {
         let secrets = try IntegrationSecrets.open(sealedSecrets, key: secretKey, integrationID: id)
         var effective = configuration ?? BullhornClientConfiguration()
@@ -33,6 +34,6 @@ public struct Integration: Sendable {
         FleetMetrics.bullhornBudget(id).record(Double(callsPerMinute) / 60)
         return BullhornClient(
             credentials: BullhornCredentials(clientID: clientID, clientSecret: secrets.clientSecret, username: username, password: secrets.password),
-            endpoints: endpoints, configuration: effective, budget: budget)
+            endpoints: endpoints, configuration: effective, budget: budget, http: http)
     }
 }
