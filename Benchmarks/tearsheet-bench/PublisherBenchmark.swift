@@ -27,22 +27,13 @@ struct PublisherBenchmark {
     }
 
     private func passOnce(binary: String, world: BullhornWorld, simulatorBase: String) async throws -> (seconds: Double, peakRSSKiB: Int) {
-        let management = ManagementAPI()
-        let vhost = try await management.createScratchVirtualHost()
-        let databaseURL = try await TestServices.createDatabase("tsync_bench")
-        defer {
-            Task {
-                try? await management.deleteVirtualHost(vhost)
-                try? await TestServices.dropDatabase(databaseURL)
-            }
+        try await BenchEnvironment.with("tsync_bench") { environment in
+            try await passOnce(binary: binary, world: world, simulatorBase: simulatorBase, environment: environment)
         }
-        let pool = PostgresPool(connectionString: databaseURL, maxConnections: 2)
-        try await pool.withConnection { try await SchemaMigrator().migrate($0) }
-        let topology = try Topology.load(path: "topology.json")
-        let broker = try await AMQPConnection.connect(url: management.amqpURL(vhost: vhost))
-        _ = try await TopologyApplier(definitions: topology.definitions).apply(
-            on: broker, management: RabbitMQManagement(url: URL(string: TestServices.managementURL)!), virtualHost: vhost)
-        await broker.close()
+    }
+
+    private func passOnce(binary: String, world: BullhornWorld, simulatorBase: String, environment: BenchEnvironment) async throws -> (seconds: Double, peakRSSKiB: Int) {
+        let pool = environment.pool
         let key = (0..<32).map { _ in UInt8.random(in: 0...255) }
         let account = SimulatedAuth.Account.standard
         try await IntegrationStore(pool: pool).upsert(
@@ -53,13 +44,12 @@ struct PublisherBenchmark {
         for campaign in 1...Int64(campaigns) {
             try await CampaignStore(pool: pool).upsert(id: campaign, integrationID: "bench", atsJobID: job)
         }
-        await pool.close()
 
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = ["publish", "--integration", "bench"]
         process.environment = [
-            "TSYNC_DATABASE_URL": databaseURL, "TSYNC_AMQP_URL": management.amqpURL(vhost: vhost),
+            "TSYNC_DATABASE_URL": environment.databaseURL, "TSYNC_AMQP_URL": environment.amqpURL,
             "TSYNC_SECRET_KEY": Data(key).base64EncodedString(), "TSYNC_LOG_LEVEL": "warning",
         ]
         let started = ContinuousClock.now
