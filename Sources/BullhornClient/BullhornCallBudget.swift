@@ -9,13 +9,27 @@ public final class BullhornCallBudget: Sendable {
         var inFlight = 0
     }
 
-    /// Tokens leased from the source but not yet spent, callers waiting for one, and whether
-    /// one of them is leasing now.
+    /// Tokens leased from the source but not yet spent, when they were leased, callers
+    /// waiting for one, and whether one of them is leasing now.
     private struct Leased {
         var tokens = 0
+        var leasedAt = ContinuousClock.now
         var wanting = 0
         var leasing = false
+
+        /// Tokens left over (their callers were cancelled) are spent only while fresh: one
+        /// spent long after its lease would be a call the fleet's bucket counted in an
+        /// earlier minute.
+        mutating func takeFresh() -> Bool {
+            if tokens > 0, ContinuousClock.now - leasedAt > BullhornCallBudget.tokenLifetime { tokens = 0 }
+            guard tokens > 0 else { return false }
+            tokens -= 1
+            return true
+        }
     }
+
+    /// How long a leased token may wait for its call.
+    static let tokenLifetime: Duration = .seconds(1)
 
     /// What a caller in line for a token is told to do.
     private enum Turn: Sendable {
@@ -61,10 +75,7 @@ public final class BullhornCallBudget: Sendable {
         leased.withLock { leased, _ in leased.wanting += 1 }
         defer { leased.withLock { leased, _ in leased.wanting -= 1 } }
         let turn = try await leased.take { leased -> Turn? in
-            if leased.tokens > 0 {
-                leased.tokens -= 1
-                return .spend
-            }
+            if leased.takeFresh() { return .spend }
             if leased.leasing { return nil }
             leased.leasing = true
             return .lease
@@ -80,8 +91,7 @@ public final class BullhornCallBudget: Sendable {
             let (served, next) = leased.withLock { leased, waiters in
                 leased.leasing = false
                 var served: [WaitingLine<Leased, Turn>.Waiter] = []
-                while leased.tokens > 0, let waiter = waiters.next() {
-                    leased.tokens -= 1
+                while !waiters.isEmpty, leased.takeFresh(), let waiter = waiters.next() {
                     served.append(waiter)
                 }
                 let next = waiters.next()
@@ -102,7 +112,10 @@ public final class BullhornCallBudget: Sendable {
                 throw BullhornError(.budgetUnavailable, endpoint: "call budget", "could not take a token: \(error)")
             }
             if grant.granted > 0 {
-                leased.withLock { leased, _ in leased.tokens += grant.granted - 1 }  // one is this caller's
+                leased.withLock { leased, _ in
+                    leased.tokens = grant.granted - 1  // one is this caller's; none left over is older
+                    leased.leasedAt = .now
+                }
                 return
             }
             try await Task.sleep(for: grant.retryAfter)
