@@ -54,10 +54,15 @@ public struct PairProcessor: Sendable {
     public func process(_ pairs: [PairKey], integrationID: String) async throws -> PairBatchOutcome {
         var outcome = PairBatchOutcome()
         let campaigns = CampaignStore(pool: pool)
-        let valid = try await validCampaigns(Array(Set(pairs)), integrationID: integrationID, store: campaigns, into: &outcome)
+        let unique = Array(Set(pairs))
+        // Both lookups at once, on two connections: a batch whose pairs are all on their
+        // campaigns (the common case) then costs one round trip, not two. Pairs of campaigns
+        // that turn out invalid are dead letters whatever the second lookup says of them.
+        async let onCampaigns = campaigns.existingPairs(
+            campaignIDs: Array(Set(unique.map(\.campaignID))), candidateIDs: Array(Set(unique.map(\.candidateID))))
+        let valid = try await validCampaigns(unique, integrationID: integrationID, store: campaigns, into: &outcome)
+        let existing = try await onCampaigns
         guard !valid.isEmpty else { return outcome }
-        let existing = try await campaigns.existingPairs(
-            campaignIDs: Array(Set(valid.map(\.pair.campaignID))), candidateIDs: Array(Set(valid.map(\.pair.candidateID))))
         outcome.alreadyOnCampaign = valid.map(\.pair).filter(existing.contains)
         var remaining = valid.filter { !existing.contains($0.pair) }
         guard !remaining.isEmpty else { return outcome }  // nothing new: no Bullhorn call at all
