@@ -55,12 +55,13 @@ struct IntegrationPass {
                     try await publishAllMembers(of: tearsheet, campaigns: active, changedAt: change, into: &summary)
                 }
             }
+            let sharingByID = Dictionary(uniqueKeysWithValues: sharing.map { ($0.tearsheet.id, $0) })  // a page holds each id once
             for group in Self.sharedReads(sharing.map { ($0.tearsheet.id, $0.members) }, pageSize: client.configuration.pageSize) {
                 var members: [Int64: [Int64]] = [:]
                 for try await member in client.tearsheetCandidateIDs(ofTearsheets: group) {
                     members[member.tearsheetID, default: []].append(member.candidateID)
                 }
-                for read in sharing where group.contains(read.tearsheet.id) {
+                for read in group.compactMap({ sharingByID[$0] }) {
                     try await publish(
                         candidates: members[read.tearsheet.id] ?? [], campaigns: read.campaigns, tearsheet: read.tearsheet,
                         changedAt: { _ in read.change }, into: &summary)
@@ -127,45 +128,42 @@ struct IntegrationPass {
     private func publishAllMembers(
         of tearsheet: BullhornTearsheet, campaigns active: [CampaignStore.Campaign], changedAt change: Date?, into summary: inout PassSummary
     ) async throws {
-        var sender = ConfirmedSender(channel: channel, session: session, window: options.confirmWindow)
-        do {
-            var batch: [Int64] = []
-            batch.reserveCapacity(options.candidatesPerBatch)
-            for try await candidate in client.tearsheetCandidateIDs(tearsheet.id) {
-                batch.append(candidate)
-                if batch.count == options.candidatesPerBatch {
-                    let publishes = try await prepare(
-                        candidates: batch, campaigns: active, tearsheet: tearsheet, changedAt: { _ in change }, into: &summary)
-                    try await confirmed(try await sender.send(publishes), into: &summary)
-                    progress(summary)
-                    batch.removeAll(keepingCapacity: true)
-                }
-            }
-            if !batch.isEmpty {
-                let publishes = try await prepare(
-                        candidates: batch, campaigns: active, tearsheet: tearsheet, changedAt: { _ in change }, into: &summary)
-                try await confirmed(try await sender.send(publishes), into: &summary)
-            }
-            try await confirmed(try await sender.finish(), into: &summary)
-        } catch {
-            sender.abandon()
-            throw error
-        }
-        progress(summary)
+        var members = client.tearsheetCandidateIDs(tearsheet.id).makeAsyncIterator()
+        let batchSize = options.candidatesPerBatch
+        try await publish(
+            batches: {
+                var batch: [Int64] = []
+                batch.reserveCapacity(batchSize)
+                while batch.count < batchSize, let candidate = try await members.next() { batch.append(candidate) }
+                return batch.isEmpty ? nil : batch
+            }, campaigns: active, tearsheet: tearsheet, changedAt: { _ in change }, into: &summary)
     }
 
-    /// Publishes the pairs of `candidates` (already in hand) that are not yet on their
-    /// campaigns, a batch at a time, and waits for the broker to confirm them.
+    /// Publishes the pairs of `candidates` (already in hand), a batch at a time.
     private func publish(
         candidates: [Int64], campaigns active: [CampaignStore.Campaign], tearsheet: BullhornTearsheet, changedAt: (Int64) -> Date?,
         into summary: inout PassSummary
     ) async throws {
+        var starts = stride(from: 0, to: candidates.count, by: options.candidatesPerBatch).makeIterator()
+        let batchSize = options.candidatesPerBatch
+        try await publish(
+            batches: { starts.next().map { Array(candidates[$0..<min($0 + batchSize, candidates.count)]) } }, campaigns: active,
+            tearsheet: tearsheet, changedAt: changedAt, into: &summary)
+    }
+
+    /// Publishes the pairs of each batch `nextBatch` gives (nil: no more) that are not yet on
+    /// their campaigns, and waits for the broker to confirm them: batch k+1 is read and
+    /// prepared while batch k is confirmed.
+    private func publish(
+        batches nextBatch: () async throws -> [Int64]?, campaigns active: [CampaignStore.Campaign], tearsheet: BullhornTearsheet,
+        changedAt: (Int64) -> Date?, into summary: inout PassSummary
+    ) async throws {
         var sender = ConfirmedSender(channel: channel, session: session, window: options.confirmWindow)
         do {
-            for start in stride(from: 0, to: candidates.count, by: options.candidatesPerBatch) {
-                let batch = Array(candidates[start..<min(start + options.candidatesPerBatch, candidates.count)])
+            while let batch = try await nextBatch() {
                 let publishes = try await prepare(candidates: batch, campaigns: active, tearsheet: tearsheet, changedAt: changedAt, into: &summary)
                 try await confirmed(try await sender.send(publishes), into: &summary)
+                progress(summary)
             }
             try await confirmed(try await sender.finish(), into: &summary)
         } catch {
