@@ -39,7 +39,10 @@ enum PairMessageFastDecoder {
         mutating func message() -> PairMessage? {
             var integrationId: String?
             var source: String?
-            var numbers: [Int64?] = [nil, nil, nil, nil]  // campaign, candidate, job, tearsheet
+            var campaign: Int64?
+            var candidate: Int64?
+            var job: Int64?
+            var tearsheet: Int64?
             skipSpace()
             guard take(UInt8(ascii: "{")) else { return nil }
             skipSpace()
@@ -50,31 +53,37 @@ enum PairMessageFastDecoder {
                     skipSpace()
                     guard take(UInt8(ascii: ":")) else { return nil }
                     skipSpace()
+                    let read: Bool
                     switch key {
-                    case .integrationId, .source:
-                        guard let value = plainString(), let text = String(validating: value, as: UTF8.self) else { return nil }
-                        if key == .integrationId {
-                            guard integrationId == nil else { return nil }
-                            integrationId = text
-                        } else {
-                            guard source == nil else { return nil }
-                            source = text
-                        }
-                    case .campaignId, .atsCandidateId, .atsJobId, .tearsheetId:
-                        let slot = [Key.campaignId, .atsCandidateId, .atsJobId, .tearsheetId].firstIndex(of: key)!
-                        guard numbers[slot] == nil, let value = integer() else { return nil }
-                        numbers[slot] = value
+                    case .integrationId: read = text(into: &integrationId)
+                    case .source: read = text(into: &source)
+                    case .campaignId: read = integer(into: &campaign)
+                    case .atsCandidateId: read = integer(into: &candidate)
+                    case .atsJobId: read = integer(into: &job)
+                    case .tearsheetId: read = integer(into: &tearsheet)
                     }
+                    guard read else { return nil }
                     skipSpace()
                 } while take(UInt8(ascii: ","))
                 guard take(UInt8(ascii: "}")) else { return nil }
             }
             skipSpace()
-            guard index == bytes.count, let integrationId, let source, let campaign = numbers[0], let candidate = numbers[1],
-                let job = numbers[2], let tearsheet = numbers[3]
-            else { return nil }
+            guard index == bytes.count, let integrationId, let source, let campaign, let candidate, let job, let tearsheet else { return nil }
             return PairMessage(
                 integrationId: integrationId, campaignId: campaign, atsCandidateId: candidate, atsJobId: job, tearsheetId: tearsheet, source: source)
+        }
+
+        /// Reads a plain string into a field not yet read (a repeated key is JSONDecoder's to judge).
+        mutating func text(into field: inout String?) -> Bool {
+            guard field == nil, let value = plainString(), let text = String(validating: value, as: UTF8.self) else { return false }
+            field = text
+            return true
+        }
+
+        mutating func integer(into field: inout Int64?) -> Bool {
+            guard field == nil, let value = integer() else { return false }
+            field = value
+            return true
         }
 
         mutating func take(_ byte: UInt8) -> Bool {
@@ -84,7 +93,12 @@ enum PairMessageFastDecoder {
         }
 
         mutating func skipSpace() {
-            while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }
+            while index < bytes.count {
+                switch bytes[index] {
+                case 0x20, 0x09, 0x0A, 0x0D: index += 1
+                default: return
+                }
+            }
         }
 
         /// A string's bytes when it has no escape and no control character.
@@ -117,7 +131,12 @@ enum PairMessageFastDecoder {
             let digits = index - start
             guard digits > 0, digits == 1 || bytes[start] != UInt8(ascii: "0") else { return nil }
             // What follows must end the value: a fraction or exponent is JSONDecoder's to judge.
-            if index < bytes.count, [UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E")].contains(bytes[index]) { return nil }
+            if index < bytes.count {
+                switch bytes[index] {
+                case UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E"): return nil
+                default: break
+                }
+            }
             return value
         }
     }
