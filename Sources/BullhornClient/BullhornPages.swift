@@ -7,19 +7,17 @@ public struct BullhornPages<Element: Sendable>: AsyncSequence, Sendable {
     let first: Int64
     let fetch: Fetch
 
+    /// Record by record, over the pages.
     public struct AsyncIterator: AsyncIteratorProtocol {
+        var pages: PageIterator
         var buffer: [Element] = []
         var index = 0
-        var cursor: Int64?
-        let fetch: Fetch
 
         public mutating func next() async throws -> Element? {
             while index == buffer.count {
-                guard let current = cursor else { return nil }
-                let page = try await fetch(current)
-                buffer = page.records
+                guard let page = try await pages.next() else { return nil }
+                buffer = page
                 index = 0
-                cursor = page.next
             }
             defer { index += 1 }
             return buffer[index]
@@ -27,7 +25,7 @@ public struct BullhornPages<Element: Sendable>: AsyncSequence, Sendable {
     }
 
     public func makeAsyncIterator() -> AsyncIterator {
-        AsyncIterator(cursor: first, fetch: fetch)
+        AsyncIterator(pages: makePageIterator())
     }
 
     /// Reads page by page: `next()` is the next page's records (possibly none), nil after the last.
