@@ -187,17 +187,11 @@ public final class LocalTokenBucket: BullhornTokenSource {
         let shape = shape
         return bucket.withLock { bucket, _ in
             let now = ContinuousClock.now
-            bucket.tokens = min(shape.capacity, bucket.tokens + (now - bucket.refilledAt).seconds * shape.ratePerSecond)
+            bucket.tokens = min(shape.capacity, bucket.tokens + (now - bucket.refilledAt) / .seconds(1) * shape.ratePerSecond)
             bucket.refilledAt = now
             let granted = min(Int(bucket.tokens.rounded(.down)), max(wanted, 1))
             bucket.tokens -= Double(granted)
             return TokenGrant(granted: granted, retryAfter: .seconds((1 - bucket.tokens) / shape.ratePerSecond))
         }
-    }
-}
-
-extension Duration {
-    var seconds: Double {
-        Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
 }

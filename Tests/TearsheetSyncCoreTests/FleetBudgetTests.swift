@@ -37,14 +37,14 @@ import Testing
             // The corporation's limit is the smaller one: 1,200 a minute.
             let shape = TokenBucketShape(callsPerMinute: 1_200)
             let span = calls.map(\.at).max()! - calls.map(\.at).min()!
-            let allowed = shape.capacity + shape.ratePerSecond * span.seconds + 1
+            let allowed = shape.capacity + shape.ratePerSecond * span.timeInterval + 1
             #expect(Double(calls.count) <= allowed, "\(calls.count) calls in \(span), at most \(allowed) allowed")
             // Every window of a second holds at most a second's refill plus the bucket (a call
             // is stamped when its body starts, a little after its token: beside the whole suite
             // two stamps can come a little closer than their tokens did).
             #expect(Self.busiest(calls.map(\.at), window: .seconds(1)) <= Int(shape.capacity + shape.ratePerSecond) + 3)
             // Reached: the two together spend what the rate gives over the run.
-            #expect(Double(calls.count) >= 0.9 * shape.ratePerSecond * span.seconds, "\(calls.count) calls in \(span)")
+            #expect(Double(calls.count) >= 0.9 * shape.ratePerSecond * span.timeInterval, "\(calls.count) calls in \(span)")
             // Neither process starves the other.
             for process in 0..<2 {
                 #expect(calls.filter { $0.process == process }.count >= calls.count / 4, "process \(process)")
@@ -181,8 +181,4 @@ import Testing
         await pool.close()
         try? await TestServices.dropDatabase(databaseURL)
     }
-}
-
-extension Duration {
-    fileprivate var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }
