@@ -54,9 +54,9 @@ public final class CurlHTTPClient: Sendable {
     }
 
     private func checkIn(_ worker: Worker) {
-        let waiter = line.withLock { idle, waiters -> WaitingLine<Workers, Worker>.Waiter? in
+        let waiter = line.withLock { workers, waiters -> WaitingLine<Workers, Worker>.Waiter? in
             if let next = waiters.next() { return next }
-            idle.idle.append(worker)
+            workers.idle.append(worker)
             return nil
         }
         waiter?.resume(worker)
