@@ -158,4 +158,18 @@ struct BenchEnvironment: Sendable {
         try? await TestServices.dropDatabase(databaseURL)
         return try result.get()
     }
+
+    /// Publishes pairs confirmed to their (declared) session queues, then tells the workers
+    /// which sessions have work, as the publisher does.
+    static func publish(_ pairs: [PairMessage], on broker: AMQPConnection, pool: PostgresPool, window: Int) async throws {
+        let channel = try await broker.openChannel(confirms: true)
+        let outcomes = try await channel.publish(
+            try pairs.map {
+                AMQPPublish(exchange: Topology.pairsExchange, routingKey: SessionQueue(integrationID: $0.integrationId).routingKey, message: try $0.amqpMessage())
+            }, window: window)
+        try await channel.close()
+        guard outcomes.allSatisfy(\.isConfirmed) else { throw BenchmarkFailure("the broker did not take every pair") }
+        let store = SessionWorkStore(pool: pool)
+        for id in Set(pairs.map(\.integrationId)) { try await store.markPublished(id) }
+    }
 }

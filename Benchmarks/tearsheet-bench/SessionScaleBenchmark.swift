@@ -198,15 +198,8 @@ struct SessionScaleBenchmark {
         ).run()
     }
 
-    /// Publishes confirmed, then tells the workers which sessions have work (as the publisher does).
     private func publish(_ pairs: [PairMessage], on broker: AMQPConnection, pool: PostgresPool) async throws {
-        let channel = try await broker.openChannel(confirms: true)
-        let outcomes = try await channel.publish(
-            try pairs.map { AMQPPublish(exchange: Topology.pairsExchange, routingKey: $0.integrationId, message: try $0.amqpMessage()) }, window: options.window)
-        try await channel.close()
-        guard outcomes.allSatisfy(\.isConfirmed) else { throw BenchmarkFailure("the broker did not take every pair") }
-        let store = SessionWorkStore(pool: pool)
-        for id in Set(pairs.map(\.integrationId)) { try await store.markPublished(id) }
+        try await BenchEnvironment.publish(pairs, on: broker, pool: pool, window: options.window)
     }
 
     private func until(_ what: String, limit: Duration, _ condition: () -> Bool) async throws {

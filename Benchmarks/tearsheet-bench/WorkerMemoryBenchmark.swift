@@ -45,14 +45,9 @@ struct WorkerMemoryBenchmark {
             }
         }
         let broker = try await AMQPConnection.connect(url: environment.amqpURL)
-        let channel = try await broker.openChannel(confirms: true)
-        for id in Set(pairs.map(\.integrationId)) { try await SessionQueue(integrationID: id).declare(on: channel) }
-        let outcomes = try await channel.publish(
-            try pairs.map { AMQPPublish(exchange: Topology.pairsExchange, routingKey: SessionQueue(integrationID: $0.integrationId).routingKey, message: try $0.amqpMessage()) },
-            window: options.window)
-        guard outcomes.allSatisfy(\.isConfirmed) else { throw BenchmarkFailure("the broker did not take every pair") }
+        for id in Set(pairs.map(\.integrationId)) { try await SessionQueue(integrationID: id).declare(on: broker) }
+        try await BenchEnvironment.publish(pairs, on: broker, pool: environment.pool, window: options.window)
         await broker.close()
-        for id in Set(pairs.map(\.integrationId)) { try await SessionWorkStore(pool: environment.pool).markPublished(id) }
 
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
