@@ -42,10 +42,13 @@ import Testing
             let span = calls.map(\.at).max()! - started
             let allowed = shape.capacity + shape.ratePerSecond * span.timeInterval + 1
             #expect(Double(calls.count) <= allowed, "\(calls.count) calls in \(span), at most \(allowed) allowed")
-            // Every window of a second holds at most a second's refill plus the bucket (a call
-            // is stamped when its body starts, a little after its token: beside the whole suite
-            // two stamps can come a little closer than their tokens did).
-            #expect(Self.busiest(calls.map(\.at), window: .seconds(1)) <= Int(shape.capacity + shape.ratePerSecond) + 3)
+            // Every window of a second holds at most a second's refill plus the bucket. A call
+            // is stamped when its body starts, after its token: beside the whole suite on two
+            // cores a token can reach its call a few hundred milliseconds late, so the stamps of
+            // a second may hold tokens granted over up to 1.5 s. Two buckets instead of one
+            // shared would put twice the refill (about 80) in a second.
+            let busiest = Self.busiest(calls.map(\.at), window: .seconds(1))
+            #expect(Double(busiest) <= shape.capacity + 1.5 * shape.ratePerSecond, "\(busiest) calls in one second")
             // Reached: the two together spend what the rate gives over the run.
             #expect(Double(calls.count) >= 0.9 * shape.ratePerSecond * span.timeInterval, "\(calls.count) calls in \(span)")
             // Neither process starves the other.
