@@ -23,7 +23,7 @@ import Testing
         }
         router.put("/method") { request, _ -> String in request.method.rawValue }
         router.get("/slow") { _, _ -> String in
-            try await Task.sleep(for: .seconds(3))
+            try await Task.sleep(for: .seconds(5))
             return "late"
         }
         router.get("/redirect") { _, _ -> Response in
@@ -113,15 +113,15 @@ import Testing
         try await withLocalServer(router()) { base in
             let client = CurlHTTPClient(maxConcurrentRequests: 1)
             let slow = Task { try await client.execute(HTTPClientRequest(url: base + "/slow")).text }
-            try await Task.sleep(for: .milliseconds(300))  // the only handle is busy for 3 s
+            try await Task.sleep(for: .milliseconds(300))  // the only handle is busy for 5 s
             let waiting = Task { try await client.execute(HTTPClientRequest(url: base + "/hello")).text }
             try await Task.sleep(for: .milliseconds(200))
             let cancelled = ContinuousClock.now
             waiting.cancel()
             await #expect(throws: CancellationError.self) { try await waiting.value }
-            // Waiting for the slow request would take 2.5 s more; leaving the line is immediate,
+            // Waiting for the slow request would take 4.5 s more; leaving the line is immediate,
             // though beside the whole suite on two cores a wake-up can take a second.
-            #expect(ContinuousClock.now - cancelled < .seconds(2), "it did not wait for the slow request")
+            #expect(ContinuousClock.now - cancelled < .seconds(3), "it did not wait for the slow request")
             #expect(try await slow.value == "late")
             #expect(try await client.execute(HTTPClientRequest(url: base + "/hello")).text == "hello", "the handle went back")
         }
