@@ -18,6 +18,9 @@ final class AMQPConnectionCore: @unchecked Sendable {
     private var closing = false
     /// Consumers with deliveries gathered since the last hand-over.
     private var sinksToHandOver: [AMQPConsumerSink] = []
+    /// Frames were handled while an RPC's queued frames were still waiting, so their channels'
+    /// buffers were kept: released all at once when the queue is empty (see `releaseBuffers`).
+    private var buffersKept = false
 
     init(configuration: AMQPConfiguration, inbox: AMQPCommandInbox) {
         self.configuration = configuration
@@ -171,8 +174,30 @@ final class AMQPConnectionCore: @unchecked Sendable {
         if frame.frame_type == UInt8(AMQP_FRAME_METHOD) {
             handleMethod(frame.payload.method, channel: frame.channel)
         }
-        amqp_maybe_release_buffers(state)
+        releaseBuffers(after: frame.channel, state: state)
         return true
+    }
+
+    /// Gives back the memory librabbitmq decoded a frame into: its channel's pool.
+    ///
+    /// Not `amqp_maybe_release_buffers`: it visits every channel and, for each, every frame an
+    /// RPC queued (a channel's pool is kept while one of its frames waits). A worker holding
+    /// 200 sessions has 400 channels, and thousands of deliveries arrive while it waits for one
+    /// `basic.cancel-ok`: draining them cost that product per frame, stalled the connection's
+    /// thread for tens of seconds and the broker closed it for missed heartbeats. Here a frame
+    /// releases its own channel's pool when nothing is queued (one lookup), and the frames
+    /// handled while the queue drains release theirs together once it is empty.
+    private func releaseBuffers(after channel: amqp_channel_t, state: amqp_connection_state_t) {
+        guard amqp_frames_enqueued(state) == 0 else {
+            buffersKept = true
+            return
+        }
+        if buffersKept {
+            buffersKept = false
+            amqp_maybe_release_buffers(state)
+        } else {
+            amqp_maybe_release_buffers_on_channel(state, channel)
+        }
     }
 
     private func handleMethod(_ method: amqp_method_t, channel: UInt16) {
