@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 
-/// `swift run -c release tearsheet-bench [amqp|postgres|publisher|worker|memory|calls|all] [--messages N] [--rows N]
+/// `swift run -c release tearsheet-bench [amqp|postgres|publisher|worker|memory|calls|peer|all] [--messages N] [--rows N]
 ///     [--members N] [--batch N] [--bullhorn-latency-ms N] [--tearsheets N]`,
 /// `swift run -c release tearsheet-bench budget [--members N] [--integrations N] [--calls-per-minute N]
 ///     [--bullhorn-latency-ms N]` (see BudgetBenchmark), and
@@ -38,6 +38,10 @@ struct BenchmarkMain {
         if options.suites.contains("calls") {
             try await CallsPerPassBenchmark(options: options).run(into: &report)
         }
+        if options.suites.contains("peer") {
+            try await PythonPeerBenchmark(options: options).run(into: &report)
+            report.addPythonPeerComparisons()
+        }
         if options.suites.contains("budget") {
             try await BudgetBenchmark(options: options).run(into: &report)
         }
@@ -52,6 +56,8 @@ struct BenchmarkMain {
 struct BenchmarkOptions {
     /// What the fleet inside the bench logs: nothing unless `TSYNC_BENCH_LOG_LEVEL` says.
     static let logLevel = ProcessInfo.processInfo.environment["TSYNC_BENCH_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
+    /// What the `tearsheet-sync` processes the bench starts log: warnings unless it says.
+    static let childLogLevel = ProcessInfo.processInfo.environment["TSYNC_BENCH_LOG_LEVEL"] ?? "warning"
 
     var suites: Set<String> = ["amqp", "postgres", "publisher"]
     var messages = 100_000
@@ -79,7 +85,7 @@ struct BenchmarkOptions {
         var iterator = arguments.makeIterator()
         while let argument = iterator.next() {
             switch argument {
-            case "amqp", "postgres", "publisher", "worker", "sessions", "calls", "memory": suites = [argument]
+            case "amqp", "postgres", "publisher", "worker", "sessions", "calls", "memory", "peer": suites = [argument]
             case "budget":
                 // Bullhorn's published limit and a realistic answer time; 20 integrations.
                 suites = [argument]
@@ -89,7 +95,7 @@ struct BenchmarkOptions {
             case "--calls-per-minute": callsPerMinute = Int(iterator.next() ?? "") ?? callsPerMinute
             case "--integrations": integrations = Int(iterator.next() ?? "") ?? integrations
             case "--pairs": pairsPerSession = Int(iterator.next() ?? "") ?? pairsPerSession
-            case "all": suites = ["amqp", "postgres", "publisher", "worker", "memory", "calls"]
+            case "all": suites = ["amqp", "postgres", "publisher", "worker", "memory", "calls", "peer"]
             case "--tearsheets": tearsheets = Int(iterator.next() ?? "") ?? tearsheets
             case "--messages": messages = Int(iterator.next() ?? "") ?? messages
             case "--rows": rows = Int(iterator.next() ?? "") ?? rows

@@ -1,13 +1,42 @@
 import Foundation
 
-/// A child process's peak resident memory (the kernel's VmHWM), read while it runs.
-enum PeakRSS {
-    /// VmHWM of `pid` in KiB; nil once the process is gone.
-    static func kib(of pid: Int32) -> Int? {
-        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") })
-        else { return nil }
-        return Int(line.split(separator: " ").dropFirst().first ?? "")
+/// A child process's peak resident memory (the kernel's VmHWM), read while it runs, and what
+/// it was made of when the process was at its largest: anonymous memory (heaps, stacks) or
+/// file pages (the binary and its libraries, shared with every process that maps them).
+struct PeakRSS {
+    private(set) var peakKiB = 0
+    private(set) var largest = Composition()
+
+    struct Composition {
+        var rssKiB = 0
+        var anonymousKiB = 0
+        var fileKiB = 0
+        var threads = 0
+    }
+
+    /// Reads `pid`'s status once; false once the process is gone.
+    @discardableResult
+    mutating func sample(_ pid: Int32) -> Bool {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return false }
+        var fields: [Substring: Int] = [:]
+        for line in status.split(separator: "\n") {
+            let parts = line.split(whereSeparator: { $0 == ":" || $0 == " " || $0 == "\t" })
+            if parts.count >= 2, let value = Int(parts[1]) { fields[parts[0]] = value }
+        }
+        peakKiB = max(peakKiB, fields["VmHWM"] ?? 0)
+        let rss = fields["VmRSS"] ?? 0
+        if rss > largest.rssKiB {
+            largest = Composition(rssKiB: rss, anonymousKiB: fields["RssAnon"] ?? 0, fileKiB: fields["RssFile"] ?? 0, threads: fields["Threads"] ?? 0)
+        }
+        return true
+    }
+
+    /// Adds the peak and its composition to the report under `name`.
+    func report(_ name: String, into report: inout BenchmarkReport) {
+        report.add("\(name): peak RSS", ours: Double(peakKiB) / 1024, baseline: nil, unit: "MiB")
+        report.add("\(name): at the largest, anonymous", ours: Double(largest.anonymousKiB) / 1024, baseline: nil, unit: "MiB")
+        report.add("\(name): at the largest, file pages", ours: Double(largest.fileKiB) / 1024, baseline: nil, unit: "MiB")
+        report.add("\(name): at the largest, threads", ours: Double(largest.threads), baseline: nil, unit: "threads")
     }
 
     /// The release `tearsheet-sync`, built if needed (what an operator runs).

@@ -23,16 +23,16 @@ struct PublisherBenchmark {
             try await passOnce(binary: binary, world: world, simulatorBase: base)
         }
         report.add("publish pass, 10k members x 10 campaigns (pairs/s)", ours: Double(pairs) / measured.seconds, baseline: baseline["publish_msgs_per_s"], unit: "msg/s")
-        report.add("publish pass peak RSS", ours: Double(measured.peakRSSKiB) / 1024, baseline: nil, unit: "MiB")
+        measured.memory.report("publish pass", into: &report)
     }
 
-    private func passOnce(binary: String, world: BullhornWorld, simulatorBase: String) async throws -> (seconds: Double, peakRSSKiB: Int) {
+    private func passOnce(binary: String, world: BullhornWorld, simulatorBase: String) async throws -> (seconds: Double, memory: PeakRSS) {
         try await BenchEnvironment.with("tsync_bench") { environment in
             try await passOnce(binary: binary, world: world, simulatorBase: simulatorBase, environment: environment)
         }
     }
 
-    private func passOnce(binary: String, world: BullhornWorld, simulatorBase: String, environment: BenchEnvironment) async throws -> (seconds: Double, peakRSSKiB: Int) {
+    private func passOnce(binary: String, world: BullhornWorld, simulatorBase: String, environment: BenchEnvironment) async throws -> (seconds: Double, memory: PeakRSS) {
         let pool = environment.pool
         let key = (0..<32).map { _ in UInt8.random(in: 0...255) }
         let account = SimulatedAuth.Account.standard
@@ -50,19 +50,19 @@ struct PublisherBenchmark {
         process.arguments = ["publish", "--integration", "bench"]
         process.environment = [
             "TSYNC_DATABASE_URL": environment.databaseURL, "TSYNC_AMQP_URL": environment.amqpURL,
-            "TSYNC_SECRET_KEY": Data(key).base64EncodedString(), "TSYNC_LOG_LEVEL": "warning",
+            "TSYNC_SECRET_KEY": Data(key).base64EncodedString(), "TSYNC_LOG_LEVEL": BenchmarkOptions.childLogLevel,
         ]
         let started = ContinuousClock.now
         try process.run()
         // VmHWM is the process's own peak: read it until the process is gone.
-        var peakKiB = 0
+        var memory = PeakRSS()
         while process.isRunning {
-            peakKiB = max(peakKiB, PeakRSS.kib(of: process.processIdentifier) ?? 0)
+            memory.sample(process.processIdentifier)
             try await Task.sleep(for: .milliseconds(20))
         }
         process.waitUntilExit()
         let seconds = (ContinuousClock.now - started).timeInterval
         guard process.terminationStatus == 0 else { throw BenchmarkFailure("publish exited \(process.terminationStatus)") }
-        return (seconds, peakKiB)
+        return (seconds, memory)
     }
 }

@@ -17,15 +17,15 @@ struct WorkerMemoryBenchmark {
         let binary = try PeakRSS.releaseBinary()
         let world = BullhornWorld(
             seed: SimulatorSeed(candidates: pairsPerSession * 10, jobOrders: 10), faults: SimulatorFaults(latency: .milliseconds(250)))
-        let (peakKiB, mostHeld) = try await BullhornSimulatorServer(world: world).run { base in
+        let (memory, mostHeld) = try await BullhornSimulatorServer(world: world).run { base in
             try await BenchEnvironment.with("tsync_bench_memory") { environment in
                 try await measure(binary: binary, world: world, simulatorBase: base, environment: environment)
             }
         }
-        report.add("work process, \(mostHeld) sessions held at once: peak RSS", ours: Double(peakKiB) / 1024, baseline: nil, unit: "MiB")
+        memory.report("work, \(mostHeld) sessions at once", into: &report)
     }
 
-    private func measure(binary: String, world: BullhornWorld, simulatorBase: String, environment: BenchEnvironment) async throws -> (Int, Int) {
+    private func measure(binary: String, world: BullhornWorld, simulatorBase: String, environment: BenchEnvironment) async throws -> (PeakRSS, Int) {
         let key = (0..<32).map { _ in UInt8.random(in: 0...255) }
         let account = SimulatedAuth.Account.standard
         var pairs: [PairMessage] = []
@@ -54,15 +54,15 @@ struct WorkerMemoryBenchmark {
         process.arguments = ["work", "--max-sessions", "\(sessions)", "--metrics-port", "0", "--metrics-address", "127.0.0.1"]
         process.environment = [
             "TSYNC_DATABASE_URL": environment.databaseURL, "TSYNC_AMQP_URL": environment.amqpURL,
-            "TSYNC_SECRET_KEY": Data(key).base64EncodedString(), "TSYNC_LOG_LEVEL": "warning",
+            "TSYNC_SECRET_KEY": Data(key).base64EncodedString(), "TSYNC_LOG_LEVEL": BenchmarkOptions.childLogLevel,
         ]
         try process.run()
         defer { if process.isRunning { process.terminate() } }
-        var peakKiB = 0
+        var memory = PeakRSS()
         var mostHeld = 0
         let deadline = ContinuousClock.now + .seconds(600)
         while true {
-            peakKiB = max(peakKiB, PeakRSS.kib(of: process.processIdentifier) ?? 0)
+            memory.sample(process.processIdentifier)
             let held = try await environment.pool.query("SELECT coalesce(max(cardinality(sessions)), 0) FROM worker_heartbeats").scalar(Int.self)
             mostHeld = max(mostHeld, held)
             let added = try await environment.pool.query("SELECT count(*) FROM campaign_candidates").scalar(Int.self)
@@ -73,9 +73,9 @@ struct WorkerMemoryBenchmark {
         }
         process.terminate()
         while process.isRunning {
-            peakKiB = max(peakKiB, PeakRSS.kib(of: process.processIdentifier) ?? 0)
+            memory.sample(process.processIdentifier)
             try await Task.sleep(for: .milliseconds(20))
         }
-        return (peakKiB, mostHeld)
+        return (memory, mostHeld)
     }
 }
