@@ -59,6 +59,18 @@ struct BenchmarkOptions {
     /// What the `tearsheet-sync` processes the bench starts log: warnings unless it says.
     static let childLogLevel = ProcessInfo.processInfo.environment["TSYNC_BENCH_LOG_LEVEL"] ?? "warning"
 
+    /// The environment of a `tearsheet-sync` process the bench starts: `settings`, its log
+    /// level, and glibc's allocator settings when the bench was given them (`GLIBC_TUNABLES`,
+    /// `MALLOC_ARENA_MAX`), so that their effect on peak RSS can be measured.
+    static func childEnvironment(_ settings: [String: String]) -> [String: String] {
+        var environment = settings
+        environment["TSYNC_LOG_LEVEL"] = childLogLevel
+        for name in ["GLIBC_TUNABLES", "MALLOC_ARENA_MAX"] {
+            if let value = ProcessInfo.processInfo.environment[name] { environment[name] = value }
+        }
+        return environment
+    }
+
     var suites: Set<String> = ["amqp", "postgres", "publisher"]
     var messages = 100_000
     var rows = 200_000

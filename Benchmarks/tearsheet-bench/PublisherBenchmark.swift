@@ -48,10 +48,10 @@ struct PublisherBenchmark {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = ["publish", "--integration", "bench"]
-        process.environment = [
+        process.environment = BenchmarkOptions.childEnvironment([
             "TSYNC_DATABASE_URL": environment.databaseURL, "TSYNC_AMQP_URL": environment.amqpURL,
-            "TSYNC_SECRET_KEY": Data(key).base64EncodedString(), "TSYNC_LOG_LEVEL": BenchmarkOptions.childLogLevel,
-        ]
+            "TSYNC_SECRET_KEY": Data(key).base64EncodedString(),
+        ])
         let started = ContinuousClock.now
         try process.run()
         // VmHWM is the process's own peak: read it until the process is gone.

@@ -52,10 +52,10 @@ struct WorkerMemoryBenchmark {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = ["work", "--max-sessions", "\(sessions)", "--metrics-port", "0", "--metrics-address", "127.0.0.1"]
-        process.environment = [
+        process.environment = BenchmarkOptions.childEnvironment([
             "TSYNC_DATABASE_URL": environment.databaseURL, "TSYNC_AMQP_URL": environment.amqpURL,
-            "TSYNC_SECRET_KEY": Data(key).base64EncodedString(), "TSYNC_LOG_LEVEL": BenchmarkOptions.childLogLevel,
-        ]
+            "TSYNC_SECRET_KEY": Data(key).base64EncodedString(),
+        ])
         try process.run()
         defer { if process.isRunning { process.terminate() } }
         var memory = PeakRSS()

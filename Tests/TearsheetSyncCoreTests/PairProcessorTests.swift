@@ -111,6 +111,36 @@ import Testing
         }
     }
 
+    @Test func sessionsCreatingAtOnceShareTheProcessWritesAndEachKeepsItsShare() async throws {
+        let faults = SimulatorFaults(endpointLatency: ["PUT entity/JobSubmission": .milliseconds(200)])
+        try await FleetFixture.run(seed: Self.seed, faults: faults) { fixture in
+            let job = fixture.world.jobOrderIDs[0]
+            try await fixture.addCampaign(1, job: job)
+            // Four creations under way in the process; the integration's budget alone allows 16.
+            var configuration = FleetFixture.clientConfiguration
+            configuration.maxConcurrentCalls = 16
+            let processor = PairProcessor(
+                pool: fixture.pool,
+                clients: BullhornClients(pool: fixture.pool, secretKey: fixture.secretKey, configuration: configuration, writesUnderWay: 4))
+            let alone = fixture.world.candidateIDs[0..<12].map { pair(fixture, campaign: 1, candidate: $0, job: job) }
+            let outcome = try await processor.process(alone, integrationID: fixture.integrationID)
+            #expect(outcome.submissionsCreated == 12)
+            #expect(fixture.world.mostCallsInFlight == 4, "a session creating alone has every write of the process")
+
+            fixture.world.resetMostCallsInFlight()
+            let east = fixture.world.candidateIDs[12..<20].map { pair(fixture, campaign: 1, candidate: $0, job: job) }
+            let west = fixture.world.candidateIDs[20..<28].map { pair(fixture, campaign: 1, candidate: $0, job: job) }
+            async let eastOutcome = processor.process(east, integrationID: fixture.integrationID)
+            async let westOutcome = processor.process(west, integrationID: fixture.integrationID)
+            let (e, w) = try await (eastOutcome, westOutcome)
+            #expect(e.added.count == 8 && w.added.count == 8)
+            // Two each; a share is taken as a creation starts, so the first session may still
+            // have its four under way when the second starts its two.
+            #expect(fixture.world.mostCallsInFlight <= 6, "two sessions creating at once have two writes each")
+            #expect(fixture.world.jobSubmissions.count == 28)
+        }
+    }
+
     @Test func unusablePairsBecomeDeadLettersWithTheirReason() async throws {
         try await FleetFixture.run(seed: Self.seed) { fixture in
             let job = fixture.world.jobOrderIDs[0]

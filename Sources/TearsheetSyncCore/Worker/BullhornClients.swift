@@ -15,14 +15,22 @@ public final class BullhornClients: Sendable {
     private let configuration: BullhornClientConfiguration?
     private let http: CurlHTTPClient
     private let clients = Mutex<[String: BullhornClient]>([:])
+    /// Each session's share of the connections for JobSubmission creations.
+    public let writeShares: WriteShares
 
     /// 64 connections: ten busy sessions spending 1,500 calls a minute each, at 250 ms an
     /// answer, keep about 63 calls in flight; more busy sessions than that share the line.
-    public init(pool: PostgresPool, secretKey: [UInt8], configuration: BullhornClientConfiguration? = nil, connections: Int = 64) {
+    /// `writesUnderWay`: JobSubmission creations under way at once in the process, shared
+    /// between the sessions creating (by default twice the connections).
+    public init(
+        pool: PostgresPool, secretKey: [UInt8], configuration: BullhornClientConfiguration? = nil, connections: Int = 64,
+        writesUnderWay: Int? = nil
+    ) {
         self.pool = pool
         self.secretKey = secretKey
         self.configuration = configuration
         http = CurlHTTPClient(maxConcurrentRequests: max(connections, 1), userAgent: "tearsheet-sync")
+        writeShares = WriteShares(total: writesUnderWay ?? 2 * max(connections, 1))
     }
 
     public func client(for integrationID: String) async throws -> BullhornClient {

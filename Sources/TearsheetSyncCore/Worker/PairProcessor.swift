@@ -176,8 +176,9 @@ public struct PairProcessor: Sendable {
         return (known, failures, deferred)
     }
 
-    /// Creates a JobSubmission for each (candidate, job), `submissionConcurrency` at a time,
-    /// each claimed right before its PUT (see `JobSubmissionIntents.claim`): one whose claim
+    /// Creates a JobSubmission for each (candidate, job), at most `submissionConcurrency` at a
+    /// time, fewer when many sessions of this process create at once (`WriteShares`), each
+    /// claimed right before its PUT (see `JobSubmissionIntents.claim`): one whose claim
     /// another attempt holds, or held within the grace, is deferred. A crash then leaves at
     /// most the PUTs in flight uncertain, not the whole batch. A failure that is not Bullhorn's
     /// own is a bug or an outage of ours: it is reported as `.ambiguousWrite`, retriable.
@@ -190,31 +191,40 @@ public struct PairProcessor: Sendable {
         var created: [CandidateJob: Int64] = [:]
         var failures: [CandidateJob: BullhornError] = [:]
         var deferred: Set<CandidateJob> = []
+        guard !keys.isEmpty else { return (created, failures, deferred) }
+        let shares = clients.writeShares
+        shares.join()
+        defer { shares.leave() }
         try await withThrowingTaskGroup(of: (CandidateJob, Creation).self) { group in
             var queue = keys.makeIterator()
-            func startNext() {
-                guard let key = queue.next() else { return }
-                group.addTask { [afterSubmissionCreated, uncertainWriteGrace] in
-                    guard try await intents.claim([key], grace: uncertainWriteGrace).contains(key) else { return (key, .deferred) }
-                    do {
-                        let application = try await client.createJobSubmission(candidateID: key.candidateID, jobOrderID: key.jobID)
-                        try afterSubmissionCreated?(key.candidateID, key.jobID)
-                        return (key, .created(application))
-                    } catch let error as BullhornError {
-                        return (key, .failed(error))
-                    } catch {
-                        return (key, .failed(BullhornError(.ambiguousWrite, endpoint: "PUT entity/JobSubmission", "\(error)")))
+            var underWay = 0
+            // Starts creations until the session has its share under way, or none is left.
+            func startUpToShare() {
+                while underWay < shares.share(atMost: submissionConcurrency), let key = queue.next() {
+                    underWay += 1
+                    group.addTask { [afterSubmissionCreated, uncertainWriteGrace] in
+                        guard try await intents.claim([key], grace: uncertainWriteGrace).contains(key) else { return (key, .deferred) }
+                        do {
+                            let application = try await client.createJobSubmission(candidateID: key.candidateID, jobOrderID: key.jobID)
+                            try afterSubmissionCreated?(key.candidateID, key.jobID)
+                            return (key, .created(application))
+                        } catch let error as BullhornError {
+                            return (key, .failed(error))
+                        } catch {
+                            return (key, .failed(BullhornError(.ambiguousWrite, endpoint: "PUT entity/JobSubmission", "\(error)")))
+                        }
                     }
                 }
             }
-            for _ in 0..<submissionConcurrency { startNext() }
+            startUpToShare()
             while let (key, result) = try await group.next() {
+                underWay -= 1
                 switch result {
                 case .created(let application): created[key] = application
                 case .failed(let error): failures[key] = error
                 case .deferred: deferred.insert(key)
                 }
-                startNext()
+                startUpToShare()
             }
         }
         return (created, failures, deferred)
