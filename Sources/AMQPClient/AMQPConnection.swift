@@ -1,3 +1,4 @@
+import Blocking
 import CRabbitMQ
 import Foundation
 import Synchronization
@@ -35,7 +36,9 @@ public final class AMQPConnection: Sendable {
     private static func connect(broker configuration: AMQPConfiguration) async throws -> AMQPConnection {
         let inbox = try AMQPCommandInbox()
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let name = "amqp \(configuration.host):\(configuration.port)"
             let thread = Thread {
+                nameCurrentThread(name)
                 let core = AMQPConnectionCore(configuration: configuration, inbox: inbox)
                 do {
                     try core.open()
@@ -47,7 +50,6 @@ public final class AMQPConnection: Sendable {
                 continuation.resume()
                 core.runLoop()
             }
-            thread.name = "amqp \(configuration.host):\(configuration.port)"
             thread.stackSize = 1 << 20
             thread.start()
         }

@@ -12,8 +12,10 @@ public final class DedicatedThread: Sendable {
 
     public init(name: String) {
         self.name = name
-        let thread = Thread { [queue] in queue.drainUntilStopped() }
-        thread.name = name
+        let thread = Thread { [queue] in
+            nameCurrentThread(name)
+            queue.drainUntilStopped()
+        }
         thread.stackSize = 1 << 20
         thread.start()
     }

@@ -28,4 +28,9 @@ static inline CURLcode tsync_curl_getinfo_long(CURL *h, CURLINFO i, long *v) {
     return curl_easy_getinfo(h, i, v);
 }
 
+// curl_multi_setopt is variadic too.
+static inline CURLMcode tsync_curl_multi_setopt_long(CURLM *m, CURLMoption o, long v) {
+    return curl_multi_setopt(m, o, v);
+}
+
 #endif

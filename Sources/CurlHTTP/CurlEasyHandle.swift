@@ -1,34 +1,50 @@
 import CCurl
 import Foundation
 
-/// One libcurl easy handle. Reused across requests so that its connection cache keeps
-/// connections alive; touched only on the thread of the `CurlHTTPClient` worker that owns it.
+/// One libcurl easy handle: the options and buffers of one request at a time. Connections
+/// live in the multi handle that runs it (`CurlMulti`), so any handle can reuse any of them.
+/// Touched only on the multi's thread.
 final class CurlEasyHandle {
-    private let handle: UnsafeMutableRawPointer
+    let raw: UnsafeMutableRawPointer
     static let maxBodyBytes = 64 << 20
 
     /// libcurl's global state must be set up once before any handle exists.
-    private static let globalInit: Void = {
+    static let globalInit: Void = {
         curl_global_init(Int(CURL_GLOBAL_DEFAULT))
     }()
 
     init() {
         _ = Self.globalInit
-        handle = curl_easy_init()
+        raw = curl_easy_init()
     }
 
     deinit {
-        curl_easy_cleanup(handle)
+        curl_easy_cleanup(raw)
     }
 
-    /// Performs `request` synchronously: call only on the owning thread.
-    func perform(_ request: HTTPClientRequest, connectTimeout: Duration, userAgent: String) throws -> HTTPClientResponse {
-        // reset clears the options of the last request but keeps live connections.
-        curl_easy_reset(handle)
+    /// What one request needs until its response is read: where the response goes, and the
+    /// header list libcurl reads while it sends.
+    final class Exchange {
+        let request: HTTPClientRequest
         let sink = ResponseSink()
-        let sinkPointer = Unmanaged.passUnretained(sink).toOpaque()
         var headerList: UnsafeMutablePointer<curl_slist>?
-        defer { curl_slist_free_all(headerList) }
+
+        init(request: HTTPClientRequest) {
+            self.request = request
+        }
+
+        deinit {
+            curl_slist_free_all(headerList)
+        }
+    }
+
+    /// Sets the handle up for `request`; the returned exchange must live until `response`.
+    func prepare(_ request: HTTPClientRequest, connectTimeout: Duration, userAgent: String) -> Exchange {
+        // reset clears the options of the last request.
+        curl_easy_reset(raw)
+        let handle = raw
+        let exchange = Exchange(request: request)
+        let sinkPointer = Unmanaged.passUnretained(exchange.sink).toOpaque()
 
         tsync_curl_setopt_string(handle, CURLOPT_URL, request.url)
         tsync_curl_setopt_long(handle, CURLOPT_NOSIGNAL, 1)  // threads must not get SIGALRM
@@ -51,37 +67,38 @@ final class CurlEasyHandle {
         tsync_curl_setopt_pointer(handle, CURLOPT_HEADERDATA, sinkPointer)
 
         for (name, value) in request.headers {
-            headerList = curl_slist_append(headerList, "\(name): \(value)")
+            exchange.headerList = curl_slist_append(exchange.headerList, "\(name): \(value)")
         }
-        headerList = curl_slist_append(headerList, "Expect:")  // no 100-continue round trip
+        exchange.headerList = curl_slist_append(exchange.headerList, "Expect:")  // no 100-continue round trip
 
         let method = request.method.uppercased()
-        // POSTFIELDS does not copy: `body` must stay alive until perform returns.
-        let body = request.body ?? []
-        let code: CURLcode = body.withUnsafeBytes { bytes in
-            switch method {
-            case "GET": tsync_curl_setopt_long(handle, CURLOPT_HTTPGET, 1)
-            case "HEAD": tsync_curl_setopt_long(handle, CURLOPT_NOBODY, 1)
-            default:
-                if method != "POST" { tsync_curl_setopt_string(handle, CURLOPT_CUSTOMREQUEST, method) }
-                if request.body != nil || method == "POST" {
-                    tsync_curl_setopt_long(handle, CURLOPT_POST, 1)
-                    tsync_curl_setopt_off(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(bytes.count))
-                    tsync_curl_setopt_pointer(
-                        handle, CURLOPT_POSTFIELDS, UnsafeMutableRawPointer(mutating: bytes.baseAddress ?? UnsafeRawPointer(sinkPointer)))
-                }
+        switch method {
+        case "GET": tsync_curl_setopt_long(handle, CURLOPT_HTTPGET, 1)
+        case "HEAD": tsync_curl_setopt_long(handle, CURLOPT_NOBODY, 1)
+        default:
+            if method != "POST" { tsync_curl_setopt_string(handle, CURLOPT_CUSTOMREQUEST, method) }
+            if request.body != nil || method == "POST" {
+                var body = request.body ?? []
+                tsync_curl_setopt_long(handle, CURLOPT_POST, 1)
+                tsync_curl_setopt_off(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.count))
+                // Copied now (the size is set first, so a body may hold NULs): the request may
+                // be sent long after this call, from nothing this frame keeps alive.
+                if body.isEmpty { body = [0] }
+                body.withUnsafeMutableBytes { tsync_curl_setopt_pointer(handle, CURLOPT_COPYPOSTFIELDS, $0.baseAddress) }
             }
-            tsync_curl_setopt_slist(handle, CURLOPT_HTTPHEADER, headerList)
-            return curl_easy_perform(handle)
         }
-        withExtendedLifetime(sink) {}
+        tsync_curl_setopt_slist(handle, CURLOPT_HTTPHEADER, exchange.headerList)
+        return exchange
+    }
 
+    /// The response of a finished exchange, or the error libcurl's `code` says.
+    func response(to exchange: Exchange, code: CURLcode) throws -> HTTPClientResponse {
         guard code == CURLE_OK else {
-            throw Self.error(code, request: request, tooLarge: sink.tooLarge)
+            throw Self.error(code, request: exchange.request, tooLarge: exchange.sink.tooLarge)
         }
         var status = 0
-        tsync_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
-        return HTTPClientResponse(status: status, headers: sink.headers, body: sink.body)
+        tsync_curl_getinfo_long(raw, CURLINFO_RESPONSE_CODE, &status)
+        return HTTPClientResponse(status: status, headers: exchange.sink.headers, body: exchange.sink.body)
     }
 
     private func milliseconds(_ duration: Duration) -> Int {
@@ -107,7 +124,7 @@ final class CurlEasyHandle {
 }
 
 /// Collects one response's headers and body from libcurl's callbacks.
-private final class ResponseSink {
+final class ResponseSink {
     var headers: [(name: String, value: String)] = []
     var body: [UInt8] = []
     var tooLarge = false

@@ -1,69 +1,66 @@
-import Blocking
 import WaitingLine
 
-/// An HTTP client over libcurl: workers, each a thread with its own easy handle whose
-/// connections stay alive between requests. At most `maxConcurrentRequests` run at once;
-/// more callers wait their turn (or leave the line when their task is cancelled). Workers
-/// start when first needed: a client allowed many requests at once but given few costs few
-/// threads. Blocking `curl_easy_perform` never runs on the cooperative pool.
+/// An HTTP client over libcurl: one thread drives every request through a multi handle
+/// (`CurlMulti`), whose connections stay alive between requests. At most
+/// `maxConcurrentRequests` are in flight, each with an easy handle of its own; more callers
+/// wait their turn (or leave the line when their task is cancelled). Handles are made when
+/// first needed: a client allowed many requests at once but given few holds few. Blocking
+/// libcurl calls never run on the cooperative pool.
 public final class CurlHTTPClient: Sendable {
-    private struct Worker: Sendable {
-        let thread: DedicatedThread
-        let handle: UncheckedCurlHandle
+    private struct Handles {
+        var idle: [UncheckedCurlHandle] = []
+        var made = 0
     }
 
-    private struct Workers {
-        var idle: [Worker] = []
-        var all: [Worker] = []
-    }
-
-    private let line: WaitingLine<Workers, Worker>
+    private let line: WaitingLine<Handles, UncheckedCurlHandle>
+    private let multi: CurlMulti
     public let maxConcurrentRequests: Int
     public let connectTimeout: Duration
     public let userAgent: String
 
-    public init(maxConcurrentRequests: Int = 4, connectTimeout: Duration = .seconds(10), userAgent: String = "tearsheet-sync") {
+    /// `threadName`: what `top -H` shows for the client's thread.
+    public init(
+        maxConcurrentRequests: Int = 4, connectTimeout: Duration = .seconds(10), userAgent: String = "tearsheet-sync",
+        threadName: String = "http"
+    ) {
         precondition(maxConcurrentRequests > 0, "at least one request must be allowed")
         self.maxConcurrentRequests = maxConcurrentRequests
-        self.line = WaitingLine(Workers())
+        self.line = WaitingLine(Handles())
+        self.multi = CurlMulti(threadName: threadName, connections: maxConcurrentRequests)
         self.connectTimeout = connectTimeout
         self.userAgent = userAgent
     }
 
     deinit {
-        line.withLock { workers, _ in workers.all }.forEach { $0.thread.stop() }
+        multi.stop()
     }
 
     /// Sends `request` and returns the response, whatever its status; throws `HTTPClientError` only
     /// when no response arrived.
     public func execute(_ request: HTTPClientRequest) async throws -> HTTPClientResponse {
-        let maxWorkers = maxConcurrentRequests
-        let worker = try await line.take { workers in
-            if let idle = workers.idle.popLast() { return idle }
-            guard workers.all.count < maxWorkers else { return nil }
-            let started = Worker(thread: DedicatedThread(name: "http-\(workers.all.count)"), handle: UncheckedCurlHandle(CurlEasyHandle()))
-            workers.all.append(started)
-            return started
+        let maxHandles = maxConcurrentRequests
+        let handle = try await line.take { handles in
+            if let idle = handles.idle.popLast() { return idle }
+            guard handles.made < maxHandles else { return nil }
+            handles.made += 1
+            return UncheckedCurlHandle(CurlEasyHandle())
         }
-        defer { checkIn(worker) }
-        let connectTimeout = connectTimeout
-        let userAgent = userAgent
-        return try await worker.thread.run {
-            try worker.handle.value.perform(request, connectTimeout: connectTimeout, userAgent: userAgent)
-        }
+        defer { checkIn(handle) }
+        return try await multi.perform(request, with: handle.value, connectTimeout: connectTimeout, userAgent: userAgent)
     }
 
-    private func checkIn(_ worker: Worker) {
-        let waiter = line.withLock { workers, waiters -> WaitingLine<Workers, Worker>.Waiter? in
+    private func checkIn(_ handle: UncheckedCurlHandle) {
+        let waiter = line.withLock { handles, waiters -> WaitingLine<Handles, UncheckedCurlHandle>.Waiter? in
             if let next = waiters.next() { return next }
-            workers.idle.append(worker)
+            handles.idle.append(handle)
             return nil
         }
-        waiter?.resume(worker)
+        waiter?.resume(handle)
     }
 }
 
-/// The easy handle travels with its worker; only the worker's thread ever uses it.
+/// An easy handle travels between callers, but only the client's thread ever uses it, and only
+/// for the one caller holding it.
 private struct UncheckedCurlHandle: @unchecked Sendable {
     let value: CurlEasyHandle
     init(_ value: CurlEasyHandle) { self.value = value }

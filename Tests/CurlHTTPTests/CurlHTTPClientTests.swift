@@ -26,6 +26,10 @@ import Testing
             try await Task.sleep(for: .seconds(5))
             return "late"
         }
+        router.get("/pause") { _, _ -> String in
+            try await Task.sleep(for: .seconds(1))
+            return "paused"
+        }
         router.get("/redirect") { _, _ -> Response in
             Response(status: .found, headers: [.location: "/hello?code=abc%2Bdef"])
         }
@@ -125,5 +129,38 @@ import Testing
             #expect(try await slow.value == "late")
             #expect(try await client.execute(HTTPClientRequest(url: base + "/hello")).text == "hello", "the handle went back")
         }
+    }
+
+    @Test func requestsInFlightAtOnceShareOneThread() async throws {
+        try await withLocalServer(router()) { base in
+            let name = "http-test-\(UInt16.random(in: 1000...9999))"
+            let client = CurlHTTPClient(maxConcurrentRequests: 8, threadName: name)
+            let started = ContinuousClock.now
+            async let threadsMidway: Int = {
+                try await Task.sleep(for: .milliseconds(500))
+                return Self.threads(named: name)
+            }()
+            let bodies = try await withThrowingTaskGroup(of: String.self) { group in
+                for _ in 0..<8 { group.addTask { try await client.execute(HTTPClientRequest(url: base + "/pause")).text } }
+                return try await group.reduce(into: [String]()) { $0.append($1) }
+            }
+            #expect(bodies == Array(repeating: "paused", count: 8))
+            #expect(ContinuousClock.now - started < .seconds(4), "eight requests of 1 s each were in flight at once")
+            #expect(try await threadsMidway == 1, "one thread waits on all eight: \(Self.names())")
+        }
+    }
+
+    private static func names() -> [String] {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+        return tasks.map { (try? String(contentsOfFile: "/proc/self/task/\($0)/comm", encoding: .utf8)) ?? "" }
+    }
+
+    /// The threads of this process that have `name`, as the kernel shows them.
+    private static func threads(named name: String) -> Int {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+        return tasks.filter { task in
+            let comm = (try? String(contentsOfFile: "/proc/self/task/\(task)/comm", encoding: .utf8)) ?? ""
+            return comm.trimmingCharacters(in: .newlines) == name
+        }.count
     }
 }
