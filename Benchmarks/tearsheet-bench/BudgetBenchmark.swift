@@ -61,7 +61,7 @@ struct BudgetBenchmark {
     }
 
     private func measure(integrations: Int, members: Int, world: BullhornWorld, simulatorBase: String, environment: BenchEnvironment) async throws -> Run {
-        let key = (0..<32).map { _ in UInt8.random(in: 0...255) }
+        let key = IntegrationSecrets.randomKey()
         let account = SimulatedAuth.Account.standard
         for index in 0..<integrations {
             let id = "budget-\(index)"

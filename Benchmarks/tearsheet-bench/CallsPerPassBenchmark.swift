@@ -65,7 +65,7 @@ struct CallsPerPassBenchmark {
     }
 
     private func passes(world: BullhornWorld, simulatorBase: String, environment: BenchEnvironment) async throws -> (first: Pass, incremental: Pass, campaignJobs: Set<Int64>) {
-        let key = (0..<32).map { _ in UInt8.random(in: 0...255) }
+        let key = IntegrationSecrets.randomKey()
         let account = SimulatedAuth.Account.standard
         try await IntegrationStore(pool: environment.pool).upsert(
             id: "calls", clientID: account.clientID, username: account.username,

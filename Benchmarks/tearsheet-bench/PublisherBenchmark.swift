@@ -34,7 +34,7 @@ struct PublisherBenchmark {
 
     private func passOnce(binary: String, world: BullhornWorld, simulatorBase: String, environment: BenchEnvironment) async throws -> (seconds: Double, memory: PeakRSS) {
         let pool = environment.pool
-        let key = (0..<32).map { _ in UInt8.random(in: 0...255) }
+        let key = IntegrationSecrets.randomKey()
         let account = SimulatedAuth.Account.standard
         try await IntegrationStore(pool: pool).upsert(
             id: "bench", clientID: account.clientID, username: account.username,

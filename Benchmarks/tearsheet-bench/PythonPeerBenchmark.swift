@@ -51,7 +51,7 @@ struct PythonPeerBenchmark {
 
     /// `integrations` integrations of one campaign each, every member already on it.
     private func registerPairsAlreadyOnTheirCampaigns(pool: PostgresPool) async throws -> [PairMessage] {
-        let key = (0..<32).map { _ in UInt8.random(in: 0...255) }
+        let key = IntegrationSecrets.randomKey()
         var pairs: [PairMessage] = []
         for index in 0..<integrations {
             let id = "peer-\(index)"

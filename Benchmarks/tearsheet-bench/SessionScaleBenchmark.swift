@@ -45,7 +45,7 @@ struct SessionScaleBenchmark {
         let broker = try await AMQPConnection.connect(url: amqpURL)
         let rabbit = RabbitMQManagement(url: URL(string: TestServices.managementURL)!)
         _ = try await TopologyApplier(definitions: topology.definitions).apply(on: broker, management: rabbit, virtualHost: vhost)
-        let key = (0..<32).map { _ in UInt8.random(in: 0...255) }
+        let key = IntegrationSecrets.randomKey()
         let ids = (0..<count).map { String(format: "agency-%05d", $0) }
         let account = SimulatedAuth.Account.standard
         for (index, id) in ids.enumerated() {

@@ -76,7 +76,7 @@ struct WorkerBenchmark {
         _ = try await TopologyApplier(definitions: topology.definitions).apply(
             on: publisher, management: RabbitMQManagement(url: URL(string: TestServices.managementURL)!),
             virtualHost: String(URLComponents(string: amqpURL)!.path.dropFirst()))
-        let key = (0..<32).map { _ in UInt8.random(in: 0...255) }
+        let key = IntegrationSecrets.randomKey()
         let pairs = try await registerIntegrations(world: world, pool: setup, simulatorBase: simulatorBase, key: key)
 
         var quiet = Logger(label: "bench")

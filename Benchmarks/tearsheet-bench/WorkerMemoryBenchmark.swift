@@ -26,7 +26,7 @@ struct WorkerMemoryBenchmark {
     }
 
     private func measure(binary: String, world: BullhornWorld, simulatorBase: String, environment: BenchEnvironment) async throws -> (PeakRSS, Int) {
-        let key = (0..<32).map { _ in UInt8.random(in: 0...255) }
+        let key = IntegrationSecrets.randomKey()
         let account = SimulatedAuth.Account.standard
         var pairs: [PairMessage] = []
         let candidates = world.candidateIDs

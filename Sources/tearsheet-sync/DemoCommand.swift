@@ -45,7 +45,7 @@ struct DemoCommand: AsyncParsableCommand {
             try await purge.close()
 
             let world = BullhornWorld(seed: .demo(seed: seed))
-            let key = (0..<32).map { _ in UInt8.random(in: 0...255) }
+            let key = IntegrationSecrets.randomKey()
             try await BullhornSimulatorServer(world: world).run { base in
                 print("Bullhorn simulator on \(base): \(world.tearsheets.count) tearsheets, \(world.candidateIDs.count) candidates")
                 let campaigns = try await DemoData.register(world: world, simulatorBase: base, pool: pool, secretKey: key)

@@ -171,7 +171,7 @@ import Testing
         let pool = PostgresPool(connectionString: databaseURL, maxConnections: 1)
         do {
             try await pool.withConnection { try await SchemaMigrator().migrate($0) }
-            let key = (0..<32).map { _ in UInt8.random(in: 0...255) }
+            let key = IntegrationSecrets.randomKey()
             for integration in integrations {
                 try await IntegrationStore(pool: pool).upsert(
                     id: integration.id, clientID: "client", username: "user", endpoints: .discovered(loginInfoURL: "http://127.0.0.1:1/loginInfo"),

@@ -46,7 +46,7 @@ struct FleetFixture: Sendable {
                 let broker = try await AMQPConnection.connect(url: amqpURL)
                 _ = try await TopologyApplier(definitions: topology.definitions).apply(
                     on: broker, management: RabbitMQManagement(url: URL(string: brokerServer?.management ?? TestServices.managementURL)!), virtualHost: vhost)
-                let key = (0..<32).map { _ in UInt8.random(in: 0...255) }
+                let key = IntegrationSecrets.randomKey()
                 SecretScanningLogHandler.register(Data(key).base64EncodedString())
                 let account = SimulatedAuth.Account.standard
                 try await IntegrationStore(pool: pool).upsert(

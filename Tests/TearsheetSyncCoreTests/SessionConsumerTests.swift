@@ -18,12 +18,13 @@ import Testing
             processor: processor, options: options, logger: FleetFixture.quietLogger)
     }
 
-    /// Runs the consumer until `done` holds for its totals (or 30 s pass).
+    /// Runs the consumer until `done` holds for its totals (or 60 s pass: beside the whole
+    /// suite on two cores, 300 JobSubmissions took 30 s once).
     private func consume(_ consumer: SessionConsumer, until done: @escaping @Sendable (SessionConsumer.Totals) -> Bool) async throws -> SessionConsumer.Totals {
         let totals = Mutex(SessionConsumer.Totals())
         let started = ContinuousClock.now
         _ = try await consumer.run(
-            shouldStop: { done(totals.withLock { $0 }) || ContinuousClock.now - started > .seconds(30) },
+            shouldStop: { done(totals.withLock { $0 }) || ContinuousClock.now - started > .seconds(60) },
             report: { latest in totals.withLock { $0 = latest } })
         return totals.withLock { $0 }
     }

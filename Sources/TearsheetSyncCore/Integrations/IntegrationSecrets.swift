@@ -15,6 +15,12 @@ public struct IntegrationSecrets: Sendable, Equatable, Codable, CustomStringConv
 
     public var description: String { "IntegrationSecrets(<sealed>)" }
 
+    /// A fresh sealing key of the size `TSYNC_SECRET_KEY` holds (32 bytes, AES-256), for a
+    /// demo or a test that makes its own integrations.
+    public static func randomKey() -> [UInt8] {
+        SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) }
+    }
+
     public func seal(key: [UInt8], integrationID: String) throws -> [UInt8] {
         let plaintext = try JSONEncoder().encode(self)
         let box = try AES.GCM.seal(plaintext, using: SymmetricKey(data: key), authenticating: Data(integrationID.utf8))

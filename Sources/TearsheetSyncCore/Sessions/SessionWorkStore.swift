@@ -56,6 +56,15 @@ public struct SessionWorkStore: Sendable {
         try await pool.query("SELECT count(*) FROM session_work WHERE published_seq > drained_seq").scalar(Int.self)
     }
 
+    /// Which of `integrationIDs` still have work: published beyond what was drained.
+    public func withWork(_ integrationIDs: [String]) async throws -> Set<String> {
+        guard !integrationIDs.isEmpty else { return [] }
+        let rows = try await pool.query(
+            "SELECT integration_id FROM session_work WHERE integration_id = ANY(\(integrationIDs)) AND published_seq > drained_seq"
+        ).rows
+        return Set(try rows.map { try $0.decode(at: 0, as: String.self) })
+    }
+
     /// The session's current sequence (read before checking that its queue is empty).
     public func sequence(of integrationID: String) async throws -> Int64 {
         try await pool.query("SELECT published_seq FROM session_work WHERE integration_id = \(integrationID)").rows.first?

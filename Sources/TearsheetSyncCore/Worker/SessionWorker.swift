@@ -174,9 +174,9 @@ public final class SessionWorker: Sendable {
             let share = SessionLeases.share(waitingSessions: waitingCount, liveWorkers: fleet.liveWorkers, limit: options.maxSessions)
             var active = running.filter { !$0.value.stop.isSet }
             // Over the share (workers joined): give back the sessions held longest.
-            for (integrationID, session) in active.sorted(by: { $0.value.since < $1.value.since }).prefix(max(0, active.count - share)) {
-                session.stop.set()
-                active[integrationID] = nil
+            let withWork = try await work.withWork(Array(active.keys))
+            for integrationID in Self.overShare(active.mapValues(\.since), withWork: withWork, share: share) {
+                active.removeValue(forKey: integrationID)?.stop.set()
                 logger.info("giving a session back to balance the fleet", metadata: ["session": "\(integrationID)"])
             }
             // Sessions with work that nobody holds, and this worker full: the longest held
@@ -205,6 +205,16 @@ public final class SessionWorker: Sendable {
             // The next turn comes after `tick`, or as soon as a session gets work.
             _ = try await leases.waitForWork(upTo: tick)
         }
+    }
+
+    /// The sessions to give back to come down to `share`, the longest held first. Only the
+    /// sessions that still have work count: one whose drain is recorded is leaving, and the
+    /// fleet's waiting count, of which `share` is made, no longer has it. Counted, it made a
+    /// worker give back sessions with work while others drained (a lone worker holding 200
+    /// sessions shed some and took them back).
+    static func overShare(_ held: [String: ContinuousClock.Instant], withWork: Set<String>, share: Int) -> [String] {
+        let counted = held.filter { withWork.contains($0.key) }
+        return counted.sorted { $0.value < $1.value }.prefix(max(0, counted.count - share)).map(\.key)
     }
 
     struct BrokerConnections: Sendable {
