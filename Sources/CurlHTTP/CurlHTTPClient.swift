@@ -1,7 +1,8 @@
+import Synchronization
 import WaitingLine
 
-/// An HTTP client over libcurl: one thread drives every request through a multi handle
-/// (`CurlMulti`), whose connections stay alive between requests. At most
+/// An HTTP client over libcurl: one thread (or a few) drives every request through a multi
+/// handle (`CurlMulti`), whose connections stay alive between requests. At most
 /// `maxConcurrentRequests` are in flight, each with an easy handle of its own; more callers
 /// wait their turn (or leave the line when their task is cancelled). Handles are made when
 /// first needed: a client allowed many requests at once but given few holds few. Blocking
@@ -13,26 +14,34 @@ public final class CurlHTTPClient: Sendable {
     }
 
     private let line: WaitingLine<Handles, UncheckedCurlHandle>
-    private let multi: CurlMulti
+    private let engines: [CurlMulti]
+    private let nextEngine = Atomic<Int>(0)
     public let maxConcurrentRequests: Int
     public let connectTimeout: Duration
     public let userAgent: String
 
-    /// `threadName`: what `top -H` shows for the client's thread.
+    /// `threads`: multi handles, each on a thread of its own, taking requests in turn. One
+    /// serves a client of a few requests at once; a client carrying many integrations' calls
+    /// on busy cores gets more of the CPU from a few (each thread is scheduled on its own).
+    /// `threadName`: what `top -H` shows for the client's threads (numbered when more than one).
     public init(
         maxConcurrentRequests: Int = 4, connectTimeout: Duration = .seconds(10), userAgent: String = "tearsheet-sync",
-        threadName: String = "http"
+        threads: Int = 1, threadName: String = "http"
     ) {
         precondition(maxConcurrentRequests > 0, "at least one request must be allowed")
         self.maxConcurrentRequests = maxConcurrentRequests
         self.line = WaitingLine(Handles())
-        self.multi = CurlMulti(threadName: threadName, connections: maxConcurrentRequests)
+        let threads = max(1, min(threads, maxConcurrentRequests))
+        let connectionsEach = (maxConcurrentRequests + threads - 1) / threads
+        self.engines = (0..<threads).map { index in
+            CurlMulti(threadName: threads == 1 ? threadName : "\(threadName)-\(index)", connections: connectionsEach)
+        }
         self.connectTimeout = connectTimeout
         self.userAgent = userAgent
     }
 
     deinit {
-        multi.stop()
+        for engine in engines { engine.stop() }
     }
 
     /// Sends `request` and returns the response, whatever its status; throws `HTTPClientError` only
@@ -46,7 +55,8 @@ public final class CurlHTTPClient: Sendable {
             return UncheckedCurlHandle(CurlEasyHandle())
         }
         defer { checkIn(handle) }
-        return try await multi.perform(request, with: handle.value, connectTimeout: connectTimeout, userAgent: userAgent)
+        let engine = engines[nextEngine.wrappingAdd(1, ordering: .relaxed).oldValue % engines.count]
+        return try await engine.perform(request, with: handle.value, connectTimeout: connectTimeout, userAgent: userAgent)
     }
 
     private func checkIn(_ handle: UncheckedCurlHandle) {

@@ -155,6 +155,22 @@ import Testing
         return tasks.map { (try? String(contentsOfFile: "/proc/self/task/\($0)/comm", encoding: .utf8)) ?? "" }
     }
 
+    @Test func aClientOfSeveralThreadsSpreadsItsRequestsOverThem() async throws {
+        try await withLocalServer(router()) { base in
+            let name = "http-\(UInt16.random(in: 1000...9999))"
+            let client = CurlHTTPClient(maxConcurrentRequests: 8, threads: 2, threadName: name)
+            let started = ContinuousClock.now
+            let bodies = try await withThrowingTaskGroup(of: String.self) { group in
+                for _ in 0..<8 { group.addTask { try await client.execute(HTTPClientRequest(url: base + "/pause")).text } }
+                return try await group.reduce(into: [String]()) { $0.append($1) }
+            }
+            #expect(bodies == Array(repeating: "paused", count: 8))
+            #expect(ContinuousClock.now - started < .seconds(4), "eight requests of 1 s each were in flight at once")
+            #expect(Self.threads(named: "\(name)-0") == 1 && Self.threads(named: "\(name)-1") == 1, "\(Self.names())")
+            #expect(try await client.execute(HTTPClientRequest(url: base + "/hello")).text == "hello")
+        }
+    }
+
     /// The threads of this process that have `name`, as the kernel shows them.
     private static func threads(named name: String) -> Int {
         let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
