@@ -12,7 +12,12 @@ import Logging
 struct BatchSettler {
     let consumer: SessionConsumer
     let channel: AMQPChannel
-    let deadLetterChannel: AMQPChannel
+    /// Where dead letters and deferred pairs are published: a confirmed channel on the
+    /// dead-letter connection, opened on the first of them. Most sessions never need it, and a
+    /// worker holding 200 sessions held 200 idle channels (and the broker 200 channel
+    /// processes) for them.
+    private let deadLetterBroker: AMQPConnection
+    private(set) var deadLetterChannel: AMQPChannel?
     /// The session is to be handed over: no new batch (the one in hand is settled).
     let shouldStop: @Sendable () -> Bool
     /// The batch in hand is given up between retries (shutdown, a lost connection).
@@ -20,12 +25,12 @@ struct BatchSettler {
     private(set) var totals = SessionConsumer.Totals()
 
     init(
-        consumer: SessionConsumer, channel: AMQPChannel, deadLetterChannel: AMQPChannel, shouldStop: @escaping @Sendable () -> Bool,
+        consumer: SessionConsumer, channel: AMQPChannel, deadLetterBroker: AMQPConnection, shouldStop: @escaping @Sendable () -> Bool,
         giveUp: @escaping @Sendable () -> Bool
     ) {
         self.consumer = consumer
         self.channel = channel
-        self.deadLetterChannel = deadLetterChannel
+        self.deadLetterBroker = deadLetterBroker
         self.shouldStop = shouldStop
         self.giveUp = giveUp
     }
@@ -165,7 +170,7 @@ struct BatchSettler {
                 exchange: Topology.pairsExchange, routingKey: consumer.session.routingKey, mandatory: true,
                 message: DeadLetterQueue.original(delivery.message))
         }
-        let outcomes = try await deadLetterChannel.publish(publishes)
+        let outcomes = try await deadLetterPublisher().publish(publishes)
         guard outcomes.allSatisfy(\.isConfirmed) else {
             throw PublishFailure("the session queue did not take \(outcomes.filter { !$0.isConfirmed }.count) deferred messages back")
         }
@@ -176,7 +181,7 @@ struct BatchSettler {
     /// Publishes copies to the dead-letter exchange with the reason in a header, confirmed,
     /// before the originals are acknowledged: nothing is dropped, even if we crash in between
     /// (the original is then redelivered and dead-lettered again).
-    private func deadLetter(_ letters: [(AMQPDelivery, String)]) async throws {
+    private mutating func deadLetter(_ letters: [(AMQPDelivery, String)]) async throws {
         guard !letters.isEmpty else { return }
         let publishes = letters.map { delivery, reason in
             var message = delivery.message
@@ -185,12 +190,20 @@ struct BatchSettler {
             message.properties.headers[SessionConsumer.deadLetteredAtHeader] = .timestamp(UInt64(Date().timeIntervalSince1970))
             return AMQPPublish(exchange: Topology.deadLetterExchange, routingKey: consumer.session.routingKey, mandatory: true, message: message)
         }
-        let outcomes = try await deadLetterChannel.publish(publishes)
+        let outcomes = try await deadLetterPublisher().publish(publishes)
         guard outcomes.allSatisfy(\.isConfirmed) else {
             throw PublishFailure("the dead-letter exchange did not take \(outcomes.filter { !$0.isConfirmed }.count) messages")
         }
         for (delivery, reason) in letters {
             logger.warning("dead-lettered", metadata: ["message_id": "\(delivery.message.properties.messageID ?? "?")", "reason": "\(reason)"])
         }
+    }
+
+    /// The dead-letter channel, opened now if this is its first use.
+    private mutating func deadLetterPublisher() async throws -> AMQPChannel {
+        if let deadLetterChannel { return deadLetterChannel }
+        let opened = try await deadLetterBroker.openChannel(confirms: true)
+        deadLetterChannel = opened
+        return opened
     }
 }

@@ -91,16 +91,14 @@ public struct SessionConsumer: Sendable {
         // Half the window, as by default: the next batch arrives while one is processed, and a
         // slow session's rows land every few seconds rather than once its window is done.
         let batchSize = min(options.batchSize, max(1, Int(prefetch) / 2))
-        let deadLetterChannel = try await deadLetterBroker.openChannel(confirms: true)
-        let channel: AMQPChannel
+        let channel = try await broker.openChannel()
         let consumer: AMQPConsumer
         do {
-            channel = try await broker.openChannel()
             try await session.declare(on: channel)
             try await channel.setPrefetch(prefetch)
             consumer = try await channel.consume(queue: session.queue)
         } catch {
-            try? await deadLetterChannel.close()
+            try? await channel.close()
             throw error
         }
         let (buffer, pump) = DeliveryBuffer.filled(from: consumer)
@@ -109,20 +107,20 @@ public struct SessionConsumer: Sendable {
         // acknowledged, and the broker hands it to the session's next consumer.
         let giveUp: @Sendable () -> Bool = { [broker, deadLetterBroker] in shuttingDown() || !broker.isOpen || !deadLetterBroker.isOpen }
         var settler = BatchSettler(
-            consumer: self, channel: channel, deadLetterChannel: deadLetterChannel, shouldStop: shouldStop, giveUp: giveUp)
+            consumer: self, channel: channel, deadLetterBroker: deadLetterBroker, shouldStop: shouldStop, giveUp: giveUp)
         // However the loop ends, the consumer goes and its channel closes: a channel left open
         // would keep its unacknowledged deliveries from the session's next consumer.
         do {
             let ending = try await consume(buffer, consumer: consumer, batchSize: batchSize, settler: &settler, report: report)
             pump.cancel()
             try await channel.close()
-            try? await deadLetterChannel.close()
+            try? await settler.deadLetterChannel?.close()
             return ending
         } catch {
             pump.cancel()
             try? await consumer.cancel()
             try? await channel.close()
-            try? await deadLetterChannel.close()
+            try? await settler.deadLetterChannel?.close()
             throw error
         }
     }
