@@ -3,10 +3,11 @@ import CCurl
 import Foundation
 import Synchronization
 
-/// One thread driving every request of a client through one libcurl multi handle: however
-/// many requests are in flight, one thread waits on all their sockets. (A thread and an easy
-/// handle per request in flight cost a worker holding 200 sessions 64 threads and about
-/// 4 MiB.) The multi handle keeps the connections, so every easy handle reuses any of them.
+/// One thread driving the requests given to it through one libcurl multi handle: however
+/// many are in flight, the thread waits on all their sockets. (A thread and an easy handle
+/// per request in flight cost a worker holding 200 sessions 64 threads and about 4 MiB; a
+/// client has one of these, or a few.) The multi handle keeps the connections, so any easy
+/// handle reuses any of them.
 /// Blocking libcurl calls run only on this thread, never on the cooperative pool.
 final class CurlMulti: @unchecked Sendable {
     /// A request handed to the thread, and the caller waiting for its response.

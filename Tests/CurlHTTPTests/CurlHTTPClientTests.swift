@@ -135,48 +135,46 @@ import Testing
         try await withLocalServer(router()) { base in
             let name = "http-test-\(UInt16.random(in: 1000...9999))"
             let client = CurlHTTPClient(maxConcurrentRequests: 8, threadName: name)
-            let started = ContinuousClock.now
             async let threadsMidway: Int = {
                 try await Task.sleep(for: .milliseconds(500))
                 return Self.threads(named: name)
             }()
-            let bodies = try await withThrowingTaskGroup(of: String.self) { group in
-                for _ in 0..<8 { group.addTask { try await client.execute(HTTPClientRequest(url: base + "/pause")).text } }
-                return try await group.reduce(into: [String]()) { $0.append($1) }
-            }
-            #expect(bodies == Array(repeating: "paused", count: 8))
-            #expect(ContinuousClock.now - started < .seconds(4), "eight requests of 1 s each were in flight at once")
+            try await sendEightRequestsOfOneSecondAtOnce(client, base: base)
             #expect(try await threadsMidway == 1, "one thread waits on all eight: \(Self.names())")
         }
-    }
-
-    private static func names() -> [String] {
-        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
-        return tasks.map { (try? String(contentsOfFile: "/proc/self/task/\($0)/comm", encoding: .utf8)) ?? "" }
     }
 
     @Test func aClientOfSeveralThreadsSpreadsItsRequestsOverThem() async throws {
         try await withLocalServer(router()) { base in
             let name = "http-\(UInt16.random(in: 1000...9999))"
             let client = CurlHTTPClient(maxConcurrentRequests: 8, threads: 2, threadName: name)
-            let started = ContinuousClock.now
-            let bodies = try await withThrowingTaskGroup(of: String.self) { group in
-                for _ in 0..<8 { group.addTask { try await client.execute(HTTPClientRequest(url: base + "/pause")).text } }
-                return try await group.reduce(into: [String]()) { $0.append($1) }
-            }
-            #expect(bodies == Array(repeating: "paused", count: 8))
-            #expect(ContinuousClock.now - started < .seconds(4), "eight requests of 1 s each were in flight at once")
+            try await sendEightRequestsOfOneSecondAtOnce(client, base: base)
             #expect(Self.threads(named: "\(name)-0") == 1 && Self.threads(named: "\(name)-1") == 1, "\(Self.names())")
             #expect(try await client.execute(HTTPClientRequest(url: base + "/hello")).text == "hello")
         }
     }
 
-    /// The threads of this process that have `name`, as the kernel shows them.
-    private static func threads(named name: String) -> Int {
+    /// Eight requests to `/pause` at once: each answered, all within the time of about one.
+    private func sendEightRequestsOfOneSecondAtOnce(_ client: CurlHTTPClient, base: String) async throws {
+        let started = ContinuousClock.now
+        let bodies = try await withThrowingTaskGroup(of: String.self) { group in
+            for _ in 0..<8 { group.addTask { try await client.execute(HTTPClientRequest(url: base + "/pause")).text } }
+            return try await group.reduce(into: [String]()) { $0.append($1) }
+        }
+        #expect(bodies == Array(repeating: "paused", count: 8))
+        #expect(ContinuousClock.now - started < .seconds(4), "eight requests of 1 s each were in flight at once")
+    }
+
+    /// The names of this process's threads, as the kernel shows them.
+    private static func names() -> [String] {
         let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
-        return tasks.filter { task in
-            let comm = (try? String(contentsOfFile: "/proc/self/task/\(task)/comm", encoding: .utf8)) ?? ""
-            return comm.trimmingCharacters(in: .newlines) == name
-        }.count
+        return tasks.map { task in
+            ((try? String(contentsOfFile: "/proc/self/task/\(task)/comm", encoding: .utf8)) ?? "").trimmingCharacters(in: .newlines)
+        }
+    }
+
+    /// The threads of this process that have `name`.
+    private static func threads(named name: String) -> Int {
+        names().filter { $0 == name }.count
     }
 }

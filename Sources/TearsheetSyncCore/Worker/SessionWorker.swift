@@ -174,10 +174,13 @@ public final class SessionWorker: Sendable {
             let share = SessionLeases.share(waitingSessions: waitingCount, liveWorkers: fleet.liveWorkers, limit: options.maxSessions)
             var active = running.filter { !$0.value.stop.isSet }
             // Over the share (workers joined): give back the sessions held longest.
-            let withWork = try await work.withWork(Array(active.keys))
-            for integrationID in Self.overShare(active.mapValues(\.since), withWork: withWork, share: share) {
-                active.removeValue(forKey: integrationID)?.stop.set()
-                logger.info("giving a session back to balance the fleet", metadata: ["session": "\(integrationID)"])
+            // Which held sessions still have work is asked only when some may have to go.
+            if active.count > share {
+                let withWork = try await work.withWork(Array(active.keys))
+                for integrationID in Self.overShare(active.mapValues(\.since), withWork: withWork, share: share) {
+                    active.removeValue(forKey: integrationID)?.stop.set()
+                    logger.info("giving a session back to balance the fleet", metadata: ["session": "\(integrationID)"])
+                }
             }
             // Sessions with work that nobody holds, and this worker full: the longest held
             // beyond its slice makes room.
