@@ -38,8 +38,10 @@ public struct AMQPError: Error, CustomStringConvertible, Sendable {
         switch code {
         case .transport, .consumerCancelled, .timeout: return true
         case .connectionClosed:
-            // 320 CONNECTION_FORCED (broker shutting down) and resource errors pass; 5xx are our bugs.
-            return replyCode.map { $0 == 320 || $0 == 506 } ?? true
+            // 320 CONNECTION_FORCED (broker shutting down), 506 RESOURCE_ERROR and 541
+            // INTERNAL_ERROR (the broker's own failure, e.g. a new quorum queue's leader election
+            // outlasting its 5 s on a loaded node) pass; the other 5xx are our bugs.
+            return replyCode.map { $0 == 320 || $0 == 506 || $0 == 541 } ?? true
         case .invalidConfiguration, .authentication, .channelClosed, .closed, .unexpectedFrame:
             return false
         }

@@ -13,7 +13,7 @@ import Testing
         let connection = try await AMQPConnection.connect(url: TestServices.amqpURL)
         let channel = try await connection.openChannel(confirms: true)
         let queue = TestServices.uniqueName("amqp-10k")
-        try await channel.declareQueue(queue, arguments: ["x-queue-type": .string("quorum")])
+        try await TestServices.declareQuorumQueue(queue)
         let count = 10_000
         let publishes = (0..<count).map { AMQPPublish(exchange: "", routingKey: queue, message: message("m\($0)")) }
         let outcomes = try await channel.publish(publishes, window: 256)
@@ -60,7 +60,7 @@ import Testing
         let connection = try await AMQPConnection.connect(url: TestServices.amqpURL)
         let channel = try await connection.openChannel(confirms: true)
         let queue = TestServices.uniqueName("amqp-nack")
-        try await channel.declareQueue(queue, arguments: ["x-queue-type": .string("quorum")])
+        try await TestServices.declareQuorumQueue(queue)
         _ = try await channel.publish([AMQPPublish(exchange: "", routingKey: queue, message: message("again"))])
         let consumer = try await channel.consume(queue: queue)
         var iterator = consumer.makeAsyncIterator()
@@ -80,12 +80,12 @@ import Testing
         let channel = try await connection.openChannel(confirms: true)
         let name = TestServices.uniqueName("amqp-dlx")
         try await channel.declareExchange(name + ".dlx", type: "fanout")
-        try await channel.declareQueue(name + ".dead", arguments: ["x-queue-type": .string("quorum")])
+        try await TestServices.declareQuorumQueue(name + ".dead")
         try await channel.bindQueue(name + ".dead", exchange: name + ".dlx", routingKey: "")
-        try await channel.declareQueue(
+        try await TestServices.declareQuorumQueue(
             name,
             arguments: [
-                "x-queue-type": .string("quorum"), "x-delivery-limit": .int(2),
+                "x-delivery-limit": .int(2),
                 "x-dead-letter-exchange": .string(name + ".dlx"),
                 "x-dead-letter-strategy": .string("at-least-once"), "x-overflow": .string("reject-publish"),
             ])

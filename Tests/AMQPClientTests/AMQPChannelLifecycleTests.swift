@@ -13,7 +13,7 @@ import Testing
         let connection = try await AMQPConnection.connect(url: TestServices.amqpURL)
         let setup = try await connection.openChannel(confirms: true)
         let queue = TestServices.uniqueName("amqp-close-mid-flow")
-        try await setup.declareQueue(queue, arguments: ["x-queue-type": .string("quorum")])
+        try await TestServices.declareQuorumQueue(queue)
         let count = 3_000
         let body = AMQPMessage(body: Array(repeating: UInt8(ascii: "x"), count: 200), properties: AMQPProperties(messageID: "m"))
         _ = try await setup.publish((0..<count).map { _ in AMQPPublish(exchange: "", routingKey: queue, message: body) })

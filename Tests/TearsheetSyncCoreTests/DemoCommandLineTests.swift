@@ -43,7 +43,7 @@ import Testing
         do {
             let broker = try await AMQPConnection.connect(try AMQPConfiguration(url: management.amqpURL(vhost: "tsync-demo")))
             let channel = try await broker.openChannel(confirms: true)
-            try await channel.declareQueue("tearsheet.dead-letter", arguments: ["x-queue-type": .string("quorum")])
+            try await TestServices.declareQuorumQueue("tearsheet.dead-letter", url: management.amqpURL(vhost: "tsync-demo"))
             _ = try await channel.purgeQueue("tearsheet.dead-letter")
             _ = try await channel.publish([AMQPPublish(exchange: "", routingKey: "tearsheet.dead-letter", message: AMQPMessage(body: Array("kept".utf8)))])
 
