@@ -77,9 +77,11 @@ public struct AMQPConfiguration: Sendable, CustomStringConvertible {
         guard scheme == "amqp" || scheme == "amqps" else {
             throw AMQPError(.invalidConfiguration, "scheme must be amqp or amqps, not \(scheme)")
         }
-        guard let host = components.host, !host.isEmpty else {
+        guard var host = components.host, !host.isEmpty else {
             throw AMQPError(.invalidConfiguration, "the URL has no host")
         }
+        // An IPv6 address comes with its brackets, which the resolver would take for a name.
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         let tls = scheme == "amqps"
         var vhost = "/"
         let path = components.percentEncodedPath

@@ -24,7 +24,15 @@ import Testing
         #expect(try AMQPConfiguration(url: "amqps://h").port == 5671)
     }
 
-    @Test(arguments: ["nonsense", "http://host/", "amqp://", "amqp://h?heartbeat=-1", "amqp://h?frame_max=12"])
+    @Test(arguments: [
+        ("amqp://u:p%40ss@rabbit-0.rabbit:5672/v", "rabbit-0.rabbit"), ("amqp://[::1]:5672/%2F", "::1"), ("amqp://[fe80::1]", "fe80::1"),
+        ("amqps://u@10.0.0.7?heartbeat=5", "10.0.0.7"), ("amqp://u:p@h#frag", "h"),
+    ])
+    func readsTheHostAndAnIPv6AddressWithoutItsBrackets(url: String, host: String) throws {
+        #expect(try AMQPConfiguration(url: url).host == host)
+    }
+
+    @Test(arguments: ["nonsense", "http://host/", "amqp://", "amqp://u:p@:5672/", "amqp://[::1", "amqp://h?heartbeat=-1", "amqp://h?frame_max=12"])
     func rejectsBadURLs(_ url: String) {
         #expect(throws: AMQPError.self) { try AMQPConfiguration(url: url) }
     }
