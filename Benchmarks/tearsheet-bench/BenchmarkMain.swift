@@ -2,7 +2,7 @@ import Foundation
 import Logging
 
 /// `swift run -c release tearsheet-bench [amqp|postgres|publisher|worker|memory|calls|peer|all] [--messages N] [--rows N]
-///     [--members N] [--batch N] [--bullhorn-latency-ms N] [--tearsheets N]`,
+///     [--members N] [--batch N] [--bullhorn-latency-ms N] [--tearsheets N] [--static]`,
 /// `swift run -c release tearsheet-bench budget [--members N] [--integrations N] [--calls-per-minute N]
 ///     [--bullhorn-latency-ms N]` (see BudgetBenchmark), and
 /// `swift run -c release tearsheet-bench sessions [--integrations N] [--pairs N]` (scale figures
@@ -86,6 +86,8 @@ struct BenchmarkOptions {
     var pairsPerSession = 5
     /// Calls suite: public tearsheets of the corporation.
     var tearsheets = 770
+    /// Memory figures (`publisher`, `memory`): of a `tearsheet-sync` linked as the image links it.
+    var staticBinary = false
     /// Budget suite: each integration's Bullhorn budget.
     var callsPerMinute = 1_500
     var amqpHost = ProcessInfo.processInfo.environment["AMQP_HOST"] ?? "127.0.0.1"
@@ -117,6 +119,7 @@ struct BenchmarkOptions {
             case "--batch": batchSize = Int(iterator.next() ?? "") ?? batchSize
             case "--bullhorn-latency-ms": bullhornLatencyMilliseconds = Int(iterator.next() ?? "") ?? bullhornLatencyMilliseconds
             case "--shared": sharedDirectory = iterator.next() ?? sharedDirectory
+            case "--static": staticBinary = true
             default:
                 FileHandle.standardError.write(Data("unknown argument \(argument)\n".utf8))
                 exit(2)

@@ -39,10 +39,14 @@ struct PeakRSS {
         report.add("\(name): at the largest, threads", ours: Double(largest.threads), baseline: nil, unit: "threads")
     }
 
-    /// The release `tearsheet-sync`, built if needed (what an operator runs).
-    static func releaseBinary() throws -> String {
-        let built = BaselineProcess.run("/bin/sh", ["-c", "swift build -c release --product tearsheet-sync >&2 && echo ok 1"])
+    /// The release `tearsheet-sync`, built if needed (what an operator runs). `static`: built as
+    /// the container image builds it (`--static-swift-stdlib`), in a build directory of its own
+    /// (`.build-static`), since the flag recompiles every module and would otherwise undo the
+    /// dynamic build the bench itself runs from.
+    static func releaseBinary(static isStatic: Bool) throws -> String {
+        let flags = isStatic ? " --static-swift-stdlib --scratch-path .build-static" : ""
+        let built = BaselineProcess.run("/bin/sh", ["-c", "swift build -c release --product tearsheet-sync\(flags) >&2 && echo ok 1"])
         guard built["ok"] != nil else { throw BenchmarkFailure("cannot build the release tearsheet-sync") }
-        return ".build/release/tearsheet-sync"
+        return isStatic ? ".build-static/release/tearsheet-sync" : ".build/release/tearsheet-sync"
     }
 }

@@ -14,7 +14,7 @@ struct PublisherBenchmark {
     let campaigns = 10
 
     func run(into report: inout BenchmarkReport) async throws {
-        let binary = try PeakRSS.releaseBinary()
+        let binary = try PeakRSS.releaseBinary(static: options.staticBinary)
         let pairs = members * campaigns
         let baseline = try await RawLimit.run(messages: pairs, options: options)
 

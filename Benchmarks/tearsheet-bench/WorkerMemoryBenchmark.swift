@@ -14,7 +14,7 @@ struct WorkerMemoryBenchmark {
     let pairsPerSession = 40
 
     func run(into report: inout BenchmarkReport) async throws {
-        let binary = try PeakRSS.releaseBinary()
+        let binary = try PeakRSS.releaseBinary(static: options.staticBinary)
         let world = BullhornWorld(
             seed: SimulatorSeed(candidates: pairsPerSession * 10, jobOrders: 10), faults: SimulatorFaults(latency: .milliseconds(250)))
         let (memory, mostHeld) = try await BullhornSimulatorServer(world: world).run { base in

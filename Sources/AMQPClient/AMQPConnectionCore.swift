@@ -21,6 +21,8 @@ final class AMQPConnectionCore: @unchecked Sendable {
     /// Frames were handled while an RPC's queued frames were still waiting, so their channels'
     /// buffers were kept: released all at once when the queue is empty (see `releaseBuffers`).
     private var buffersKept = false
+    /// Consumer tags, routing keys, content types and header names of the deliveries read here.
+    private var recurring = RecurringStrings()
 
     init(configuration: AMQPConfiguration, inbox: AMQPCommandInbox) {
         self.configuration = configuration
@@ -204,11 +206,11 @@ final class AMQPConnectionCore: @unchecked Sendable {
         switch method.id {
         case tsync_method_basic_deliver:
             let deliver = method.decoded!.assumingMemoryBound(to: amqp_basic_deliver_t.self).pointee
-            let tag = CDecode.string(deliver.consumer_tag)
+            let tag = recurring.string(deliver.consumer_tag)
             let deliveryTag = deliver.delivery_tag
             let redelivered = deliver.redelivered != 0
-            let exchange = CDecode.string(deliver.exchange)
-            let routingKey = CDecode.string(deliver.routing_key)
+            let exchange = recurring.string(deliver.exchange)
+            let routingKey = recurring.string(deliver.routing_key)
             guard let message = readContent(channel: channel) else { return }
             let delivery = AMQPDelivery(
                 deliveryTag: deliveryTag, redelivered: redelivered, exchange: exchange,
@@ -262,7 +264,7 @@ final class AMQPConnectionCore: @unchecked Sendable {
             return nil
         }
         defer { amqp_destroy_message(&message) }
-        return AMQPMessage(body: CDecode.array(message.body), properties: CDecode.properties(message.properties))
+        return AMQPMessage(body: CDecode.array(message.body), properties: CDecode.properties(message.properties, strings: &recurring))
     }
 
     // MARK: - Publishing

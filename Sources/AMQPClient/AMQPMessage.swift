@@ -1,7 +1,9 @@
 import Foundation
 
-/// A value in an AMQP field table (headers, queue arguments).
-public indirect enum AMQPFieldValue: Sendable, Equatable, CustomStringConvertible {
+/// A value in an AMQP field table (headers, queue arguments). Not `indirect`: tables and arrays
+/// already keep their elements on the heap, and boxing every value cost each delivery's headers
+/// an allocation apiece.
+public enum AMQPFieldValue: Sendable, Equatable, CustomStringConvertible {
     case string(String)
     case int(Int64)
     case bool(Bool)

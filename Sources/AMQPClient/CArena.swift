@@ -167,10 +167,19 @@ enum CDecode {
     }
 
     static func table(_ table: amqp_table_t) -> [String: AMQPFieldValue] {
+        var strings = RecurringStrings(capacity: 0)
+        return self.table(table, strings: &strings)
+    }
+
+    /// A table whose names and string values recur (message headers) take them from `strings`.
+    static func table(_ table: amqp_table_t, strings: inout RecurringStrings) -> [String: AMQPFieldValue] {
         var result: [String: AMQPFieldValue] = [:]
         guard let entries = table.entries else { return result }
+        result.reserveCapacity(Int(table.num_entries))
         for index in 0..<Int(table.num_entries) {
-            result[string(entries[index].key)] = field(entries[index].value)
+            let value = entries[index].value
+            result[strings.string(entries[index].key)] =
+                UInt32(value.kind) == AMQP_FIELD_KIND_UTF8.rawValue ? .string(strings.string(value.value.bytes)) : field(value)
         }
         return result
     }
@@ -199,17 +208,19 @@ enum CDecode {
         }
     }
 
-    static func properties(_ c: amqp_basic_properties_t) -> AMQPProperties {
+    /// The properties of a message; the ones that recur across messages (all but the message and
+    /// correlation ids) come from `strings`.
+    static func properties(_ c: amqp_basic_properties_t, strings: inout RecurringStrings) -> AMQPProperties {
         let flags = c._flags
         func has(_ flag: amqp_flags_t) -> Bool { flags & flag != 0 }
         return AMQPProperties(
-            contentType: has(tsync_flag_content_type) ? string(c.content_type) : nil,
+            contentType: has(tsync_flag_content_type) ? strings.string(c.content_type) : nil,
             messageID: has(tsync_flag_message_id) ? string(c.message_id) : nil,
             correlationID: has(tsync_flag_correlation_id) ? string(c.correlation_id) : nil,
-            type: has(tsync_flag_type) ? string(c.type) : nil,
-            appID: has(tsync_flag_app_id) ? string(c.app_id) : nil,
+            type: has(tsync_flag_type) ? strings.string(c.type) : nil,
+            appID: has(tsync_flag_app_id) ? strings.string(c.app_id) : nil,
             timestamp: has(tsync_flag_timestamp) ? c.timestamp : nil,
             persistent: has(tsync_flag_delivery_mode) && c.delivery_mode == 2,
-            headers: has(tsync_flag_headers) ? table(c.headers) : [:])
+            headers: has(tsync_flag_headers) ? table(c.headers, strings: &strings) : [:])
     }
 }
