@@ -50,8 +50,15 @@ struct WorkerMemoryBenchmark {
         await broker.close()
 
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["work", "--max-sessions", "\(sessions)", "--metrics-port", "0", "--metrics-address", "127.0.0.1"]
+        let arguments = ["work", "--max-sessions", "\(sessions)", "--metrics-port", "0", "--metrics-address", "127.0.0.1"]
+        // TSYNC_BENCH_WRAPPER=/usr/bin/heaptrack profiles the worker's heap (the figures are then the wrapper's).
+        if let wrapper = ProcessInfo.processInfo.environment["TSYNC_BENCH_WRAPPER"] {
+            process.executableURL = URL(fileURLWithPath: wrapper)
+            process.arguments = [binary] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: binary)
+            process.arguments = arguments
+        }
         process.environment = BenchmarkOptions.childEnvironment([
             "TSYNC_DATABASE_URL": environment.databaseURL, "TSYNC_AMQP_URL": environment.amqpURL,
             "TSYNC_SECRET_KEY": Data(key).base64EncodedString(),

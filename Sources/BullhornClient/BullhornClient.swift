@@ -85,7 +85,7 @@ public final class BullhornClient: Sendable {
                 _ = try await authenticator.renew(replacing: session.generation)
             case 412:
                 throw BullhornError(.protocolViolation, endpoint: endpoint, "Bullhorn says the BhRestToken is missing", status: 412)
-            case 429, 503, 500 where Self.isCapacityError(response):
+            case _ where Self.isThrottled(response):
                 // Throttled before any work was done (429, capacity 500); 503 may come from a
                 // proxy after the write reached Bullhorn, so a write does not repeat it.
                 attempt += 1
@@ -125,8 +125,13 @@ public final class BullhornClient: Sendable {
             || (body.errorCode == 404 && body.errorMessage?.localizedCaseInsensitiveContains("not found") == true)
     }
 
-    private static func isCapacityError(_ response: HTTPClientResponse) -> Bool {
-        response.text.localizedCaseInsensitiveContains("capacity exceeded")
+    /// 429 and 503 always; 500 only when its text says capacity (any other 500 is a failure).
+    private static func isThrottled(_ response: HTTPClientResponse) -> Bool {
+        switch response.status {
+        case 429, 503: true
+        case 500: response.text.localizedCaseInsensitiveContains("capacity exceeded")
+        default: false
+        }
     }
 
     /// Bullhorn's `errorMessage`, plus validation details (field names, never values).

@@ -170,7 +170,7 @@ import Testing
         let databaseURL = try await TestServices.createDatabase("tsync_budget")
         let pool = PostgresPool(connectionString: databaseURL, maxConnections: 1)
         do {
-            try await pool.withConnection { try await SchemaMigrator().migrate($0) }
+            try await pool.withConnection { _ = try await SchemaMigrator().migrate($0) }
             let key = IntegrationSecrets.randomKey()
             for integration in integrations {
                 try await IntegrationStore(pool: pool).upsert(

@@ -40,7 +40,7 @@ struct FleetFixture: Sendable {
             let management = brokerServer.map { ManagementAPI(url: $0.management, amqpURL: $0.amqp) } ?? ManagementAPI()
             let vhost = try await management.createScratchVirtualHost()
             do {
-                try await pool.withConnection { try await SchemaMigrator().migrate($0) }
+                try await pool.withConnection { _ = try await SchemaMigrator().migrate($0) }
                 let topology = try Topology.load(path: RepositoryFiles.topologyJSON)
                 let amqpURL = management.amqpURL(vhost: vhost)
                 let broker = try await AMQPConnection.connect(url: amqpURL)

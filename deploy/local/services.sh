@@ -162,8 +162,11 @@ start_postgres() {
   if [ ! -f "$pg_data/PG_VERSION" ]; then
     as_postgres "$pg_bin/initdb" -D "$pg_data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
   fi
+  # max_connections: the suite's tests run side by side, each fleet with its pools, workers and
+  # lease sessions; at 200 a test that cut its database's sessions met "too many clients" while
+  # reconnecting (CI, stop 19). 400 leaves room; each idle slot costs the server little.
   as_postgres "$pg_bin/pg_ctl" -D "$pg_data" -l "$pg_data/server.log" -w -t 60 start -o \
-    "-c listen_addresses=127.0.0.1 -c port=$pg_port -c unix_socket_directories='' -c max_connections=200 -c fsync=on -c ssl=on -c ssl_cert_file=$tls/server.pem -c ssl_key_file=$tls/postgres.key" >/dev/null
+    "-c listen_addresses=127.0.0.1 -c port=$pg_port -c unix_socket_directories='' -c max_connections=400 -c fsync=on -c ssl=on -c ssl_cert_file=$tls/server.pem -c ssl_key_file=$tls/postgres.key" >/dev/null
   say "PostgreSQL 15 on 127.0.0.1:$pg_port (data $pg_data)"
 }
 
