@@ -17,4 +17,22 @@ struct TearsheetSyncCommand: AsyncParsableCommand {
             WorkCommand.self, DLQCommand.self, DepthCommand.self, TraceCommand.self, DemoCommand.self, SimulateCommand.self,
         ]
     )
+
+    /// As argument-parser's own, except that a bad option is a bad setting like any other: one
+    /// line naming it and exit code 2, not the usage text and 64 (a supervisor's log would
+    /// show the usage and bury the line).
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            guard exitCode(for: error) == .validationFailure else { exit(withError: error) }
+            printError(message(for: error))
+            exit(withError: ExitCode(2))
+        }
+    }
 }

@@ -24,6 +24,9 @@ struct WorkCommand: AsyncParsableCommand {
     @Option(help: "Sessions (integrations) this worker processes at once at most.")
     var maxSessions = 16
 
+    @Option(help: "Unacknowledged messages this worker holds at most, shared among its sessions (each gets at least 10).")
+    var maxInHand = 20_000
+
     @Option(help: "How long a JobSubmission whose creation had an unknown outcome (a timeout, a crash) is not created again: longer than Bullhorn may hold a write.")
     var uncertainWriteGrace = DurationArgument(argument: "3m")!
 
@@ -32,6 +35,7 @@ struct WorkCommand: AsyncParsableCommand {
     func validate() throws {
         guard batch > 0 else { throw ValidationError("--batch must be positive") }
         guard maxSessions > 0 else { throw ValidationError("--max-sessions must be positive") }
+        guard maxInHand > 0 else { throw ValidationError("--max-in-hand must be positive") }
     }
 
     func run() async throws {
@@ -49,7 +53,7 @@ struct WorkCommand: AsyncParsableCommand {
                 connectBroker: { try await AMQPConnection.connect(amqp) },
                 processor: PairProcessor(
                     pool: pool, clients: BullhornClients(pool: pool, secretKey: key), uncertainWriteGrace: uncertainWriteGrace.duration),
-                options: WorkerOptions(batchSize: batch, prefetch: prefetch, maxSessions: maxSessions), logger: logger)
+                options: WorkerOptions(batchSize: batch, prefetch: prefetch, maxSessions: maxSessions, maxInHand: maxInHand), logger: logger)
             try await closing(pool) {
                 try await runServices(
                     WorkerService(worker: worker, pool: pool, settings: settings, logger: logger),

@@ -31,6 +31,19 @@ import TearsheetSyncCore
         #expect(!run.standardError.contains("s3cret-pw"))
     }
 
+    /// A bad option is a bad setting: one line naming it and exit 2, not argument-parser's
+    /// usage text and 64.
+    @Test(arguments: [
+        (["work", "--max-in-hand", "0"], "--max-in-hand"), (["work", "--batch", "x"], "--batch"),
+        (["publish", "--every", "0s"], "--every"), (["work", "--no-such-option"], "--no-such-option"),
+    ])
+    func aBadOptionStopsWithOneLineNamingItAndExitCode2(arguments: [String], named option: String) async throws {
+        let run = try await CommandRun.run(arguments, environment: [:])
+        #expect(run.exitCode == 2)
+        #expect(run.standardError.split(separator: "\n").count == 1)
+        #expect(run.standardError.contains(option))
+    }
+
     @Test func missingDatabaseURLIsNamed() async throws {
         let run = try await CommandRun.run(["migrate"], environment: [:])
         #expect(run.exitCode == 2)

@@ -193,6 +193,39 @@ import Testing
         }
     }
 
+    /// The worker's sessions share `maxInHand`: two sessions of 40 pairs, whose windows would
+    /// be 100 each (twice the batch), hold 20 at most between them, not all 80.
+    @Test func aWorkersSessionsTogetherHoldNoMoreThanItsMaxInHand() async throws {
+        let seed = SimulatorSeed(candidates: 400, jobOrders: 2, tearsheets: Array(repeating: .init(members: 40, jobs: 1), count: 2))
+        try await FleetFixture.run(seed: seed) { fixture in
+            let expected = try await integrations(fixture, count: 2)
+            #expect(try await fixture.publisher().run().map(\.pairsPublished).reduce(0, +) == expected)
+            fixture.world.setFaults(SimulatorFaults(latency: .milliseconds(20)))  // pairs stay in hand a while
+            let channel = try await fixture.broker.openChannel()
+            let queues = [fixture.integrationID, "integration-1"].map { SessionQueue(integrationID: $0).queue }
+            let worker = fixture.sessionWorker(
+                "frugal", options: WorkerOptions(batchSize: 50, batchWait: .milliseconds(50), maxSessions: 2, maxInHand: 20))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await worker.run() }
+                // In hand: delivered and not yet added, i.e. published, minus what the queues
+                // still hold ready, minus rows (read last, so that the figure errs low).
+                var mostInHand = 0
+                let deadline = ContinuousClock.now + .seconds(60)
+                while try await fixture.rows() < expected, ContinuousClock.now < deadline {
+                    var ready = 0
+                    for queue in queues { ready += Int(try await channel.declareQueue(queue, passive: true).messageCount) }
+                    mostInHand = max(mostInHand, expected - ready - (try await fixture.rows()))
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                worker.stop()
+                try await group.waitForAll()
+                #expect(try await fixture.rows() == expected)
+                #expect(mostInHand > 0, "pairs were seen in hand")
+                #expect(mostInHand <= 20)
+            }
+        }
+    }
+
     @Test func aWorkerRecoversWhenEveryDatabaseSessionIsCut() async throws {
         let seed = SimulatorSeed(candidates: 200, jobOrders: 1, tearsheets: [.init(members: 30, jobs: 1)])
         try await FleetFixture.run(seed: seed) { fixture in

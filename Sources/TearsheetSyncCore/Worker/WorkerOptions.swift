@@ -19,6 +19,11 @@ public struct WorkerOptions: Sendable {
     public var prefetchSeconds: Int
     /// Sessions one worker holds at most.
     public var maxSessions: Int
+    /// Unacknowledged deliveries the whole worker holds at most: each session's window is at
+    /// most its share (`maxInHand / maxSessions`, and never under 10). Without it, 200
+    /// sessions of 1,500 calls a minute would each take 250 (10 s of budget): 50,000 pairs,
+    /// some 50 MiB, in hand at once.
+    public var maxInHand: Int
     /// A held session whose queue stays empty this long is given back; `busyIdleTimeout`
     /// when other sessions with work wait for a slot.
     public var sessionIdleTimeout: Duration
@@ -35,7 +40,7 @@ public struct WorkerOptions: Sendable {
     public init(
         batchSize: Int = 200, batchWait: Duration = .milliseconds(200), backoff: Duration = .milliseconds(500),
         maxBackoff: Duration = .seconds(30), pairAttempts: Int = 8, prefetch: Int? = nil, prefetchSeconds: Int = 10,
-        maxSessions: Int = 16, sessionIdleTimeout: Duration = .seconds(2), busyIdleTimeout: Duration = .milliseconds(250),
+        maxSessions: Int = 16, maxInHand: Int = 20_000, sessionIdleTimeout: Duration = .seconds(2), busyIdleTimeout: Duration = .milliseconds(250),
         sessionSlice: Duration = .seconds(60), deferInPlace: Duration = .seconds(10)
     ) {
         self.deferInPlace = deferInPlace
@@ -47,14 +52,17 @@ public struct WorkerOptions: Sendable {
         self.pairAttempts = max(pairAttempts, 1)
         self.prefetchSeconds = max(prefetchSeconds, 1)
         self.maxSessions = max(maxSessions, 1)
+        self.maxInHand = max(maxInHand, 1)
         self.sessionIdleTimeout = sessionIdleTimeout
         self.busyIdleTimeout = min(busyIdleTimeout, sessionIdleTimeout)
         self.sessionSlice = sessionSlice
     }
 
-    /// The prefetch window for a session with this Bullhorn budget.
+    /// The prefetch window for a session with this Bullhorn budget: the configured window,
+    /// less for a small budget, and no more than the session's share of `maxInHand`.
     func prefetch(callsPerMinute: Int?) -> UInt16 {
-        guard let callsPerMinute else { return prefetch }
-        return UInt16(min(Int(prefetch), max(10, callsPerMinute * prefetchSeconds / 60)))
+        let share = max(10, maxInHand / maxSessions)
+        let budgeted = callsPerMinute.map { max(10, $0 * prefetchSeconds / 60) } ?? Int(prefetch)
+        return UInt16(min(Int(prefetch), budgeted, share))
     }
 }
