@@ -65,7 +65,8 @@ struct BenchmarkOptions {
     static func childEnvironment(_ settings: [String: String]) -> [String: String] {
         var environment = settings
         environment["TSYNC_LOG_LEVEL"] = childLogLevel
-        for name in ["GLIBC_TUNABLES", "MALLOC_ARENA_MAX"] {
+        // PATH for a profiler's wrapper script (TSYNC_BENCH_WRAPPER), which finds its tools by it.
+        for name in ["GLIBC_TUNABLES", "MALLOC_ARENA_MAX", "PATH"] {
             if let value = ProcessInfo.processInfo.environment[name] { environment[name] = value }
         }
         return environment
@@ -88,6 +89,9 @@ struct BenchmarkOptions {
     var tearsheets = 770
     /// Memory figures (`publisher`, `memory`): of a `tearsheet-sync` linked as the image links it.
     var staticBinary = false
+    /// Worker suite: how many times the pairs already on their campaigns are drained (more
+    /// makes the phase long enough to profile).
+    var existingRounds = 4
     /// Budget suite: each integration's Bullhorn budget.
     var callsPerMinute = 1_500
     var amqpHost = ProcessInfo.processInfo.environment["AMQP_HOST"] ?? "127.0.0.1"
@@ -120,6 +124,7 @@ struct BenchmarkOptions {
             case "--bullhorn-latency-ms": bullhornLatencyMilliseconds = Int(iterator.next() ?? "") ?? bullhornLatencyMilliseconds
             case "--shared": sharedDirectory = iterator.next() ?? sharedDirectory
             case "--static": staticBinary = true
+            case "--rounds": existingRounds = max(Int(iterator.next() ?? "") ?? existingRounds, 1)
             default:
                 FileHandle.standardError.write(Data("unknown argument \(argument)\n".utf8))
                 exit(2)

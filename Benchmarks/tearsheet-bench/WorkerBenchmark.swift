@@ -9,8 +9,8 @@ import TearsheetSyncCore
 /// Workers draining the partitions, with 1 and then 2 workers, next to raw-limit's consume rate
 /// on the same broker:
 /// (b) new pairs: index, JobSubmission search and creation against the simulator, rows added;
-/// (a) the same pairs again, four times over: every one already on its campaign (two database
-///     queries a batch, no Bullhorn call).
+/// (a) the same pairs again, four times over (`--rounds`): every one already on its campaign
+///     (two database queries a batch, no Bullhorn call).
 ///
 /// Each worker is what one `tearsheet-sync work` process holds: its own broker connection,
 /// database pool and Bullhorn clients. The workers are started and hold all 16 partitions
@@ -23,7 +23,7 @@ import TearsheetSyncCore
 struct WorkerBenchmark {
     let options: BenchmarkOptions
     let integrations = 8
-    let existingRounds = 4
+    var existingRounds: Int { options.existingRounds }
 
     func run(into report: inout BenchmarkReport) async throws {
         let pairs = integrations * options.membersPerIntegration
@@ -101,7 +101,8 @@ struct WorkerBenchmark {
             let added = try await setup.query("SELECT count(*) FROM campaign_candidates").scalar(Int.self)
             guard added == pairs.count else { throw BenchmarkFailure("\(added) of \(pairs.count) pairs added") }
 
-            // Four times over: this phase is fast, and a longer drain measures it better.
+            // Four times over (`--rounds`): this phase is fast, and a longer drain measures it
+            // better.
             let again = Array(repeating: pairs, count: existingRounds).flatMap { $0 }
             let existingSeconds = try await publishAndDrain(again, to: publisher, workers: workers, pool: setup, databaseURL: databaseURL)
             return Measurement(newSeconds: newSeconds, existingSeconds: existingSeconds / Double(existingRounds), callsPerNewPair: callsPerNewPair)
@@ -154,6 +155,8 @@ struct WorkerBenchmark {
         try await channel.close()
         for session in sessions { try await SessionWorkStore(pool: pool).markPublished(session.integrationID) }
         let started = ContinuousClock.now
+        // Marks the drain's start for a profiler started then (`perf record -p`).
+        FileHandle.standardError.write(Data("bench: \(workers.count) worker(s) draining \(pairs.count) pairs\n".utf8))
         try await gate.executeScript(unsafeSQL: "COMMIT")
         await gate.close()
         try await until("workers acknowledge \(pairs.count) pairs") {

@@ -8,19 +8,27 @@ enum PairMessageFastDecoder {
     private enum Key: CaseIterable {
         case integrationId, campaignId, atsCandidateId, atsJobId, tearsheetId, source
 
+        /// By length first (only two names share one), then byte by byte over two buffers: a
+        /// generic walk of a `String.UTF8View` for each candidate name was the decoder's largest
+        /// cost in a profile of the dedup path.
         init?(_ bytes: UnsafeBufferPointer<UInt8>) {
-            guard let key = Self.allCases.first(where: { $0.name.elementsEqual(bytes) }) else { return nil }
-            self = key
+            for key in Self.allCases where key.name.utf8CodeUnitCount == bytes.count {
+                if key.name.withUTF8Buffer({ $0.elementsEqual(bytes) }) {
+                    self = key
+                    return
+                }
+            }
+            return nil
         }
 
-        var name: String.UTF8View {
+        var name: StaticString {
             switch self {
-            case .integrationId: "integrationId".utf8
-            case .campaignId: "campaignId".utf8
-            case .atsCandidateId: "atsCandidateId".utf8
-            case .atsJobId: "atsJobId".utf8
-            case .tearsheetId: "tearsheetId".utf8
-            case .source: "source".utf8
+            case .integrationId: "integrationId"
+            case .campaignId: "campaignId"
+            case .atsCandidateId: "atsCandidateId"
+            case .atsJobId: "atsJobId"
+            case .tearsheetId: "tearsheetId"
+            case .source: "source"
             }
         }
     }
