@@ -87,10 +87,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // What the two executables share on their command lines.
+        .target(
+            name: "CommandLineSupport",
+            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "tearsheet-sync",
             dependencies: [
-                "TearsheetSyncCore", "BullhornSimulator",
+                "TearsheetSyncCore", "BullhornSimulator", "CommandLineSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -101,7 +107,10 @@ let package = Package(
         ),
         .executableTarget(
             name: "tearsheet-bench",
-            dependencies: ["AMQPClient", "PostgresClient", "TearsheetSyncCore", "BullhornSimulator", "IntegrationSupport"],
+            dependencies: [
+                "AMQPClient", "PostgresClient", "TearsheetSyncCore", "BullhornSimulator", "IntegrationSupport", "CommandLineSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             path: "Benchmarks/tearsheet-bench",
             exclude: [],
             swiftSettings: swiftSettings

@@ -1,12 +1,9 @@
+import CommandLineSupport
 import Foundation
 import Logging
 
-/// `swift run -c release tearsheet-bench [amqp|postgres|publisher|worker|memory|calls|peer|all] [--messages N] [--rows N]
-///     [--members N] [--batch N] [--bullhorn-latency-ms N] [--tearsheets N] [--static]`,
-/// `swift run -c release tearsheet-bench budget [--members N] [--integrations N] [--calls-per-minute N]
-///     [--bullhorn-latency-ms N]` (see BudgetBenchmark), and
-/// `swift run -c release tearsheet-bench sessions [--integrations N] [--pairs N]` (scale figures
-/// of the session design; absolute, since no thin-C baseline does what it measures).
+/// `swift run -c release tearsheet-bench [SUITE] [OPTIONS]` (`--help` lists them; see
+/// BenchmarkCommand).
 ///
 /// Measures the project's AMQP and PostgreSQL paths and, in the same run on the same services,
 /// the thin-C baselines (../shared/bench/raw-limit for the broker, Benchmarks/baseline/pg_limit.c
@@ -18,7 +15,10 @@ struct BenchmarkMain {
             try await SessionScaleBenchmark.runChildWorker()
             return
         }
-        let options = BenchmarkOptions(arguments: Array(CommandLine.arguments.dropFirst()))
+        await BenchmarkCommand.mainTreatingBadOptionsAsSettings()
+    }
+
+    static func run(_ options: BenchmarkOptions) async throws {
         var report = BenchmarkReport()
         if options.suites.contains("amqp") {
             try await AMQPBenchmark(options: options).run(into: &report)
@@ -98,39 +98,6 @@ struct BenchmarkOptions {
     var amqpPort = Int(ProcessInfo.processInfo.environment["AMQP_PORT"] ?? "") ?? 5672
     var databaseURL = ProcessInfo.processInfo.environment["TSYNC_DATABASE_URL"] ?? "postgresql://postgres@127.0.0.1:5432/postgres"
     var sharedDirectory = ProcessInfo.processInfo.environment["TSYNC_SHARED_DIR"] ?? "../shared"
-
-    init(arguments: [String]) {
-        var iterator = arguments.makeIterator()
-        while let argument = iterator.next() {
-            switch argument {
-            case "amqp", "postgres", "publisher", "worker", "sessions", "calls", "memory", "peer": suites = [argument]
-            case "budget":
-                // Bullhorn's published limit and a realistic answer time; 20 integrations.
-                suites = [argument]
-                membersPerIntegration = 10_000
-                bullhornLatencyMilliseconds = 250
-                integrations = 20
-            case "--calls-per-minute": callsPerMinute = Int(iterator.next() ?? "") ?? callsPerMinute
-            case "--integrations": integrations = Int(iterator.next() ?? "") ?? integrations
-            case "--pairs": pairsPerSession = Int(iterator.next() ?? "") ?? pairsPerSession
-            case "all": suites = ["amqp", "postgres", "publisher", "worker", "memory", "calls", "peer"]
-            case "--tearsheets": tearsheets = Int(iterator.next() ?? "") ?? tearsheets
-            case "--messages": messages = Int(iterator.next() ?? "") ?? messages
-            case "--rows": rows = Int(iterator.next() ?? "") ?? rows
-            case "--window": window = Int(iterator.next() ?? "") ?? window
-            case "--prefetch": prefetch = Int(iterator.next() ?? "") ?? prefetch
-            case "--members": membersPerIntegration = Int(iterator.next() ?? "") ?? membersPerIntegration
-            case "--batch": batchSize = Int(iterator.next() ?? "") ?? batchSize
-            case "--bullhorn-latency-ms": bullhornLatencyMilliseconds = Int(iterator.next() ?? "") ?? bullhornLatencyMilliseconds
-            case "--shared": sharedDirectory = iterator.next() ?? sharedDirectory
-            case "--static": staticBinary = true
-            case "--rounds": existingRounds = max(Int(iterator.next() ?? "") ?? existingRounds, 1)
-            default:
-                FileHandle.standardError.write(Data("unknown argument \(argument)\n".utf8))
-                exit(2)
-            }
-        }
-    }
 }
 
 /// Rows of (what, ours, baseline) in the units each measurement uses.

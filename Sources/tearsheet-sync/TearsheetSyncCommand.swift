@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandLineSupport
 import TearsheetSyncCore
 
 @main
@@ -18,21 +19,8 @@ struct TearsheetSyncCommand: AsyncParsableCommand {
         ]
     )
 
-    /// As argument-parser's own, except that a bad option is a bad setting like any other: one
-    /// line naming it and exit code 2, not the usage text and 64 (a supervisor's log would
-    /// show the usage and bury the line).
+    /// A bad option stops the command like a bad setting: one line, exit 2.
     static func main() async {
-        do {
-            var command = try parseAsRoot()
-            if var command = command as? any AsyncParsableCommand {
-                try await command.run()
-            } else {
-                try command.run()
-            }
-        } catch {
-            guard exitCode(for: error) == .validationFailure else { exit(withError: error) }
-            printError(message(for: error))
-            exit(withError: ExitCode(2))
-        }
+        await mainTreatingBadOptionsAsSettings()
     }
 }

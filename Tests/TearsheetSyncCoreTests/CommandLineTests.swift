@@ -32,13 +32,15 @@ import TearsheetSyncCore
     }
 
     /// A bad option is a bad setting: one line naming it and exit 2, not argument-parser's
-    /// usage text and 64.
+    /// usage text and 64; the bench's too (it used to run on with the default).
     @Test(arguments: [
-        (["work", "--max-in-hand", "0"], "--max-in-hand"), (["work", "--batch", "x"], "--batch"),
-        (["publish", "--every", "0s"], "--every"), (["work", "--no-such-option"], "--no-such-option"),
+        ("tearsheet-sync", ["work", "--max-in-hand", "0"], "--max-in-hand"), ("tearsheet-sync", ["work", "--batch", "x"], "--batch"),
+        ("tearsheet-sync", ["publish", "--every", "0s"], "--every"), ("tearsheet-sync", ["work", "--no-such-option"], "--no-such-option"),
+        ("tearsheet-bench", ["worker", "--members", "x"], "--members"), ("tearsheet-bench", ["--rounds", "0"], "--rounds"),
+        ("tearsheet-bench", ["no-such-suite"], "<suite>"),
     ])
-    func aBadOptionStopsWithOneLineNamingItAndExitCode2(arguments: [String], named option: String) async throws {
-        let run = try await CommandRun.run(arguments, environment: [:])
+    func aBadOptionStopsWithOneLineNamingItAndExitCode2(binary: String, arguments: [String], named option: String) async throws {
+        let run = try await CommandRun.run(arguments, environment: [:], binary: binary)
         #expect(run.exitCode == 2)
         #expect(run.standardError.split(separator: "\n").count == 1)
         #expect(run.standardError.contains(option))

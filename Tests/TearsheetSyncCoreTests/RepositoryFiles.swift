@@ -18,14 +18,17 @@ enum RepositoryFiles {
     }
 
     /// The `tearsheet-sync` binary that `swift build` put beside the test bundle.
-    static var commandBinary: URL {
+    static var commandBinary: URL { builtBinary("tearsheet-sync") }
+
+    /// A binary of the package's that `swift build` put beside the test bundle.
+    static func builtBinary(_ name: String) -> URL {
         var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         while directory.path != "/" {
-            let candidate = directory.appendingPathComponent("tearsheet-sync")
+            let candidate = directory.appendingPathComponent(name)
             if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
             directory.deleteLastPathComponent()
         }
-        return root.appendingPathComponent(".build/debug/tearsheet-sync")
+        return root.appendingPathComponent(".build/debug/\(name)")
     }
 }
 
@@ -37,15 +40,15 @@ struct CommandRun {
 
     /// Runs it on a thread of its own: the pipes and the wait block, and the cooperative pool
     /// (two threads here) also serves the in-process simulator the command may be talking to.
-    static func run(_ arguments: [String], environment: [String: String]) async throws -> CommandRun {
+    static func run(_ arguments: [String], environment: [String: String], binary: String = "tearsheet-sync") async throws -> CommandRun {
         try await withCheckedThrowingContinuation { continuation in
-            Thread { continuation.resume(with: Result { try runBlocking(arguments, environment: environment) }) }.start()
+            Thread { continuation.resume(with: Result { try runBlocking(arguments, environment: environment, binary: binary) }) }.start()
         }
     }
 
-    private static func runBlocking(_ arguments: [String], environment: [String: String]) throws -> CommandRun {
+    private static func runBlocking(_ arguments: [String], environment: [String: String], binary: String) throws -> CommandRun {
         let process = Process()
-        process.executableURL = RepositoryFiles.commandBinary
+        process.executableURL = RepositoryFiles.builtBinary(binary)
         process.arguments = arguments
         process.environment = environment.merging(["PATH": "/usr/bin:/bin"]) { a, _ in a }
         process.currentDirectoryURL = RepositoryFiles.root
