@@ -389,7 +389,11 @@ final class AMQPConnectionCore: @unchecked Sendable {
             channel.fail(AMQPError(.closed, "the connection was closed"))
         }
         _ = amqp_connection_close(state, AMQP_REPLY_SUCCESS)
-        fail(AMQPError(.closed, "the connection was closed"))
+        let reason = fail(AMQPError(.closed, "the connection was closed"))
+        // Closed for everyone by the time `close()` returns, not when this thread next comes
+        // round to `shutDown`: a caller that checked `isOpen` right after closing could see it
+        // still open (CI did, under load). Commands already queued see `failure` and fail.
+        for command in inbox.close(reason: reason) { command(self) }
     }
 
     private func shutDown() {

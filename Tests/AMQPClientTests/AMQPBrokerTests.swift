@@ -147,6 +147,19 @@ import Testing
         #expect(!connection.isOpen)
     }
 
+    /// `isOpen` is false as soon as `close()` returns, not once the connection's thread comes
+    /// round to it (a worker's test saw a connection it had closed still open, on loaded CI).
+    /// Thirty times, since the window was short.
+    @Test func aClosedConnectionIsNoLongerOpenWhenCloseReturns() async throws {
+        for _ in 0..<30 {
+            let connection = try await AMQPConnection.connect(url: TestServices.amqpURL)
+            _ = try await connection.openChannel()
+            await connection.close()
+            #expect(!connection.isOpen)
+            await #expect(throws: AMQPError.self) { _ = try await connection.openChannel() }
+        }
+    }
+
     @Test func badCredentialsAreAnAuthenticationErrorWithoutThePassword() async throws {
         var configuration = try AMQPConfiguration(url: TestServices.amqpURL)
         configuration.password = "definitely-wrong-\(UUID())"

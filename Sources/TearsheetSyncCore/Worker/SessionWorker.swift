@@ -235,7 +235,14 @@ public final class SessionWorker: Sendable {
         if let current, current.areOpen { return current }
         do {
             let consume = current?.consume.isOpen == true ? current!.consume : try await connectBroker()
-            let deadLetters = current?.deadLetters.isOpen == true ? current!.deadLetters : try await connectBroker()
+            let deadLetters: AMQPConnection
+            do {
+                deadLetters = current?.deadLetters.isOpen == true ? current!.deadLetters : try await connectBroker()
+            } catch {
+                // Opened for this pair, it would stay open, unused and unclosed, for ever.
+                if consume !== current?.consume { await consume.close() }
+                throw error
+            }
             let fresh = BrokerConnections(consume: consume, deadLetters: deadLetters)
             brokers.withLock { $0 = fresh }
             logger.info("connected to the broker", metadata: ["worker": "\(workerID)"])
