@@ -7,7 +7,7 @@ extension AsyncParsableCommand {
     /// log would show the usage and bury the line).
     public static func mainTreatingBadOptionsAsSettings() async {
         do {
-            var command = try parseAsRoot()
+            var command = try await asyncParseAsRoot()
             if var command = command as? any AsyncParsableCommand {
                 try await command.run()
             } else {

@@ -24,7 +24,7 @@ struct WorkCommand: AsyncParsableCommand {
     @Option(help: "Sessions (integrations) this worker processes at once at most.")
     var maxSessions = 16
 
-    @Option(help: "Unacknowledged messages this worker holds at most, shared among its sessions (each gets at least 10).")
+    @Option(help: "Unacknowledged messages this worker holds at most, shared among its sessions (each gets at least 10; at least 10 × --max-sessions).")
     var maxInHand = 20_000
 
     @Option(help: "How long a JobSubmission whose creation had an unknown outcome (a timeout, a crash) is not created again: longer than Bullhorn may hold a write.")
@@ -35,7 +35,10 @@ struct WorkCommand: AsyncParsableCommand {
     func validate() throws {
         guard batch > 0 else { throw ValidationError("--batch must be positive") }
         guard maxSessions > 0 else { throw ValidationError("--max-sessions must be positive") }
-        guard maxInHand > 0 else { throw ValidationError("--max-in-hand must be positive") }
+        // Each session's window is at least 10, so a smaller total could not be kept to.
+        guard maxInHand >= 10 * maxSessions else {
+            throw ValidationError("--max-in-hand must be at least 10 × --max-sessions (\(10 * maxSessions))")
+        }
     }
 
     func run() async throws {

@@ -34,7 +34,8 @@ import TearsheetSyncCore
     /// A bad option is a bad setting: one line naming it and exit 2, not argument-parser's
     /// usage text and 64; the bench's too (it used to run on with the default).
     @Test(arguments: [
-        ("tearsheet-sync", ["work", "--max-in-hand", "0"], "--max-in-hand"), ("tearsheet-sync", ["work", "--batch", "x"], "--batch"),
+        ("tearsheet-sync", ["work", "--max-in-hand", "0"], "--max-in-hand"),
+        ("tearsheet-sync", ["work", "--max-sessions", "200", "--max-in-hand", "1999"], "--max-in-hand"), ("tearsheet-sync", ["work", "--batch", "x"], "--batch"),
         ("tearsheet-sync", ["publish", "--every", "0s"], "--every"), ("tearsheet-sync", ["work", "--no-such-option"], "--no-such-option"),
         ("tearsheet-bench", ["worker", "--members", "x"], "--members"), ("tearsheet-bench", ["--rounds", "0"], "--rounds"),
         ("tearsheet-bench", ["no-such-suite"], "<suite>"),

@@ -8,7 +8,7 @@ enum PairMessageFastDecoder {
     private enum Key: CaseIterable {
         case integrationId, campaignId, atsCandidateId, atsJobId, tearsheetId, source
 
-        /// By length first (only two names share one), then byte by byte over two buffers: a
+        /// By length first (the six names have six lengths), then byte by byte over two buffers: a
         /// generic walk of a `String.UTF8View` for each candidate name was the decoder's largest
         /// cost in a profile of the dedup path.
         init?(_ bytes: UnsafeBufferPointer<UInt8>) {

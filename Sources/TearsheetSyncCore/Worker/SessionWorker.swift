@@ -239,7 +239,7 @@ public final class SessionWorker: Sendable {
             do {
                 deadLetters = current?.deadLetters.isOpen == true ? current!.deadLetters : try await connectBroker()
             } catch {
-                // Opened for this pair, it would stay open, unused and unclosed, for ever.
+                // Opened for this pair and unused, it would stay open until released.
                 if consume !== current?.consume { await consume.close() }
                 throw error
             }

@@ -22,7 +22,8 @@ public struct WorkerOptions: Sendable {
     /// Unacknowledged deliveries the whole worker holds at most: each session's window is at
     /// most its share (`maxInHand / maxSessions`, and never under 10). Without it, 200
     /// sessions of 1,500 calls a minute would each take 250 (10 s of budget): 50,000 pairs,
-    /// some 50 MiB, in hand at once.
+    /// some 50 MiB, in hand at once. While a session is handed over, its window drains as its
+    /// successor's fills, so for those moments the worker may hold up to one window more.
     public var maxInHand: Int
     /// A held session whose queue stays empty this long is given back; `busyIdleTimeout`
     /// when other sessions with work wait for a slot.
