@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
 
-/// The bench's command line: a suite and the sizes it runs at. A bad value stops it with one
-/// line naming the option and exit 2 (it used to fall back to the default without a word).
+/// The bench's command line. A bad value stops it with one line naming the option and exit 2
+/// (it used to fall back to the default without a word).
 struct BenchmarkCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tearsheet-bench",
@@ -15,15 +15,18 @@ struct BenchmarkCommand: AsyncParsableCommand {
             under TSYNC_SHARED_DIR (../shared); TSYNC_BENCH_LOG_LEVEL shows what the fleet logs.
             """)
 
+    @OptionGroup var options: BenchmarkOptions
+
+    func run() async throws {
+        try await BenchmarkMain.run(options)
+    }
+}
+
+/// A suite and the sizes it runs at, as parsed, and the services from the environment: what
+/// every suite reads.
+struct BenchmarkOptions: ParsableArguments {
     enum Suite: String, ExpressibleByArgument, CaseIterable {
         case amqp, postgres, publisher, worker, memory, calls, peer, all, budget, sessions
-
-        var suites: Set<String> {
-            switch self {
-            case .all: ["amqp", "postgres", "publisher", "worker", "memory", "calls", "peer"]
-            default: [rawValue]
-            }
-        }
     }
 
     @Argument(help: "The suite to run.")
@@ -41,23 +44,23 @@ struct BenchmarkCommand: AsyncParsableCommand {
     @Option(help: "amqp: consumer prefetch.")
     var prefetch = 1000
 
-    @Option(help: "worker, peer, budget: members of each integration's tearsheet (2,500; budget 10,000).")
+    @Option(name: .customLong("members"), help: "worker, peer, budget: members of each integration's tearsheet (2,500; budget 10,000).")
     var members: Int?
 
     @Option(name: .customLong("bullhorn-latency-ms"), help: "worker, budget: Bullhorn's answer time (0; budget 250).")
-    var bullhornLatencyMilliseconds: Int?
+    var bullhornLatency: Int?
 
-    @Option(help: "worker: work --batch.")
-    var batch = 200
+    @Option(name: .customLong("batch"), help: "worker: work --batch.")
+    var batchSize = 200
 
-    @Option(help: "worker: times the pairs already on their campaigns are drained (more: long enough to profile).")
-    var rounds = 4
+    @Option(name: .customLong("rounds"), help: "worker: times the pairs already on their campaigns are drained (more: long enough to profile).")
+    var existingRounds = 4
 
-    @Option(help: "sessions, budget: integrations (2,000; budget 20).")
-    var integrations: Int?
+    @Option(name: .customLong("integrations"), help: "sessions, budget: integrations (2,000; budget 20).")
+    var integrationCount: Int?
 
-    @Option(help: "sessions: new pairs for each session under load.")
-    var pairs = 5
+    @Option(name: .customLong("pairs"), help: "sessions: new pairs for each session under load.")
+    var pairsPerSession = 5
 
     @Option(help: "calls: public tearsheets of the corporation.")
     var tearsheets = 770
@@ -65,7 +68,7 @@ struct BenchmarkCommand: AsyncParsableCommand {
     @Option(name: .customLong("calls-per-minute"), help: "budget: each integration's Bullhorn budget.")
     var callsPerMinute = 1_500
 
-    @Option(help: "The thin-C baselines' directory (default: TSYNC_SHARED_DIR, else ../shared).")
+    @Option(name: .customLong("shared"), help: "The thin-C baselines' directory (default: TSYNC_SHARED_DIR, else ../shared).")
     var shared: String?
 
     @Flag(name: .customLong("static"), help: "publisher, memory: measure tearsheet-sync built as the image builds it (--static-swift-stdlib).")
@@ -74,35 +77,34 @@ struct BenchmarkCommand: AsyncParsableCommand {
     func validate() throws {
         let sizes: [(String, Int?)] = [
             ("--messages", messages), ("--rows", rows), ("--window", window), ("--prefetch", prefetch), ("--members", members),
-            ("--batch", batch), ("--rounds", rounds), ("--integrations", integrations), ("--pairs", pairs),
+            ("--batch", batchSize), ("--rounds", existingRounds), ("--integrations", integrationCount), ("--pairs", pairsPerSession),
             ("--tearsheets", tearsheets), ("--calls-per-minute", callsPerMinute),
         ]
         for case let (name, value?) in sizes where value <= 0 { throw ValidationError("\(name) must be positive") }
-        if let latency = bullhornLatencyMilliseconds, latency < 0 { throw ValidationError("--bullhorn-latency-ms must be 0 or more") }
+        if let bullhornLatency, bullhornLatency < 0 { throw ValidationError("--bullhorn-latency-ms must be 0 or more") }
         if let port = ProcessInfo.processInfo.environment["AMQP_PORT"], Int(port).map({ (1...65_535).contains($0) }) != true {
             throw ValidationError("AMQP_PORT must be a port number")
         }
     }
 
-    func run() async throws {
-        var options = BenchmarkOptions()
-        let budget = suite == .budget
-        options.suites = suite?.suites ?? ["amqp", "postgres", "publisher"]
-        options.messages = messages
-        options.rows = rows
-        options.window = window
-        options.prefetch = prefetch
-        // The budget suite: Bullhorn's published limit and a realistic answer time; 20 integrations.
-        options.membersPerIntegration = members ?? (budget ? 10_000 : 2_500)
-        options.bullhornLatencyMilliseconds = bullhornLatencyMilliseconds ?? (budget ? 250 : 0)
-        options.integrations = integrations ?? (budget ? 20 : 2_000)
-        options.batchSize = batch
-        options.existingRounds = rounds
-        options.pairsPerSession = pairs
-        options.tearsheets = tearsheets
-        options.callsPerMinute = callsPerMinute
-        options.staticBinary = staticBinary
-        if let shared { options.sharedDirectory = shared }
-        try await BenchmarkMain.run(options)
+    var suites: Set<String> {
+        switch suite {
+        case nil: ["amqp", "postgres", "publisher"]
+        case .all: ["amqp", "postgres", "publisher", "worker", "memory", "calls", "peer"]
+        case let suite?: [suite.rawValue]
+        }
     }
+
+    // The budget suite: Bullhorn's published limit and a realistic answer time; 20 integrations.
+    private var isBudget: Bool { suite == .budget }
+    /// Worker suite: tearsheet size of each of its 8 integrations, and Bullhorn's answer time.
+    var membersPerIntegration: Int { members ?? (isBudget ? 10_000 : 2_500) }
+    var bullhornLatencyMilliseconds: Int { bullhornLatency ?? (isBudget ? 250 : 0) }
+    /// Sessions suite: integrations (session queues); budget suite: integrations at once.
+    var integrations: Int { integrationCount ?? (isBudget ? 20 : 2_000) }
+
+    var amqpHost: String { ProcessInfo.processInfo.environment["AMQP_HOST"] ?? "127.0.0.1" }
+    var amqpPort: Int { Int(ProcessInfo.processInfo.environment["AMQP_PORT"] ?? "") ?? 5672 }
+    var databaseURL: String { ProcessInfo.processInfo.environment["TSYNC_DATABASE_URL"] ?? "postgresql://postgres@127.0.0.1:5432/postgres" }
+    var sharedDirectory: String { shared ?? ProcessInfo.processInfo.environment["TSYNC_SHARED_DIR"] ?? "../shared" }
 }

@@ -53,7 +53,7 @@ struct BenchmarkMain {
     }
 }
 
-struct BenchmarkOptions {
+extension BenchmarkOptions {
     /// What the fleet inside the bench logs: nothing unless `TSYNC_BENCH_LOG_LEVEL` says.
     static let logLevel = ProcessInfo.processInfo.environment["TSYNC_BENCH_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
     /// What the `tearsheet-sync` processes the bench starts log: warnings unless it says.
@@ -71,33 +71,6 @@ struct BenchmarkOptions {
         }
         return environment
     }
-
-    var suites: Set<String> = ["amqp", "postgres", "publisher"]
-    var messages = 100_000
-    var rows = 200_000
-    var window = 1024
-    var prefetch = 1000
-    /// Worker suite: tearsheet size of each of its 8 integrations, and Bullhorn's answer time.
-    var membersPerIntegration = 2_500
-    var bullhornLatencyMilliseconds = 0
-    /// Worker suite: `work --batch`.
-    var batchSize = 200
-    /// Sessions suite: integrations (session queues), and new pairs for each under load.
-    var integrations = 2_000
-    var pairsPerSession = 5
-    /// Calls suite: public tearsheets of the corporation.
-    var tearsheets = 770
-    /// Memory figures (`publisher`, `memory`): of a `tearsheet-sync` linked as the image links it.
-    var staticBinary = false
-    /// Worker suite: how many times the pairs already on their campaigns are drained (more
-    /// makes the phase long enough to profile).
-    var existingRounds = 4
-    /// Budget suite: each integration's Bullhorn budget.
-    var callsPerMinute = 1_500
-    var amqpHost = ProcessInfo.processInfo.environment["AMQP_HOST"] ?? "127.0.0.1"
-    var amqpPort = Int(ProcessInfo.processInfo.environment["AMQP_PORT"] ?? "") ?? 5672
-    var databaseURL = ProcessInfo.processInfo.environment["TSYNC_DATABASE_URL"] ?? "postgresql://postgres@127.0.0.1:5432/postgres"
-    var sharedDirectory = ProcessInfo.processInfo.environment["TSYNC_SHARED_DIR"] ?? "../shared"
 }
 
 /// Rows of (what, ours, baseline) in the units each measurement uses.
