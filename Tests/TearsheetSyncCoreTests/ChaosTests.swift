@@ -360,7 +360,7 @@ struct ChaosProcess {
     let process: Process
 
     static func launch(_ arguments: [String], environment: [String: String], log: String) throws -> ChaosProcess {
-        if !FileManager.default.fileExists(atPath: log) { FileManager.default.createFile(atPath: log, contents: nil) }
+        if !FileManager.default.fileExists(atPath: log) { _ = FileManager.default.createFile(atPath: log, contents: nil) }
         let output = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         output.seekToEndOfFile()
         let process = Process()

@@ -145,7 +145,7 @@ import TearsheetSyncCore
             // Its output goes to a file, read while it runs: a loaded machine may take a while
             // for the first pass, so the test waits for passes rather than for a fixed time.
             let path = FileManager.default.temporaryDirectory.appendingPathComponent(TestServices.uniqueName("publish-every")).path
-            FileManager.default.createFile(atPath: path, contents: nil)
+            _ = FileManager.default.createFile(atPath: path, contents: nil)
             defer { try? FileManager.default.removeItem(atPath: path) }
             let process = try fixture.launch(["publish", "--every", "1s"], standardOutput: FileHandle(forWritingAtPath: path)!)
             var lines: [Substring] = []
