@@ -33,6 +33,9 @@ public struct BullhornPages<Element: Sendable>: AsyncSequence, Sendable {
         var cursor: Int64?
         let fetch: Fetch
 
+        /// True once the last page was read: `next()` returns nil.
+        public var isFinished: Bool { cursor == nil }
+
         public mutating func next() async throws -> [Element]? {
             guard let current = cursor else { return nil }
             let page = try await fetch(current)

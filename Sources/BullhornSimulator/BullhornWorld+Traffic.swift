@@ -97,6 +97,19 @@ extension BullhornWorld {
         state.withLock { $0.busiestMinute }
     }
 
+    /// The `where` clauses of the latest `query/…` calls (at most 10,000), in the order they
+    /// arrived: what a test reads to see which read a client started before which.
+    public var queriesArrived: [String] {
+        state.withLock { $0.queries }
+    }
+
+    func queryArrived(where condition: String) {
+        state.withLock { state in
+            if state.queries.count >= 10_000 { state.queries.removeFirst(state.queries.count / 2) }
+            state.queries.append(condition)
+        }
+    }
+
     /// The most REST calls answered at once so far.
     public var mostCallsInFlight: Int {
         state.withLock { $0.mostInFlight }

@@ -35,6 +35,8 @@ public final class BullhornWorld: Sendable {
         var busiestMinute = 0
         var inFlight = 0
         var mostInFlight = 0
+        /// The `where` of the latest query calls, in the order they arrived (see `queriesArrived`).
+        var queries: [String] = []
 
         mutating func served(_ fault: String) {
             faultsServed[fault, default: 0] += 1

@@ -13,11 +13,12 @@ struct RestRoutes: Sendable {
     func handle(_ request: Request, endpoint: String, _ body: ([String: String]) -> Response) async -> Response {
         let method = request.method == .get ? "GET" : (request.method == .put ? "PUT" : "POST")
         let key = endpoint.hasPrefix("PUT ") ? endpoint : "\(method) \(endpoint)"
+        var parameters: [String: String] = [:]
+        for (name, value) in request.uri.queryParameters { parameters[String(name)] = String(value) }
+        if endpoint.hasPrefix("query/"), let condition = parameters["where"] { world.queryArrived(where: condition) }
         let (fault, corrupt, latency) = world.restCall(key)
         defer { world.restCallEnded() }
         if latency > .zero { try? await Task.sleep(for: latency) }
-        var parameters: [String: String] = [:]
-        for (name, value) in request.uri.queryParameters { parameters[String(name)] = String(value) }
         let token = request.headers[HTTPField.Name("BhRestToken")!] ?? parameters["BhRestToken"]
         guard let token else {
             return SimulatorHTTP.error(.preconditionFailed, "BhRestToken is missing", key: "errors.preconditionFailed")

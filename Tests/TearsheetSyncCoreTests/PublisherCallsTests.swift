@@ -49,6 +49,35 @@ import Testing
         }
     }
 
+    /// The member additions of a first pass's overlap window (here every member: four pages)
+    /// are read while the pass reads the tearsheets' members, not after: the first additions
+    /// query reaches Bullhorn before the last member query of the 1,200-member tearsheet (whose
+    /// three pages, at 250 ms an answer, take the pass most of a second).
+    @Test func aFirstPassReadsTheMemberAdditionsBesideTheMembers() async throws {
+        try await FleetFixture.run(seed: Self.seed) { fixture in
+            for (index, job) in fixture.world.jobOrderIDs.enumerated() { try await fixture.addCampaign(Int64(index + 1), job: job) }
+            fixture.world.setFaults(SimulatorFaults(latency: .milliseconds(250)))
+            let big = try #require(fixture.world.tearsheets.first { $0.members.count == 1_200 })
+            let summary = try #require(try await fixture.publisher().run().first)
+            #expect(!summary.isFailure, "\(summary)")
+            let queries = fixture.world.queriesArrived
+            let firstAdditions = try #require(queries.firstIndex { $0.contains("dateAdded >") }, "\(queries)")
+            let lastMembers = try #require(queries.lastIndex { $0.contains("tearsheet.id = \(big.id) AND") }, "\(queries)")
+            #expect(firstAdditions < lastMembers, "\(queries)")
+
+            // And the next pass, incremental, publishes the members added since, once.
+            let tearsheet = big
+            let newcomers = Array(Set(fixture.world.candidateIDs).subtracting(tearsheet.members.map(\.candidateID)).sorted().prefix(3))
+            _ = try await fixture.drainSessions()
+            fixture.world.addMembers(newcomers, to: tearsheet.id, at: 1_764_000_060_000)  // a minute after the seed
+            let next = try #require(try await fixture.publisher().run().first)
+            #expect(!next.isFailure, "\(next)")
+            let taken = try await fixture.drainSessions()
+            #expect(Set(taken.map(\.pair.atsCandidateId)) == Set(newcomers), "\(taken.map(\.pair))")
+            #expect(taken.count == newcomers.count * tearsheet.jobOrderIDs.count)
+        }
+    }
+
     @Test func smallTearsheetsArePackedIntoSharedReadsOfAtMostAPage() {
         let groups = IntegrationPass.sharedReads([(1, 300), (2, 250), (3, 200), (4, 100), (5, 60), (6, 500)], pageSize: 500)
         #expect(groups.map { $0.sorted() } == [[6], [1, 3], [2, 4, 5]])

@@ -29,8 +29,19 @@ struct IntegrationPass {
     func run(into summary: inout PassSummary, previous: PublisherMarks, handled: inout PublisherMarks) async throws {
         let since: Date? = options.full ? nil : integration.tearsheetsLastSyncedAt.map { $0 - options.overlap.timeInterval }
         var fullyPublished = Set<Int64>()
+        // The member additions (see below) are read beside the tearsheets and their members as
+        // soon as their window is known: at the start of an incremental pass, once the last
+        // page of tearsheets is in for a first one. Read after everything else, they cost a
+        // first pass over 10,000 new members 20 calls in a row, an eighth of its time
+        // (`tearsheet-bench publisher`). What they find is handled after the tearsheets, as
+        // before; they are held whole meanwhile (an overlap window's worth, 40 bytes each).
+        var additions = since.map { readAdditions(since: $0) }
+        defer { additions?.cancel() }
         var pages = client.tearsheetsModified(since: since).makePageIterator()
         while let page = try await pages.next() {
+            if additions == nil, pages.isFinished, let newest = ([summary.newestChange].compactMap { $0 } + page.map(\.dateLastModified)).max() {
+                additions = readAdditions(since: newest - options.overlap.timeInterval)
+            }
             var sharing: [(tearsheet: BullhornTearsheet, campaigns: [CampaignStore.Campaign], change: Date?, members: Int)] = []
             for tearsheet in page {
                 summary.newestChange = max(summary.newestChange ?? tearsheet.dateLastModified, tearsheet.dateLastModified)
@@ -73,9 +84,10 @@ struct IntegrationPass {
         // no watermark still reads the additions of the overlap window, to mark them handled
         // (its full reads covered them) so that the next pass does not send them again.
         guard let additionsSince = since ?? summary.newestChange.map({ $0 - options.overlap.timeInterval }) else { return }
+        if additions == nil { additions = readAdditions(since: additionsSince) }
         var added: [Int64: [Int64]] = [:]
         var addedAt: [Int64: Date] = [:]  // by candidate: the change that calls for its pairs
-        for try await addition in client.membersAdded(since: additionsSince) {
+        for addition in try await additions!.value {
             summary.newestChange = max(summary.newestChange ?? addition.dateAdded, addition.dateAdded)
             handled.members[addition.memberID] = addition.dateAdded
             guard previous.members[addition.memberID] == nil, !fullyPublished.contains(addition.tearsheetID),
@@ -96,6 +108,12 @@ struct IntegrationPass {
                 candidates: added[tearsheet.id] ?? [], campaigns: active, tearsheet: tearsheet, changedAt: { since == nil ? nil : addedAt[$0] },
                 into: &summary)
         }
+    }
+
+    /// Reads the members added after `since` while the pass goes on; cancelled with the pass.
+    private func readAdditions(since: Date) -> Task<[BullhornMemberAddition], any Error> {
+        let client = client
+        return Task { try await client.membersAdded(since: since).collect() }
     }
 
     /// Groups tearsheets (id, member count) whose members fit one page together, largest
