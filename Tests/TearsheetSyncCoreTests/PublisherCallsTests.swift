@@ -66,15 +66,14 @@ import Testing
             #expect(firstAdditions < lastMembers, "\(queries)")
 
             // And the next pass, incremental, publishes the members added since, once.
-            let tearsheet = big
-            let newcomers = Array(Set(fixture.world.candidateIDs).subtracting(tearsheet.members.map(\.candidateID)).sorted().prefix(3))
+            let newcomers = Array(Set(fixture.world.candidateIDs).subtracting(big.members.map(\.candidateID)).sorted().prefix(3))
             _ = try await fixture.drainSessions()
-            fixture.world.addMembers(newcomers, to: tearsheet.id, at: 1_764_000_060_000)  // a minute after the seed
+            fixture.world.addMembers(newcomers, to: big.id, at: 1_764_000_060_000)  // a minute after the seed
             let next = try #require(try await fixture.publisher().run().first)
             #expect(!next.isFailure, "\(next)")
             let taken = try await fixture.drainSessions()
             #expect(Set(taken.map(\.pair.atsCandidateId)) == Set(newcomers), "\(taken.map(\.pair))")
-            #expect(taken.count == newcomers.count * tearsheet.jobOrderIDs.count)
+            #expect(taken.count == newcomers.count * big.jobOrderIDs.count)
         }
     }
 

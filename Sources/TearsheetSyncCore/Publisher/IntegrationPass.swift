@@ -32,7 +32,7 @@ struct IntegrationPass {
         // The member additions (see below) are read beside the tearsheets and their members as
         // soon as their window is known: at the start of an incremental pass, once the last
         // page of tearsheets is in for a first one. Read after everything else, they cost a
-        // first pass over 10,000 new members 20 calls in a row, an eighth of its time
+        // first pass over 10,000 new members 20 calls in a row, about a tenth of its time
         // (`tearsheet-bench publisher`). What they find is handled after the tearsheets, as
         // before; they are held whole meanwhile (an overlap window's worth, 40 bytes each).
         var additions = since.map { readAdditions(since: $0) }
