@@ -70,7 +70,7 @@ struct WorkerBenchmark {
     private func measure(workers count: Int, world: BullhornWorld, simulatorBase: String, amqpURL: String, databaseURL: String) async throws -> Measurement {
         let setup = PostgresPool(connectionString: databaseURL, maxConnections: 2)
         defer { Task { await setup.close() } }
-        _ = try await setup.withConnection { try await SchemaMigrator().migrate($0) }
+        try await setup.withConnection { try await SchemaMigrator().migrate($0) }
         let topology = try Topology.load(path: "topology.json")
         let publisher = try await AMQPConnection.connect(url: amqpURL)
         _ = try await TopologyApplier(definitions: topology.definitions).apply(

@@ -91,7 +91,7 @@ extension BullhornClient {
     }
 
     /// `query/{entity}` paged by id: each page asks for `id > last` in id order.
-    func keysetQuery<Record: Decodable, Element: Sendable>(
+    func keysetQuery<Record: Decodable & Sendable, Element: Sendable>(
         entity: String, conditions: [String], fields: String, _ transform: @escaping @Sendable (Record) -> (id: Int64, element: Element)
     ) -> BullhornPages<Element> {
         let endpoint = "GET query/\(entity)"

@@ -26,8 +26,7 @@ enum SimulatorHTTP {
     static func parameters(_ request: Request) async throws -> [String: String] {
         var values: [String: String] = [:]
         for (key, value) in request.uri.queryParameters { values[String(key)] = String(value) }
-        var mutable = request
-        let body = try await mutable.body.collect(upTo: 1 << 20)
+        let body = try await request.body.collect(upTo: 1 << 20)
         let text = String(buffer: body)
         if request.headers[.contentType]?.hasPrefix("application/x-www-form-urlencoded") == true {
             for pair in text.split(separator: "&") {

@@ -84,7 +84,7 @@ final class CurlEasyHandle {
                 // Copied now (the size is set first, so a body may hold NULs): the request may
                 // be sent long after this call, from nothing this frame keeps alive.
                 if body.isEmpty { body = [0] }
-                body.withUnsafeMutableBytes { tsync_curl_setopt_pointer(handle, CURLOPT_COPYPOSTFIELDS, $0.baseAddress) }
+                _ = body.withUnsafeMutableBytes { tsync_curl_setopt_pointer(handle, CURLOPT_COPYPOSTFIELDS, $0.baseAddress) }
             }
         }
         tsync_curl_setopt_slist(handle, CURLOPT_HTTPHEADER, exchange.headerList)

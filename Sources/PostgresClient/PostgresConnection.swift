@@ -80,6 +80,7 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     /// Runs `body` inside BEGIN … COMMIT; any error rolls back and is rethrown.
+    @discardableResult
     public func withTransaction<T>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
         try await query("BEGIN")
         let value: T

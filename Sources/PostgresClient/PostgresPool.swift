@@ -46,6 +46,7 @@ public final class PostgresPool: Sendable {
     }
 
     /// Leases a connection for the duration of `body`.
+    @discardableResult
     public func withConnection<T>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
         let connection = try await lease()
         do {
@@ -59,6 +60,7 @@ public final class PostgresPool: Sendable {
     }
 
     /// Leases a connection and runs `body` in a transaction on it.
+    @discardableResult
     public func withTransaction<T>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
         try await withConnection { connection in try await connection.withTransaction(body) }
     }

@@ -2,6 +2,7 @@ import BullhornClient
 import BullhornSimulator
 
 /// Runs a simulated Bullhorn and a client logged in to it with the standard account.
+@discardableResult
 func withSimulator<T: Sendable>(
     seed: SimulatorSeed = SimulatorSeed(), faults: SimulatorFaults = SimulatorFaults(),
     configuration: BullhornClientConfiguration = .fastRetries,
