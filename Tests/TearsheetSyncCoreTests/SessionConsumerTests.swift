@@ -157,6 +157,35 @@ import Testing
         }
     }
 
+    /// A pair delivered twice in one batch (a publisher's pass republished it) is one pair:
+    /// added once, with one JobSubmission, and both deliveries acknowledged; one that cannot be
+    /// added is dead-lettered twice, once per delivery, so that nothing is dropped.
+    @Test func aPairDeliveredTwiceInOneBatchIsAddedOnceOrDeadLetteredTwice() async throws {
+        try await FleetFixture.run(seed: SimulatorSeed(candidates: 10, jobOrders: 1)) { fixture in
+            let job = fixture.world.jobOrderIDs[0]
+            try await fixture.addCampaign(1, job: job)
+            let partition = SessionQueue(integrationID: fixture.integrationID)
+            try await partition.declare(on: fixture.broker)
+            let candidate = fixture.world.candidateIDs[0]
+            let good = PairMessage(integrationId: fixture.integrationID, campaignId: 1, atsCandidateId: candidate, atsJobId: job, tearsheetId: 1)
+            let unknown = PairMessage(integrationId: fixture.integrationID, campaignId: 404, atsCandidateId: candidate, atsJobId: job, tearsheetId: 1)
+            let channel = try await fixture.broker.openChannel(confirms: true)
+            _ = try await channel.publish(try [good, unknown, good, unknown].map {
+                AMQPPublish(exchange: Topology.pairsExchange, routingKey: partition.routingKey, message: try $0.amqpMessage())
+            })
+            let totals = try await consume(
+                consumer(fixture, options: WorkerOptions(batchSize: 10, batchWait: .milliseconds(300))), until: { $0.acknowledged >= 4 })
+            #expect(totals.batches == 1, "the four deliveries came in one batch")
+            #expect(totals.added == 1)
+            #expect(totals.deadLettered == 2)
+            #expect(try await fixture.pool.query("SELECT count(*) FROM campaign_candidates").scalar(Int.self) == 1)
+            #expect(fixture.world.jobSubmissionCount(candidate: candidate, jobOrder: job) == 1)
+            let letters = try await deadLetters(fixture, count: 2)
+            #expect(letters.map { $0.message.properties.messageID } == [unknown.messageID, unknown.messageID])
+            #expect(try await fixture.broker.openChannel().declareQueue(partition.queue, passive: true).messageCount == 0)
+        }
+    }
+
     /// Bullhorn throttles every call for a while: the batch waits in place, with backoff, and
     /// spends no delivery; when the throttling ends the pair is added and nothing is dead-lettered.
     @Test func aBatchWideTransientFailureIsRetriedInPlaceWithoutSpendingDeliveries() async throws {
