@@ -16,6 +16,12 @@ import Testing
         #expect(first.map(\.deliveryTag) == Array(UInt64(1)...10))
         let second = try #require(try await buffer.nextBatch(max: 10, wait: .seconds(5)))
         #expect(second.map(\.deliveryTag) == Array(UInt64(11)...20))
+        // The rest, fewer than a batch, goes whole, and what arrives after goes next.
+        let third = try #require(try await buffer.nextBatch(max: 10, wait: .milliseconds(200)))
+        #expect(third.map(\.deliveryTag) == Array(UInt64(21)...25))
+        buffer.push([delivery(26), delivery(27)])
+        let fourth = try #require(try await buffer.nextBatch(max: 10, wait: .milliseconds(200)))
+        #expect(fourth.map(\.deliveryTag) == [26, 27])
     }
 
     /// The last deliveries of a drained queue: nothing more is coming, so the partial batch
