@@ -35,13 +35,18 @@ struct IntegrationPass {
         // first pass over 10,000 new members 20 calls in a row, about a tenth of its time
         // (`tearsheet-bench publisher`). What they find is handled after the tearsheets, as
         // before; they are held whole meanwhile (an overlap window's worth, 40 bytes each).
-        var additions = since.map { readAdditions(since: $0) }
+        var additions: Task<[BullhornMemberAddition], any Error>?
         defer { additions?.cancel() }
+        // Their window: from the watermark less the overlap, or, with none, from the newest
+        // tearsheet change less the overlap (so that a first pass marks them handled too).
+        func startAdditions(newestChange: Date?) {
+            guard additions == nil, let start = since ?? newestChange.map({ $0 - options.overlap.timeInterval }) else { return }
+            additions = readAdditions(since: start)
+        }
+        startAdditions(newestChange: nil)
         var pages = client.tearsheetsModified(since: since).makePageIterator()
         while let page = try await pages.next() {
-            if additions == nil, pages.isFinished, let newest = ([summary.newestChange].compactMap { $0 } + page.map(\.dateLastModified)).max() {
-                additions = readAdditions(since: newest - options.overlap.timeInterval)
-            }
+            if pages.isFinished { startAdditions(newestChange: ([summary.newestChange].compactMap { $0 } + page.map(\.dateLastModified)).max()) }
             var sharing: [(tearsheet: BullhornTearsheet, campaigns: [CampaignStore.Campaign], change: Date?, members: Int)] = []
             for tearsheet in page {
                 summary.newestChange = max(summary.newestChange ?? tearsheet.dateLastModified, tearsheet.dateLastModified)
@@ -83,11 +88,11 @@ struct IntegrationPass {
         // the watermark find those, and only the added candidates need publishing. A pass with
         // no watermark still reads the additions of the overlap window, to mark them handled
         // (its full reads covered them) so that the next pass does not send them again.
-        guard let additionsSince = since ?? summary.newestChange.map({ $0 - options.overlap.timeInterval }) else { return }
-        if additions == nil { additions = readAdditions(since: additionsSince) }
+        startAdditions(newestChange: summary.newestChange)
+        guard let additions else { return }
         var added: [Int64: [Int64]] = [:]
         var addedAt: [Int64: Date] = [:]  // by candidate: the change that calls for its pairs
-        for addition in try await additions!.value {
+        for addition in try await additions.value {
             summary.newestChange = max(summary.newestChange ?? addition.dateAdded, addition.dateAdded)
             handled.members[addition.memberID] = addition.dateAdded
             guard previous.members[addition.memberID] == nil, !fullyPublished.contains(addition.tearsheetID),
