@@ -11,7 +11,12 @@ public final class TCPProxy: Sendable {
     public let port: Int
     private let listener: Int32
     private let targetPort: Int
-    private let connections = Mutex<[ProxiedConnection]>([])
+    private let state = Mutex<State>(State())
+
+    private struct State {
+        var connections: [ProxiedConnection] = []
+        var closed = false
+    }
 
     /// Listens on `port` (0: one the kernel picks) and forwards to `targetPort`.
     public init(toPort targetPort: Int, onPort port: Int = 0) throws {
@@ -50,25 +55,31 @@ public final class TCPProxy: Sendable {
     /// sockets stay open. Returns how many went silent.
     @discardableResult
     public func blackhole() -> Int {
-        connections.withLock { connections in
-            for connection in connections { connection.silent.store(true, ordering: .relaxed) }
-            return connections.count
+        state.withLock { state in
+            for connection in state.connections { connection.silent.store(true, ordering: .sequentiallyConsistent) }
+            return state.connections.count
         }
     }
 
     /// Connections proxied so far (open or not).
-    public var connectionCount: Int { connections.withLock { $0.count } }
+    public var connectionCount: Int { state.withLock { $0.connections.count } }
 
-    /// Closes the listener and every proxied connection.
+    /// Stops accepting and ends every proxied connection.
+    ///
+    /// Only `shutdown(2)` here: it wakes the threads blocked on those sockets, and each
+    /// descriptor is closed by the last thread that uses it. Closing them here instead let a
+    /// thread still on its way into `accept` or `read` use the number after the kernel had
+    /// given it to another socket: a later test's proxy listener, whose connections the old
+    /// thread then took (and forwarded without ever going silent).
     public func close() {
-        shutdown(listener, Int32(SHUT_RDWR))
-        Glibc.close(listener)
-        for connection in connections.withLock({ connections in defer { connections = [] }; return connections }) {
-            for socket in [connection.client, connection.upstream] {
-                shutdown(socket, Int32(SHUT_RDWR))
-                Glibc.close(socket)
-            }
+        let open = state.withLock { state in
+            guard !state.closed else { return [ProxiedConnection]() }
+            state.closed = true
+            shutdown(listener, Int32(SHUT_RDWR))
+            defer { state.connections = [] }
+            return state.connections
         }
+        for connection in open { connection.end() }
     }
 
     private static func loopback(port: Int) -> sockaddr_in {
@@ -79,10 +90,19 @@ public final class TCPProxy: Sendable {
         return address
     }
 
+    /// Runs on its own thread, which alone closes the listener, once `close()` has shut it.
     private func acceptLoop() {
         while true {
             let client = accept(listener, nil, nil)
-            guard client >= 0 else { return }  // closed
+            guard client >= 0 else {
+                let closed = state.withLock { state in
+                    if state.closed { Glibc.close(listener) }
+                    return state.closed
+                }
+                if closed { return }
+                usleep(10_000)  // out of descriptors, or an aborted connection: try again
+                continue
+            }
             let upstream = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             var target = Self.loopback(port: targetPort)
             let connected = withUnsafePointer(to: &target) {
@@ -94,9 +114,14 @@ public final class TCPProxy: Sendable {
                 continue
             }
             let connection = ProxiedConnection(client: client, upstream: upstream)
-            connections.withLock { $0.append(connection) }
+            let accepted = state.withLock { state in
+                guard !state.closed else { return false }
+                state.connections.append(connection)
+                return true
+            }
             Thread { Self.pump(from: client, to: upstream, silent: connection) }.start()
             Thread { Self.pump(from: upstream, to: client, silent: connection) }.start()
+            if !accepted { connection.end() }
         }
     }
 
@@ -108,26 +133,53 @@ public final class TCPProxy: Sendable {
         while true {
             let count = read(source, &buffer, buffer.count)
             guard count > 0 else { break }
-            if connection.silent.load(ordering: .relaxed) { continue }
+            if connection.silent.load(ordering: .sequentiallyConsistent) { continue }
             var sent = 0
             while sent < count {
                 let written = buffer[sent..<count].withUnsafeBytes { write(destination, $0.baseAddress, count - sent) }
-                guard written > 0 else { return }
+                guard written > 0 else { connection.pumpEnded(); return }
                 sent += written
             }
         }
-        if !connection.silent.load(ordering: .relaxed) { shutdown(destination, Int32(SHUT_WR)) }
+        if !connection.silent.load(ordering: .sequentiallyConsistent) { shutdown(destination, Int32(SHUT_WR)) }
+        connection.pumpEnded()
     }
 }
 
+/// One proxied connection: its two sockets are closed by whichever of its two pumps ends
+/// last, so that no descriptor is closed while a thread may still use its number.
 private final class ProxiedConnection: Sendable {
     let client: Int32
     let upstream: Int32
     let silent = Atomic<Bool>(false)
+    /// Pumps still running; nil once both sockets are closed.
+    private let pumpsRunning = Mutex<Int?>(2)
 
     init(client: Int32, upstream: Int32) {
         self.client = client
         self.upstream = upstream
+    }
+
+    /// Wakes both pumps: their reads return, and they end.
+    func end() {
+        pumpsRunning.withLock { running in
+            guard running != nil else { return }
+            shutdown(client, Int32(SHUT_RDWR))
+            shutdown(upstream, Int32(SHUT_RDWR))
+        }
+    }
+
+    func pumpEnded() {
+        pumpsRunning.withLock { running in
+            guard let count = running else { return }
+            if count > 1 {
+                running = count - 1  // the other may wait on a silent socket until close()
+            } else {
+                Glibc.close(client)
+                Glibc.close(upstream)
+                running = nil
+            }
+        }
     }
 }
 
