@@ -71,6 +71,9 @@ struct BenchmarkOptions: ParsableArguments {
     @Option(name: .customLong("shared"), help: "The thin-C baselines' directory (default: TSYNC_SHARED_DIR, else ../shared).")
     var shared: String?
 
+    @Option(help: "Runs of the suites, each next to its own baselines; more than one prints each row's medians and the range of its ratios.")
+    var runs = 1
+
     @Flag(name: .customLong("static"), help: "publisher, memory: measure tearsheet-sync built as the image builds it (--static-swift-stdlib).")
     var staticBinary = false
 
@@ -78,7 +81,7 @@ struct BenchmarkOptions: ParsableArguments {
         let sizes: [(String, Int?)] = [
             ("--messages", messages), ("--rows", rows), ("--window", window), ("--prefetch", prefetch), ("--members", members),
             ("--batch", batchSize), ("--rounds", existingRounds), ("--integrations", integrationCount), ("--pairs", pairsPerSession),
-            ("--tearsheets", tearsheets), ("--calls-per-minute", callsPerMinute),
+            ("--tearsheets", tearsheets), ("--calls-per-minute", callsPerMinute), ("--runs", runs),
         ]
         for case let (name, value?) in sizes where value <= 0 { throw ValidationError("\(name) must be positive") }
         if let bullhornLatency, bullhornLatency < 0 { throw ValidationError("--bullhorn-latency-ms must be 0 or more") }

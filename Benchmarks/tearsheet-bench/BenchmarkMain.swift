@@ -19,6 +19,20 @@ struct BenchmarkMain {
     }
 
     static func run(_ options: BenchmarkOptions) async throws {
+        if options.suites.contains("sessions") {
+            try await SessionScaleBenchmark(options: options).run()  // prints as it goes
+            return
+        }
+        var runs: [BenchmarkReport] = []
+        for run in 1...options.runs {
+            if options.runs > 1 { FileHandle.standardError.write(Data("tearsheet-bench: run \(run) of \(options.runs)\n".utf8)) }
+            runs.append(try await runOnce(options))
+        }
+        BenchmarkReport(combining: runs).print()
+    }
+
+    /// Every suite asked for, once, each next to its baselines measured just before it.
+    private static func runOnce(_ options: BenchmarkOptions) async throws -> BenchmarkReport {
         var report = BenchmarkReport()
         if options.suites.contains("amqp") {
             try await AMQPBenchmark(options: options).run(into: &report)
@@ -45,11 +59,7 @@ struct BenchmarkMain {
         if options.suites.contains("budget") {
             try await BudgetBenchmark(options: options).run(into: &report)
         }
-        if options.suites.contains("sessions") {
-            try await SessionScaleBenchmark(options: options).run()
-            return
-        }
-        report.print()
+        return report
     }
 }
 
@@ -80,21 +90,65 @@ struct BenchmarkReport {
         let ours: Double
         let baseline: Double?
         let unit: String
+        /// Over several runs: each run's ratio, taken against the baseline of that run.
+        var ratiosOfRuns: [Double] = []
+
+        /// The ratio printed: over several runs their median, since the baselines themselves
+        /// move by a fifth between runs minutes apart on two shared cores.
+        var ratio: Double? {
+            ratiosOfRuns.count > 1 ? ratiosOfRuns.median : baseline.map { ours / $0 }
+        }
     }
 
     var rows: [Row] = []
+
+    init() {}
+
+    /// Several runs of the same suites as one report: each row's median figure and median
+    /// baseline, and the median and range of its per-run ratios. A row missing from a run
+    /// (a suite that measured nothing) is left out of that row's figures, not counted as 0.
+    init(combining runs: [BenchmarkReport]) {
+        guard runs.count > 1, let first = runs.first else {
+            rows = runs.first?.rows ?? []
+            return
+        }
+        for name in first.rows.map(\.name) {
+            let measured = runs.compactMap { $0.rows.first(where: { $0.name == name }) }
+            let baselines = measured.compactMap(\.baseline)
+            var row = Row(
+                name: name, ours: measured.map(\.ours).median, baseline: baselines.isEmpty ? nil : baselines.median,
+                unit: measured[0].unit)
+            row.ratiosOfRuns = measured.compactMap { run in run.baseline.map { run.ours / $0 } }
+            rows.append(row)
+        }
+    }
 
     mutating func add(_ name: String, ours: Double, baseline: Double?, unit: String) {
         rows.append(Row(name: name, ours: ours, baseline: baseline, unit: unit))
     }
 
     func print() {
-        Swift.print("benchmark".padding(toLength: 56, withPad: " ", startingAt: 0) + "ours".leftPadded(12) + "baseline".leftPadded(12) + "ratio".leftPadded(8) + "  unit")
+        let runs = rows.map(\.ratiosOfRuns.count).max() ?? 0
+        Swift.print(
+            "benchmark".padding(toLength: 56, withPad: " ", startingAt: 0) + "ours".leftPadded(12) + "baseline".leftPadded(12)
+                + "ratio".leftPadded(8) + "  unit" + (runs > 1 ? "   (medians of \(runs) runs; ratios' range)" : ""))
         for row in rows {
             let baseline = row.baseline.map { String(format: "%.0f", $0) } ?? "-"
-            let ratio = row.baseline.map { String(format: "%.2f", row.ours / $0) } ?? "-"
-            Swift.print(row.name.padding(toLength: 56, withPad: " ", startingAt: 0) + String(format: "%.0f", row.ours).leftPadded(12) + baseline.leftPadded(12) + ratio.leftPadded(8) + "  \(row.unit)")
+            let ratio = row.ratio.map { String(format: "%.2f", $0) } ?? "-"
+            let range = row.ratiosOfRuns.count > 1 ? String(format: "   %.2f–%.2f", row.ratiosOfRuns.min()!, row.ratiosOfRuns.max()!) : ""
+            Swift.print(
+                row.name.padding(toLength: 56, withPad: " ", startingAt: 0) + String(format: "%.0f", row.ours).leftPadded(12)
+                    + baseline.leftPadded(12) + ratio.leftPadded(8) + "  \(row.unit)" + range)
         }
+    }
+}
+
+extension Array where Element == Double {
+    /// The middle value (the mean of the two middle ones for an even count); 0 when empty.
+    var median: Double {
+        guard !isEmpty else { return 0 }
+        let sorted = self.sorted()
+        return count % 2 == 1 ? sorted[count / 2] : (sorted[count / 2 - 1] + sorted[count / 2]) / 2
     }
 }
 
