@@ -110,6 +110,11 @@ extension BullhornWorld {
         }
     }
 
+    /// REST calls being answered now.
+    public var callsInFlight: Int {
+        state.withLock { $0.inFlight }
+    }
+
     /// The most REST calls answered at once so far.
     public var mostCallsInFlight: Int {
         state.withLock { $0.mostInFlight }

@@ -77,6 +77,26 @@ import Testing
         }
     }
 
+    /// A pass that fails while its member additions are being read returns only once that
+    /// read has ended: no call of a failed pass goes on beside the next one, spending its budget.
+    @Test func aFailedPassLeavesNoCallOfItsOwnInFlight() async throws {
+        try await FleetFixture.run(seed: Self.seed) { fixture in
+            for (index, job) in fixture.world.jobOrderIDs.enumerated() { try await fixture.addCampaign(Int64(index + 1), job: job) }
+            let first = try #require(try await fixture.publisher().run().first)
+            #expect(!first.isFailure, "\(first)")  // a watermark: the next pass reads the additions from its start
+            // The additions' query is answered after 3 s; the tearsheets' page, corrupt, after 0.5 s.
+            fixture.world.setFaults(
+                SimulatorFaults(
+                    endpointLatency: ["query/TearsheetMember": .seconds(3), "query/Tearsheet": .milliseconds(500)],
+                    corruptEndpoints: ["query/Tearsheet"]))
+            let started = ContinuousClock.now
+            let failed = try #require(try await fixture.publisher().run().first)
+            #expect(failed.isFailure, "\(failed)")
+            #expect(fixture.world.callsInFlight == 0, "returned \(ContinuousClock.now - started) after it started")
+            #expect(fixture.world.queriesArrived.last { $0.contains("dateAdded >") } != nil, "the additions were being read")
+        }
+    }
+
     @Test func smallTearsheetsArePackedIntoSharedReadsOfAtMostAPage() {
         let groups = IntegrationPass.sharedReads([(1, 300), (2, 250), (3, 200), (4, 100), (5, 60), (6, 500)], pageSize: 500)
         #expect(groups.map { $0.sorted() } == [[6], [1, 3], [2, 4, 5]])

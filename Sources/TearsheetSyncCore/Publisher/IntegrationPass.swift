@@ -28,97 +28,96 @@ struct IntegrationPass {
     /// handles goes into `handled`, committed with the watermark.
     func run(into summary: inout PassSummary, previous: PublisherMarks, handled: inout PublisherMarks) async throws {
         let since: Date? = options.full ? nil : integration.tearsheetsLastSyncedAt.map { $0 - options.overlap.timeInterval }
-        var fullyPublished = Set<Int64>()
-        // The member additions (see below) are read beside the tearsheets and their members as
-        // soon as their window is known: at the start of an incremental pass, once the last
-        // page of tearsheets is in for a first one. Read after everything else, they cost a
-        // first pass over 10,000 new members 20 calls in a row, about a tenth of its time
-        // (`tearsheet-bench publisher`). What they find is handled after the tearsheets, as
-        // before; they are held whole meanwhile (an overlap window's worth, 40 bytes each).
-        var additions: Task<[BullhornMemberAddition], any Error>?
-        defer { additions?.cancel() }
-        // Their window: from the watermark less the overlap, or, with none, from the newest
-        // tearsheet change less the overlap (so that a first pass marks them handled too).
-        func startAdditions(newestChange: Date?) {
-            guard additions == nil, let start = since ?? newestChange.map({ $0 - options.overlap.timeInterval }) else { return }
-            additions = readAdditions(since: start)
-        }
-        startAdditions(newestChange: nil)
-        var pages = client.tearsheetsModified(since: since).makePageIterator()
-        while let page = try await pages.next() {
-            if pages.isFinished { startAdditions(newestChange: ([summary.newestChange].compactMap { $0 } + page.map(\.dateLastModified)).max()) }
-            var sharing: [(tearsheet: BullhornTearsheet, campaigns: [CampaignStore.Campaign], change: Date?, members: Int)] = []
-            for tearsheet in page {
-                summary.newestChange = max(summary.newestChange ?? tearsheet.dateLastModified, tearsheet.dateLastModified)
-                handled.tearsheets[tearsheet.id] = tearsheet.dateLastModified
-                if !options.full, previous.handled(tearsheet: tearsheet.id, version: tearsheet.dateLastModified) {
-                    summary.tearsheetsUnchanged += 1  // re-read inside the overlap window, already sent
+        try await withThrowingTaskGroup(of: [BullhornMemberAddition].self) { additionsRead in
+            var fullyPublished = Set<Int64>()
+            // The member additions (see below) are read beside the tearsheets and their members
+            // as soon as their window is known: at the start of an incremental pass, once the
+            // last page of tearsheets is in for a first one. Read after everything else, they
+            // cost a first pass over 10,000 new members 20 calls in a row, about a tenth of its
+            // time (`tearsheet-bench publisher`). What they find is handled after the
+            // tearsheets; they are held whole meanwhile (an overlap window's worth, 40 bytes
+            // each). The read is the group's one child: a pass that fails cancels it and returns
+            // only once it has ended, so no call of a failed pass goes on spending the budget.
+            var additionsStarted = false
+            // Their window: from the watermark less the overlap, or, with none, from the newest
+            // tearsheet change less the overlap (so that a first pass marks them handled too).
+            func startAdditions(newestChange: Date?) {
+                guard !additionsStarted, let start = since ?? newestChange.map({ $0 - options.overlap.timeInterval }) else { return }
+                additionsStarted = true
+                let client = client
+                additionsRead.addTask { try await client.membersAdded(since: start).collect() }
+            }
+            startAdditions(newestChange: nil)
+            var pages = client.tearsheetsModified(since: since).makePageIterator()
+            while let page = try await pages.next() {
+                if pages.isFinished { startAdditions(newestChange: ([summary.newestChange].compactMap { $0 } + page.map(\.dateLastModified)).max()) }
+                var sharing: [(tearsheet: BullhornTearsheet, campaigns: [CampaignStore.Campaign], change: Date?, members: Int)] = []
+                for tearsheet in page {
+                    summary.newestChange = max(summary.newestChange ?? tearsheet.dateLastModified, tearsheet.dateLastModified)
+                    handled.tearsheets[tearsheet.id] = tearsheet.dateLastModified
+                    if !options.full, previous.handled(tearsheet: tearsheet.id, version: tearsheet.dateLastModified) {
+                        summary.tearsheetsUnchanged += 1  // re-read inside the overlap window, already sent
+                        continue
+                    }
+                    fullyPublished.insert(tearsheet.id)
+                    // The change that calls for the pairs, for their freshness: only a change since the
+                    // watermark is one (a first or a --full pass reads tearsheets changed months ago).
+                    let change = since.flatMap { tearsheet.dateLastModified > $0 ? tearsheet.dateLastModified : nil }
+                    summary.tearsheetsScanned += 1
+                    let active = try await activeCampaigns(of: tearsheet, into: &summary)
+                    guard !active.isEmpty else { continue }
+                    switch tearsheet.candidates {
+                    case .complete(let candidates):
+                        try await publish(candidates: candidates, campaigns: active, tearsheet: tearsheet, changedAt: { _ in change }, into: &summary)
+                    case .truncated(let total) where total <= client.configuration.pageSize:
+                        sharing.append((tearsheet, active, change, total))
+                    case .truncated, .unknown:
+                        try await publishAllMembers(of: tearsheet, campaigns: active, changedAt: change, into: &summary)
+                    }
+                }
+                let sharingByID = Dictionary(uniqueKeysWithValues: sharing.map { ($0.tearsheet.id, $0) })  // a page holds each id once
+                for group in Self.sharedReads(sharing.map { ($0.tearsheet.id, $0.members) }, pageSize: client.configuration.pageSize) {
+                    var members: [Int64: [Int64]] = [:]
+                    for try await member in client.tearsheetCandidateIDs(ofTearsheets: group) {
+                        members[member.tearsheetID, default: []].append(member.candidateID)
+                    }
+                    for read in group.compactMap({ sharingByID[$0] }) {
+                        try await publish(
+                            candidates: members[read.tearsheet.id] ?? [], campaigns: read.campaigns, tearsheet: read.tearsheet,
+                            changedAt: { _ in read.change }, into: &summary)
+                    }
+                }
+            }
+            // Adding a member may not bump the tearsheet's dateLastModified: member additions since
+            // the watermark find those, and only the added candidates need publishing. A pass with
+            // no watermark still reads the additions of the overlap window, to mark them handled
+            // (its full reads covered them) so that the next pass does not send them again.
+            startAdditions(newestChange: summary.newestChange)
+            guard let additions = try await additionsRead.next() else { return }
+            var added: [Int64: [Int64]] = [:]
+            var addedAt: [Int64: Date] = [:]  // by candidate: the change that calls for its pairs
+            for addition in additions {
+                summary.newestChange = max(summary.newestChange ?? addition.dateAdded, addition.dateAdded)
+                handled.members[addition.memberID] = addition.dateAdded
+                guard previous.members[addition.memberID] == nil, !fullyPublished.contains(addition.tearsheetID),
+                    let candidate = addition.candidateID
+                else { continue }
+                added[addition.tearsheetID, default: []].append(candidate)
+                addedAt[candidate] = max(addedAt[candidate] ?? addition.dateAdded, addition.dateAdded)
+            }
+            for tearsheet in try await client.tearsheets(ids: added.keys.sorted()) {
+                if tearsheet.isPrivate || tearsheet.isDeleted {
+                    summary.tearsheetsIgnored += 1
                     continue
                 }
-                fullyPublished.insert(tearsheet.id)
-                // The change that calls for the pairs, for their freshness: only a change since the
-                // watermark is one (a first or a --full pass reads tearsheets changed months ago).
-                let change = since.flatMap { tearsheet.dateLastModified > $0 ? tearsheet.dateLastModified : nil }
                 summary.tearsheetsScanned += 1
                 let active = try await activeCampaigns(of: tearsheet, into: &summary)
                 guard !active.isEmpty else { continue }
-                switch tearsheet.candidates {
-                case .complete(let candidates):
-                    try await publish(candidates: candidates, campaigns: active, tearsheet: tearsheet, changedAt: { _ in change }, into: &summary)
-                case .truncated(let total) where total <= client.configuration.pageSize:
-                    sharing.append((tearsheet, active, change, total))
-                case .truncated, .unknown:
-                    try await publishAllMembers(of: tearsheet, campaigns: active, changedAt: change, into: &summary)
-                }
-            }
-            let sharingByID = Dictionary(uniqueKeysWithValues: sharing.map { ($0.tearsheet.id, $0) })  // a page holds each id once
-            for group in Self.sharedReads(sharing.map { ($0.tearsheet.id, $0.members) }, pageSize: client.configuration.pageSize) {
-                var members: [Int64: [Int64]] = [:]
-                for try await member in client.tearsheetCandidateIDs(ofTearsheets: group) {
-                    members[member.tearsheetID, default: []].append(member.candidateID)
-                }
-                for read in group.compactMap({ sharingByID[$0] }) {
-                    try await publish(
-                        candidates: members[read.tearsheet.id] ?? [], campaigns: read.campaigns, tearsheet: read.tearsheet,
-                        changedAt: { _ in read.change }, into: &summary)
-                }
+                try await publish(
+                    candidates: added[tearsheet.id] ?? [], campaigns: active, tearsheet: tearsheet, changedAt: { since == nil ? nil : addedAt[$0] },
+                    into: &summary)
             }
         }
-        // Adding a member may not bump the tearsheet's dateLastModified: member additions since
-        // the watermark find those, and only the added candidates need publishing. A pass with
-        // no watermark still reads the additions of the overlap window, to mark them handled
-        // (its full reads covered them) so that the next pass does not send them again.
-        startAdditions(newestChange: summary.newestChange)
-        guard let additions else { return }
-        var added: [Int64: [Int64]] = [:]
-        var addedAt: [Int64: Date] = [:]  // by candidate: the change that calls for its pairs
-        for addition in try await additions.value {
-            summary.newestChange = max(summary.newestChange ?? addition.dateAdded, addition.dateAdded)
-            handled.members[addition.memberID] = addition.dateAdded
-            guard previous.members[addition.memberID] == nil, !fullyPublished.contains(addition.tearsheetID),
-                let candidate = addition.candidateID
-            else { continue }
-            added[addition.tearsheetID, default: []].append(candidate)
-            addedAt[candidate] = max(addedAt[candidate] ?? addition.dateAdded, addition.dateAdded)
-        }
-        for tearsheet in try await client.tearsheets(ids: added.keys.sorted()) {
-            if tearsheet.isPrivate || tearsheet.isDeleted {
-                summary.tearsheetsIgnored += 1
-                continue
-            }
-            summary.tearsheetsScanned += 1
-            let active = try await activeCampaigns(of: tearsheet, into: &summary)
-            guard !active.isEmpty else { continue }
-            try await publish(
-                candidates: added[tearsheet.id] ?? [], campaigns: active, tearsheet: tearsheet, changedAt: { since == nil ? nil : addedAt[$0] },
-                into: &summary)
-        }
-    }
-
-    /// Reads the members added after `since` while the pass goes on; cancelled with the pass.
-    private func readAdditions(since: Date) -> Task<[BullhornMemberAddition], any Error> {
-        let client = client
-        return Task { try await client.membersAdded(since: since).collect() }
     }
 
     /// Groups tearsheets (id, member count) whose members fit one page together, largest
