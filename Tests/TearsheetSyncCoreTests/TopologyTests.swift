@@ -24,6 +24,23 @@ import Testing
         #expect(throws: ConfigurationError.self) { try Topology(definitions: definitions) }
     }
 
+    /// The session policy's pattern is a regular expression as RabbitMQ reads it: anchored or
+    /// not, with classes and alternatives; one that does not compile names its policy.
+    @Test func theSessionPolicysPatternIsReadAsARegularExpression() throws {
+        var definitions = try TopologyDefinitions.load(path: RepositoryFiles.topologyJSON)
+        let session = try #require(definitions.policies?.firstIndex { $0.pattern.contains("session") })
+        for pattern in [#"^tearsheet\.session\."#, #"session\.[a-z0-9-]+$|^nothing$"#, "tearsheet[.]sess"] {
+            definitions.policies?[session].pattern = pattern
+            let topology = try Topology(definitions: definitions)
+            #expect(topology.isSessionQueue(SessionQueue(integrationID: "acme-1").queue), "\(pattern)")
+            #expect(!topology.isSessionQueue(Topology.deadLetterQueue), "\(pattern)")
+        }
+        definitions.policies?[session].pattern = #"^tearsheet\.session\.("#
+        let refusal = #expect(throws: ConfigurationError.self) { try Topology(definitions: definitions) }
+        #expect(refusal?.description.contains("invalid pattern") == true, "\(String(describing: refusal))")
+        #expect(refusal?.description.contains(definitions.policies![session].name) == true)
+    }
+
     /// `topology apply` over `rabbitmqctl import_definitions` of the same file: one broker state.
     @Test func applyingTwiceAndOverAnImportedDefinitionSucceedsAndThePolicyGovernsSessions() async throws {
         let management = ManagementAPI()
