@@ -23,6 +23,10 @@ final class AMQPConnectionCore: @unchecked Sendable {
     private var buffersKept = false
     /// Consumer tags, routing keys, content types and header names of the deliveries read here.
     private var recurring = RecurringStrings()
+    /// Messages whose content frames are still arriving, by channel. Kept when a channel is
+    /// forgotten: its last content may still come, and is then dropped with it (a channel id
+    /// used again starts afresh with its first basic.deliver).
+    private var contentInProgress: [UInt16: AMQPContentInProgress] = [:]
 
     init(configuration: AMQPConfiguration, inbox: AMQPCommandInbox) {
         self.configuration = configuration
@@ -173,8 +177,36 @@ final class AMQPConnectionCore: @unchecked Sendable {
             fail(AMQPError(.transport, "connection to \(configuration.host):\(configuration.port) lost: \(String(cString: amqp_error_string2(status)))"))
             return false
         }
-        if frame.frame_type == UInt8(AMQP_FRAME_METHOD) {
+        switch Int32(frame.frame_type) {
+        case AMQP_FRAME_METHOD:
             handleMethod(frame.payload.method, channel: frame.channel)
+        case AMQP_FRAME_HEADER:
+            let header = frame.payload.properties
+            guard contentInProgress[frame.channel] != nil, let decoded = header.decoded else {
+                // Content still in flight on a channel we closed is dropped with the channel.
+                guard channels[frame.channel] == nil else {
+                    fail(AMQPError(.transport, "a content header on channel \(frame.channel) that no delivery announced"))
+                    return false
+                }
+                break
+            }
+            let properties = CDecode.properties(decoded.assumingMemoryBound(to: amqp_basic_properties_t.self).pointee, strings: &recurring)
+            if let message = contentInProgress[frame.channel]!.header(properties, bodySize: header.body_size) {
+                contentArrived(message, channel: frame.channel)
+            }
+        case AMQP_FRAME_BODY:
+            guard contentInProgress[frame.channel]?.properties != nil else {
+                guard channels[frame.channel] == nil else {
+                    fail(AMQPError(.transport, "a content body on channel \(frame.channel) that no header announced"))
+                    return false
+                }
+                break
+            }
+            if let message = contentInProgress[frame.channel]!.bodyFragment(frame.payload.body_fragment) {
+                contentArrived(message, channel: frame.channel)
+            }
+        default:
+            break  // heartbeats: librabbitmq has already noted them
         }
         releaseBuffers(after: frame.channel, state: state)
         return true
@@ -206,31 +238,13 @@ final class AMQPConnectionCore: @unchecked Sendable {
         switch method.id {
         case tsync_method_basic_deliver:
             let deliver = method.decoded!.assumingMemoryBound(to: amqp_basic_deliver_t.self).pointee
-            let tag = recurring.string(deliver.consumer_tag)
-            let deliveryTag = deliver.delivery_tag
-            let redelivered = deliver.redelivered != 0
-            let exchange = recurring.string(deliver.exchange)
-            let routingKey = recurring.string(deliver.routing_key)
-            guard let message = readContent(channel: channel) else { return }
-            let delivery = AMQPDelivery(
-                deliveryTag: deliveryTag, redelivered: redelivered, exchange: exchange,
-                routingKey: routingKey, consumerTag: tag, message: message)
-            if let open = channels[channel], open.closeError == nil {
-                if let sink = open.consumers[tag] {
-                    if sink.add(delivery) { sinksToHandOver.append(sink) }
-                } else if let state {
-                    // A delivery that raced our basic.cancel: give it back to the queue.
-                    _ = amqp_basic_reject(state, channel, deliveryTag, 1)
-                }
-            }
-            // Otherwise the channel is closing or closed: the broker requeues what it had
-            // delivered there, and any method we sent on it would close the whole connection.
+            contentInProgress[channel] = AMQPContentInProgress(
+                .delivery(
+                    consumerTag: recurring.string(deliver.consumer_tag), deliveryTag: deliver.delivery_tag, redelivered: deliver.redelivered != 0,
+                    exchange: recurring.string(deliver.exchange), routingKey: recurring.string(deliver.routing_key)))
         case tsync_method_basic_return:
             let returned = method.decoded!.assumingMemoryBound(to: amqp_basic_return_t.self).pointee
-            let code = returned.reply_code
-            let text = CDecode.string(returned.reply_text)
-            guard let message = readContent(channel: channel) else { return }
-            channels[channel]?.recordReturn(messageID: message.properties.messageID ?? "", code: code, text: text)
+            contentInProgress[channel] = AMQPContentInProgress(.returned(replyCode: returned.reply_code, replyText: CDecode.string(returned.reply_text)))
         case tsync_method_basic_ack:
             let ack = method.decoded!.assumingMemoryBound(to: amqp_basic_ack_t.self).pointee
             channels[channel]?.confirm(upTo: ack.delivery_tag, multiple: ack.multiple != 0, nacked: false)
@@ -254,17 +268,26 @@ final class AMQPConnectionCore: @unchecked Sendable {
         }
     }
 
-    /// Reads the header and body frames that follow basic.deliver or basic.return.
-    private func readContent(channel: UInt16) -> AMQPMessage? {
-        guard let state else { return nil }
-        var message = amqp_message_t()
-        let reply = amqp_read_message(state, channel, &message, 0)
-        guard reply.reply_type == AMQP_RESPONSE_NORMAL else {
-            fail(AMQPError(.transport, "reading a message on channel \(channel) failed: \(String(cString: amqp_error_string2(reply.library_error)))"))
-            return nil
+    /// A delivered or returned message whose last content frame has been read.
+    private func contentArrived(_ message: AMQPMessage, channel: UInt16) {
+        guard let content = contentInProgress.removeValue(forKey: channel) else { return }
+        switch content.kind {
+        case .delivery(let tag, let deliveryTag, let redelivered, let exchange, let routingKey):
+            let delivery = AMQPDelivery(
+                deliveryTag: deliveryTag, redelivered: redelivered, exchange: exchange, routingKey: routingKey, consumerTag: tag, message: message)
+            if let open = channels[channel], open.closeError == nil {
+                if let sink = open.consumers[tag] {
+                    if sink.add(delivery) { sinksToHandOver.append(sink) }
+                } else if let state {
+                    // A delivery that raced our basic.cancel: give it back to the queue.
+                    _ = amqp_basic_reject(state, channel, deliveryTag, 1)
+                }
+            }
+            // Otherwise the channel is closing or closed: the broker requeues what it had
+            // delivered there, and any method we sent on it would close the whole connection.
+        case .returned(let code, let text):
+            channels[channel]?.recordReturn(messageID: message.properties.messageID ?? "", code: code, text: text)
         }
-        defer { amqp_destroy_message(&message) }
-        return AMQPMessage(body: CDecode.array(message.body), properties: CDecode.properties(message.properties, strings: &recurring))
     }
 
     // MARK: - Publishing
