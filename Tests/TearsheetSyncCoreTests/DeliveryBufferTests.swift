@@ -10,7 +10,7 @@ import Testing
     }
 
     @Test func aFullBatchIsTakenAtOnceAndTheRestWaitsForTheNext() async throws {
-        let buffer = DeliveryBuffer()
+        let buffer = DeliveryBuffer<AMQPDelivery>()
         for tag: UInt64 in 1...25 { buffer.push([delivery(tag)]) }
         let first = try #require(try await buffer.nextBatch(max: 10, wait: .seconds(5)))
         #expect(first.map(\.deliveryTag) == Array(UInt64(1)...10))
@@ -27,7 +27,7 @@ import Testing
     /// The last deliveries of a drained queue: nothing more is coming, so the partial batch
     /// goes once deliveries stop, long before the batch wait is over.
     @Test func aPartialBatchGoesOnceDeliveriesStopInsteadOfWaitingOutTheWindow() async throws {
-        let buffer = DeliveryBuffer()
+        let buffer = DeliveryBuffer<AMQPDelivery>()
         for tag: UInt64 in 1...3 { buffer.push([delivery(tag)]) }
         let started = ContinuousClock.now
         let batch = try #require(try await buffer.nextBatch(max: 200, wait: .seconds(10), quiet: .milliseconds(20)))
@@ -37,7 +37,7 @@ import Testing
 
     /// Deliveries still streaming in keep the batch open until it is full.
     @Test func deliveriesThatKeepComingFillTheBatch() async throws {
-        let buffer = DeliveryBuffer()
+        let buffer = DeliveryBuffer<AMQPDelivery>()
         buffer.push([delivery(1)])
         let feeder = Task {
             for tag in 2...40 as ClosedRange<UInt64> {
@@ -51,7 +51,7 @@ import Testing
     }
 
     @Test func anEndedConsumerYieldsWhatIsLeftThenNil() async throws {
-        let buffer = DeliveryBuffer()
+        let buffer = DeliveryBuffer<AMQPDelivery>()
         buffer.push([delivery(1)])
         buffer.end(nil)
         #expect(try await buffer.nextBatch(max: 10, wait: .seconds(5))?.count == 1)
@@ -60,7 +60,7 @@ import Testing
 
     /// A batch waiting to fill is resumed by the delivery that fills it, not by its window.
     @Test func theDeliveryThatFillsTheBatchReleasesIt() async throws {
-        let buffer = DeliveryBuffer()
+        let buffer = DeliveryBuffer<AMQPDelivery>()
         buffer.push([delivery(1)])
         let feeder = Task {
             try await Task.sleep(for: .milliseconds(100))

@@ -65,18 +65,25 @@ public struct PairMessage: Sendable, Equatable, Codable {
     public static let changedAtHeader = "tsync-changed-at"
 
     public func amqpMessage(at date: Date = Date(), changedAt: Date? = nil) throws -> AMQPMessage {
+        amqpMessage(timestamp: UInt64(date.timeIntervalSince1970), changedAtMillis: changedAt.map { Int64($0.timeIntervalSince1970 * 1000) })
+    }
+
+    /// The message with these two values as they travel: seconds since 1970 for `timestamp`,
+    /// milliseconds for the change header (a worker rebuilding a message it decoded passes them
+    /// on exactly as they came).
+    func amqpMessage(timestamp: UInt64?, changedAtMillis: Int64?) -> AMQPMessage {
         var headers: [String: AMQPFieldValue] = ["session-id": .string(integrationId)]
-        if let changedAt { headers[Self.changedAtHeader] = .int(Int64(changedAt.timeIntervalSince1970 * 1000)) }
+        if let changedAtMillis { headers[Self.changedAtHeader] = .int(changedAtMillis) }
         return AMQPMessage(
             body: jsonBody,
             properties: AMQPProperties(
-                contentType: "application/json", messageID: messageID, type: Self.type,
-                timestamp: UInt64(date.timeIntervalSince1970), persistent: true, headers: headers))
+                contentType: "application/json", messageID: messageID, type: Self.type, timestamp: timestamp, persistent: true,
+                headers: headers))
     }
 
-    /// The change time a delivered message carries, if any.
-    public static func changedAt(_ message: AMQPMessage) -> Date? {
-        message.properties.headers[changedAtHeader]?.intValue.map { Date(timeIntervalSince1970: Double($0) / 1000) }
+    /// The change time a delivered message carries, if any, in milliseconds since 1970.
+    static func changedAtMillis(_ message: AMQPMessage) -> Int64? {
+        message.properties.headers[changedAtHeader]?.intValue
     }
 
     /// Decodes and validates a delivered message. The error says what is wrong, for the

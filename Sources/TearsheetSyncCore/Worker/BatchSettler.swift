@@ -41,7 +41,7 @@ struct BatchSettler {
 
     /// Settles the batch; `beforeAcknowledging` runs when every pair is settled, right before
     /// the one acknowledgement.
-    mutating func settle(_ batch: [AMQPDelivery], beforeAcknowledging: () async throws -> Void = {}) async throws {
+    mutating func settle(_ batch: [HeldDelivery], beforeAcknowledging: () async throws -> Void = {}) async throws {
         let started = ContinuousClock.now
         do {
             try await settleEveryPair(batch, beforeAcknowledging: beforeAcknowledging)
@@ -52,19 +52,17 @@ struct BatchSettler {
         }
     }
 
-    private mutating func settleEveryPair(_ batch: [AMQPDelivery], beforeAcknowledging: () async throws -> Void) async throws {
-        var deadLetters: [(AMQPDelivery, String)] = []
+    private mutating func settleEveryPair(_ batch: [HeldDelivery], beforeAcknowledging: () async throws -> Void) async throws {
+        var deadLetters: [(HeldDelivery, String)] = []
         var waiting: [PairKey: PlacesInBatch] = [:]
         for (place, delivery) in batch.enumerated() {
-            do {
-                let pair = try PairMessage.decode(delivery.message)
-                guard pair.integrationId == integrationID else {
-                    deadLetters.append((delivery, "pair of integration \(pair.integrationId) in the session of \(integrationID)"))
-                    continue
-                }
+            switch delivery.content {
+            case .malformed(_, let reason):
+                deadLetters.append((delivery, reason))
+            case .pair(let pair, _, _) where pair.integrationId != integrationID:
+                deadLetters.append((delivery, "pair of integration \(pair.integrationId) in the session of \(integrationID)"))
+            case .pair(let pair, _, _):
                 if waiting[pair.pair] == nil { waiting[pair.pair] = PlacesInBatch(place) } else { waiting[pair.pair]!.append(place) }
-            } catch {
-                deadLetters.append((delivery, "malformed message: \(error)"))
             }
         }
         var attempts: [PairKey: Int] = [:]
@@ -96,7 +94,7 @@ struct BatchSettler {
             }
             let now = Date()
             for pair in outcome.added {
-                if let changed = waiting[pair]?.all.compactMap({ PairMessage.changedAt(batch[$0].message) }).max() {
+                if let changed = waiting[pair]?.all.compactMap({ batch[$0].changedAt }).max() {
                     FleetMetrics.pairFreshness(integrationID).record(max(0, now.timeIntervalSince(changed)))
                 }
             }
@@ -164,11 +162,9 @@ struct BatchSettler {
     /// Publishes copies of these deliveries to the back of their session queue, confirmed,
     /// before the originals are acknowledged with the batch: new messages, with every delivery
     /// still to spend. Their pairs come round again after the session's other work.
-    private mutating func sendToBack(_ deliveries: [AMQPDelivery]) async throws {
+    private mutating func sendToBack(_ deliveries: [HeldDelivery]) async throws {
         let publishes = deliveries.map { delivery in
-            AMQPPublish(
-                exchange: Topology.pairsExchange, routingKey: consumer.session.routingKey, mandatory: true,
-                message: DeadLetterQueue.original(delivery.message))
+            AMQPPublish(exchange: Topology.pairsExchange, routingKey: consumer.session.routingKey, mandatory: true, message: delivery.message)
         }
         let outcomes = try await deadLetterPublisher().publish(publishes)
         guard outcomes.allSatisfy(\.isConfirmed) else {
@@ -181,7 +177,7 @@ struct BatchSettler {
     /// Publishes copies to the dead-letter exchange with the reason in a header, confirmed,
     /// before the originals are acknowledged: nothing is dropped, even if we crash in between
     /// (the original is then redelivered and dead-lettered again).
-    private mutating func deadLetter(_ letters: [(AMQPDelivery, String)]) async throws {
+    private mutating func deadLetter(_ letters: [(HeldDelivery, String)]) async throws {
         guard !letters.isEmpty else { return }
         let publishes = letters.map { delivery, reason in
             var message = delivery.message
@@ -195,7 +191,7 @@ struct BatchSettler {
             throw PublishFailure("the dead-letter exchange did not take \(outcomes.filter { !$0.isConfirmed }.count) messages")
         }
         for (delivery, reason) in letters {
-            logger.warning("dead-lettered", metadata: ["message_id": "\(delivery.message.properties.messageID ?? "?")", "reason": "\(reason)"])
+            logger.warning("dead-lettered", metadata: ["message_id": "\(delivery.messageID)", "reason": "\(reason)"])
         }
     }
 

@@ -74,7 +74,7 @@ public struct DeadLetterQueue: Sendable {
         guard wanted > 0 else { return [] }
         try await channel.setPrefetch(UInt16(min(wanted, 65_535)))
         let consumer = try await channel.consume(queue: Topology.deadLetterQueue)
-        let (buffer, pump) = DeliveryBuffer.filled(from: consumer)
+        let (buffer, pump) = DeliveryBuffer.filled(from: consumer, as: { $0 })
         defer { pump.cancel() }
         var deliveries: [AMQPDelivery] = []
         while deliveries.count < wanted {

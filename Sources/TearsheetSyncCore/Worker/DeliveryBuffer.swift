@@ -3,13 +3,14 @@ import Synchronization
 
 /// Deliveries of one consumer, taken in batches: "up to `max`, or what arrived within `wait`
 /// of the first, or what arrived before deliveries paused for `quiet`". A pump task fills it
-/// from the consumer's stream.
+/// from the consumer's stream, turning each delivery as it comes into the `Item` its reader
+/// keeps (a session: `HeldDelivery`, the pair decoded; `dlq`: the delivery whole).
 ///
 /// Event-driven: a waiting `nextBatch` is resumed by the delivery that fills its batch, by the
 /// consumer's end, or by one timer at the moment its batch would go anyway; it never polls.
-final class DeliveryBuffer: Sendable {
+final class DeliveryBuffer<Item: Sendable>: Sendable {
     private struct State {
-        var items: [AMQPDelivery] = []
+        var items: [Item] = []
         var lastArrival = ContinuousClock.now
         var ended = false
         var failure: (any Error)?
@@ -21,13 +22,15 @@ final class DeliveryBuffer: Sendable {
 
     private let state = Mutex(State())
 
-    /// A buffer that a task fills from `consumer` until the consumer ends (or fails); cancel
-    /// the task when done with the buffer.
-    static func filled(from consumer: AMQPConsumer) -> (buffer: DeliveryBuffer, pump: Task<Void, Never>) {
+    /// A buffer that a task fills from `consumer`, each delivery made an item by `item`, until
+    /// the consumer ends (or fails); cancel the task when done with the buffer.
+    static func filled(
+        from consumer: AMQPConsumer, as item: @escaping @Sendable (AMQPDelivery) -> Item
+    ) -> (buffer: DeliveryBuffer, pump: Task<Void, Never>) {
         let buffer = DeliveryBuffer()
         let pump = Task {
             do {
-                for try await deliveries in consumer.batches { buffer.push(deliveries) }
+                for try await deliveries in consumer.batches { buffer.push(deliveries.map(item)) }
                 buffer.end(nil)
             } catch {
                 buffer.end(error)
@@ -36,9 +39,9 @@ final class DeliveryBuffer: Sendable {
         return (buffer, pump)
     }
 
-    func push(_ deliveries: [AMQPDelivery]) {
+    func push(_ items: [Item]) {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            state.items.append(contentsOf: deliveries)
+            state.items.append(contentsOf: items)
             state.lastArrival = .now
             guard state.items.count >= state.wanted else { return nil }
             defer { state.waiter = nil }
@@ -61,7 +64,7 @@ final class DeliveryBuffer: Sendable {
     /// stop flag); nil once the consumer has ended and everything was taken. After the first
     /// delivery the batch gathers until it has `max`, `wait` has passed, or nothing more came
     /// for `quiet`: a drained queue's last, partial batch goes without waiting out `wait`.
-    func nextBatch(max: Int, wait: Duration, quiet: Duration = .milliseconds(20), idle: Duration = .seconds(1)) async throws -> [AMQPDelivery]? {
+    func nextBatch(max: Int, wait: Duration, quiet: Duration = .milliseconds(20), idle: Duration = .seconds(1)) async throws -> [Item]? {
         await waitUntil(count: 1, orUntil: .now + idle)
         if state.withLock({ $0.items.isEmpty && !$0.ended }) { return [] }
         // More may arrive right behind the first: gather while they keep coming.
@@ -72,7 +75,7 @@ final class DeliveryBuffer: Sendable {
             if full || ContinuousClock.now >= goes { break }
             await waitUntil(count: max, orUntil: goes)
         }
-        return try state.withLock { state -> [AMQPDelivery]? in
+        return try state.withLock { state -> [Item]? in
             if state.items.isEmpty {
                 if let failure = state.failure { throw failure }
                 return nil

@@ -101,7 +101,7 @@ public struct SessionConsumer: Sendable {
             try? await channel.close()
             throw error
         }
-        let (buffer, pump) = DeliveryBuffer.filled(from: consumer)
+        let (buffer, pump) = DeliveryBuffer.filled(from: consumer, as: HeldDelivery.init)
         let shuttingDown = shuttingDown ?? shouldStop
         // Waiting out a retry is pointless once either connection is gone: the batch cannot be
         // acknowledged, and the broker hands it to the session's next consumer.
@@ -126,7 +126,7 @@ public struct SessionConsumer: Sendable {
     }
 
     private func consume(
-        _ buffer: DeliveryBuffer, consumer: AMQPConsumer, batchSize: Int, settler: inout BatchSettler,
+        _ buffer: DeliveryBuffer<HeldDelivery>, consumer: AMQPConsumer, batchSize: Int, settler: inout BatchSettler,
         report: @Sendable (Totals) -> Void
     ) async throws -> Ending {
         let work = SessionWorkStore(pool: processor.pool)
