@@ -18,11 +18,13 @@ extension AMQPConnectionCore {
         let channel = AMQPChannelState(id: id)
         channels[id] = channel
         do {
-            amqp_channel_open(state, id)
-            try check(amqp_get_rpc_reply(state), channel: id, "open channel \(id)")
+            var open = amqp_channel_open_t(out_of_band: amqp_empty_bytes)
+            try check(call(channel: id, tsync_method_channel_open, &open, replyID: tsync_method_channel_open_ok), channel: id, "open channel \(id)")
             if confirms {
-                amqp_confirm_select(state, id)
-                try check(amqp_get_rpc_reply(state), channel: id, "enable publisher confirms")
+                var select = amqp_confirm_select_t(nowait: 0)
+                try check(
+                    call(channel: id, tsync_method_confirm_select, &select, replyID: tsync_method_confirm_select_ok), channel: id,
+                    "enable publisher confirms")
                 channel.confirms = true
             }
         } catch {
@@ -74,16 +76,17 @@ extension AMQPConnectionCore {
         channel id: UInt16, name: String, passive: Bool, durable: Bool, exclusive: Bool,
         autoDelete: Bool, arguments: [String: AMQPFieldValue]
     ) throws -> AMQPQueueState {
-        let (state, _) = try usableChannel(id)
+        _ = try usableChannel(id)
         let arena = CArena()
-        let ok = amqp_queue_declare(
-            state, id, arena.bytes(name), passive ? 1 : 0, durable ? 1 : 0, exclusive ? 1 : 0,
-            autoDelete ? 1 : 0, arena.table(arguments))
-        try check(amqp_get_rpc_reply(state), channel: id, "declare queue \(name)")
-        guard let ok else { throw AMQPError(.unexpectedFrame, "declare queue \(name): no declare-ok") }
-        return AMQPQueueState(
-            name: CDecode.string(ok.pointee.queue), messageCount: ok.pointee.message_count,
-            consumerCount: ok.pointee.consumer_count)
+        var declare = amqp_queue_declare_t(
+            ticket: 0, queue: arena.bytes(name), passive: passive ? 1 : 0, durable: durable ? 1 : 0, exclusive: exclusive ? 1 : 0,
+            auto_delete: autoDelete ? 1 : 0, nowait: 0, arguments: arena.table(arguments))
+        let reply = call(channel: id, tsync_method_queue_declare, &declare, replyID: tsync_method_queue_declare_ok)
+        try check(reply, channel: id, "declare queue \(name)")
+        guard let ok = reply.reply.decoded?.assumingMemoryBound(to: amqp_queue_declare_ok_t.self).pointee else {
+            throw AMQPError(.unexpectedFrame, "declare queue \(name): no declare-ok")
+        }
+        return AMQPQueueState(name: CDecode.string(ok.queue), messageCount: ok.message_count, consumerCount: ok.consumer_count)
     }
 
     func bindQueue(channel id: UInt16, queue: String, exchange: String, routingKey: String, arguments: [String: AMQPFieldValue]) throws {
@@ -117,9 +120,9 @@ extension AMQPConnectionCore {
     }
 
     func qos(channel id: UInt16, prefetchCount: UInt16) throws {
-        let (state, _) = try usableChannel(id)
-        amqp_basic_qos(state, id, 0, prefetchCount, 0)
-        try check(amqp_get_rpc_reply(state), channel: id, "set prefetch \(prefetchCount)")
+        _ = try usableChannel(id)
+        var qos = amqp_basic_qos_t(prefetch_size: 0, prefetch_count: prefetchCount, global: 0)
+        try check(call(channel: id, tsync_method_basic_qos, &qos, replyID: tsync_method_basic_qos_ok), channel: id, "set prefetch \(prefetchCount)")
     }
 
     func consume(
@@ -127,12 +130,15 @@ extension AMQPConnectionCore {
         arguments: [String: AMQPFieldValue],
         sink: AMQPConsumerSink
     ) throws -> String {
-        let (state, channel) = try usableChannel(id)
+        let (_, channel) = try usableChannel(id)
         let arena = CArena()
-        let ok = amqp_basic_consume(
-            state, id, arena.bytes(queue), arena.bytes(consumerTag), 0, 0, exclusive ? 1 : 0, arena.table(arguments))
-        try check(amqp_get_rpc_reply(state), channel: id, "consume from \(queue)")
-        let tag = ok.map { CDecode.string($0.pointee.consumer_tag) } ?? consumerTag
+        var consume = amqp_basic_consume_t(
+            ticket: 0, queue: arena.bytes(queue), consumer_tag: arena.bytes(consumerTag), no_local: 0, no_ack: 0,
+            exclusive: exclusive ? 1 : 0, nowait: 0, arguments: arena.table(arguments))
+        let reply = call(channel: id, tsync_method_basic_consume, &consume, replyID: tsync_method_basic_consume_ok)
+        try check(reply, channel: id, "consume from \(queue)")
+        let ok = reply.reply.decoded?.assumingMemoryBound(to: amqp_basic_consume_ok_t.self).pointee
+        let tag = ok.map { CDecode.string($0.consumer_tag) } ?? consumerTag
         channel.consumers[tag] = sink
         return tag
     }

@@ -177,6 +177,52 @@ final class AMQPConnectionCore: @unchecked Sendable {
             fail(AMQPError(.transport, "connection to \(configuration.host):\(configuration.port) lost: \(String(cString: amqp_error_string2(status)))"))
             return false
         }
+        return handle(frame, state: state)
+    }
+
+    /// Sends a synchronous method and waits for its reply, handling every other frame as it is
+    /// read meanwhile, as the loop would. librabbitmq's own RPC queues them instead, and a
+    /// queued frame keeps its channel's pool from being recycled: a worker starting 200
+    /// sessions one RPC after another, while the sessions already consuming got their first
+    /// windows, held those windows in 200 pools. The reply is returned as librabbitmq's RPCs
+    /// return theirs (for `check`); its decoded method stays valid until the channel's next
+    /// frame.
+    func call(
+        channel id: UInt16, _ methodID: amqp_method_number_t, _ method: UnsafeMutableRawPointer, replyID: amqp_method_number_t
+    ) -> amqp_rpc_reply_t {
+        func libraryError(_ status: Int32) -> amqp_rpc_reply_t {
+            amqp_rpc_reply_t(reply_type: AMQP_RESPONSE_LIBRARY_EXCEPTION, reply: amqp_method_t(id: 0, decoded: nil), library_error: status)
+        }
+        guard failure == nil, let state else { return libraryError(AMQP_STATUS_CONNECTION_CLOSED.rawValue) }
+        let sent = amqp_send_method(state, id, methodID, method)
+        guard sent == AMQP_STATUS_OK.rawValue else { return libraryError(sent) }
+        let deadline = ContinuousClock.now + configuration.rpcTimeout
+        while failure == nil {
+            let left = max(deadline - ContinuousClock.now, .zero)
+            var timeout = timeval(tv_sec: Int(left.components.seconds), tv_usec: Int(left.components.attoseconds / 1_000_000_000_000))
+            var frame = amqp_frame_t()
+            let status = amqp_simple_wait_frame_noblock(state, &frame, &timeout)
+            if status == AMQP_STATUS_TIMEOUT.rawValue {
+                if ContinuousClock.now >= deadline { return libraryError(status) }
+                continue
+            }
+            guard status == AMQP_STATUS_OK.rawValue else { return libraryError(status) }
+            if frame.frame_type == UInt8(AMQP_FRAME_METHOD), frame.channel == id || frame.channel == 0 {
+                let reply = frame.payload.method
+                if reply.id == replyID, frame.channel == id {
+                    return amqp_rpc_reply_t(reply_type: AMQP_RESPONSE_NORMAL, reply: reply, library_error: 0)
+                }
+                if reply.id == tsync_method_channel_close || reply.id == tsync_method_connection_close {
+                    return amqp_rpc_reply_t(reply_type: AMQP_RESPONSE_SERVER_EXCEPTION, reply: reply, library_error: 0)
+                }
+            }
+            _ = handle(frame, state: state)
+        }
+        return libraryError(AMQP_STATUS_CONNECTION_CLOSED.rawValue)
+    }
+
+    /// Handles one frame read; false when it failed the connection.
+    private func handle(_ frame: amqp_frame_t, state: amqp_connection_state_t) -> Bool {
         switch Int32(frame.frame_type) {
         case AMQP_FRAME_METHOD:
             handleMethod(frame.payload.method, channel: frame.channel)

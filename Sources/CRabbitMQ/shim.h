@@ -37,6 +37,16 @@ static const amqp_method_number_t tsync_method_connection_close = AMQP_CONNECTIO
 static const amqp_method_number_t tsync_method_connection_close_ok = AMQP_CONNECTION_CLOSE_OK_METHOD;
 static const amqp_method_number_t tsync_method_connection_blocked = AMQP_CONNECTION_BLOCKED_METHOD;
 static const amqp_method_number_t tsync_method_connection_unblocked = AMQP_CONNECTION_UNBLOCKED_METHOD;
+static const amqp_method_number_t tsync_method_channel_open = AMQP_CHANNEL_OPEN_METHOD;
+static const amqp_method_number_t tsync_method_channel_open_ok = AMQP_CHANNEL_OPEN_OK_METHOD;
+static const amqp_method_number_t tsync_method_confirm_select = AMQP_CONFIRM_SELECT_METHOD;
+static const amqp_method_number_t tsync_method_confirm_select_ok = AMQP_CONFIRM_SELECT_OK_METHOD;
+static const amqp_method_number_t tsync_method_queue_declare = AMQP_QUEUE_DECLARE_METHOD;
+static const amqp_method_number_t tsync_method_queue_declare_ok = AMQP_QUEUE_DECLARE_OK_METHOD;
+static const amqp_method_number_t tsync_method_basic_qos = AMQP_BASIC_QOS_METHOD;
+static const amqp_method_number_t tsync_method_basic_qos_ok = AMQP_BASIC_QOS_OK_METHOD;
+static const amqp_method_number_t tsync_method_basic_consume = AMQP_BASIC_CONSUME_METHOD;
+static const amqp_method_number_t tsync_method_basic_consume_ok = AMQP_BASIC_CONSUME_OK_METHOD;
 
 static const amqp_flags_t tsync_flag_content_type = AMQP_BASIC_CONTENT_TYPE_FLAG;
 static const amqp_flags_t tsync_flag_headers = AMQP_BASIC_HEADERS_FLAG;

@@ -9,6 +9,50 @@ import Testing
 /// queue once cost channels × queued frames per frame: the connection's thread stalled for
 /// tens of seconds, sent no heartbeat, and the broker closed the connection.
 @Suite struct AMQPManyChannelsTests {
+    /// Frames read while another channel's call waits for its answer are handled at once, and a
+    /// message's content is assembled frame by frame: each arrives whole and in publish order,
+    /// one larger than a frame (three body frames) among them.
+    @Test func deliveriesReadDuringAnotherChannelsCallsArriveWholeAndInOrder() async throws {
+        let consuming = try await AMQPConnection.connect(url: TestServices.amqpURL)
+        let publishing = try await AMQPConnection.connect(url: TestServices.amqpURL)
+        let setup = try await publishing.openChannel(confirms: true)
+        let queue = TestServices.uniqueName("amqp-order")
+        try await setup.declareQueue(queue, durable: false, autoDelete: false)
+        let channel = try await consuming.openChannel()
+        try await channel.setPrefetch(1_000)
+        let consumer = try await channel.consume(queue: queue)
+        let calls = Task {
+            let other = try await consuming.openChannel()
+            while !Task.isCancelled { _ = try await other.declareQueue(queue, passive: true) }
+        }
+        let count = 3_000
+        let large = 1_500  // 300 KiB: more than the 128 KiB frame the connection negotiates
+        let publishes = (0..<count).map { index in
+            let body = Array("\(index)".utf8) + (index == large ? Array(repeating: UInt8(ascii: " "), count: 300 * 1_024) : [])
+            return AMQPPublish(exchange: "", routingKey: queue, message: AMQPMessage(body: body, properties: AMQPProperties(messageID: "m\(index)")))
+        }
+        #expect(try await setup.publish(publishes).allSatisfy { $0.isConfirmed })
+        var seen: [Int] = []
+        var whole = true
+        for try await batch in consumer.batches {
+            for delivery in batch {
+                let index = Int(String(decoding: delivery.message.body.prefix { $0 != UInt8(ascii: " ") }, as: UTF8.self)) ?? -1
+                whole = whole && delivery.message.properties.messageID == "m\(index)"
+                    && delivery.message.body.count == (index == large ? 300 * 1_024 : 0) + "\(index)".utf8.count
+                seen.append(index)
+            }
+            try await channel.ack(batch.last!.deliveryTag, multiple: true)
+            if seen.count >= count { break }
+        }
+        calls.cancel()
+        _ = try? await calls.value
+        #expect(seen == Array(0..<count))
+        #expect(whole, "every message's id and body came as published")
+        _ = try await setup.deleteQueue(queue)
+        await consuming.close()
+        await publishing.close()
+    }
+
     @Test func deliveriesQueuedOnAHundredChannelsDuringCallsReachTheirConsumersWithoutStallingTheConnection() async throws {
         let channels = 100
         let perQueue = 200
