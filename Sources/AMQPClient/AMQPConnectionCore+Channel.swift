@@ -13,7 +13,7 @@ extension AMQPConnectionCore {
 
     /// Opens a channel on a free id and returns the id.
     func openChannel(confirms: Bool) throws -> UInt16 {
-        guard let state else { throw AMQPError(.closed, "the connection is closed") }
+        guard state != nil else { throw AMQPError(.closed, "the connection is closed") }
         let id = try allocateChannelID()
         let channel = AMQPChannelState(id: id)
         channels[id] = channel
