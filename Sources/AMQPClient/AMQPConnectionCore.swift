@@ -47,9 +47,7 @@ final class AMQPConnectionCore: @unchecked Sendable {
                 Int32(configuration.heartbeatSeconds), configuration.username, configuration.password)
             try checkLogin(reply)
             // Every RPC from now on has a deadline (issue 11, finding 4).
-            let milliseconds = Int(configuration.rpcTimeout.components.seconds) * 1_000
-                + Int(configuration.rpcTimeout.components.attoseconds / 1_000_000_000_000_000)
-            var deadline = timeval(tv_sec: milliseconds / 1_000, tv_usec: (milliseconds % 1_000) * 1_000)
+            var deadline = timeval(configuration.rpcTimeout)
             guard amqp_set_rpc_timeout(state, &deadline) == AMQP_STATUS_OK.rawValue else {
                 throw AMQPError(.invalidConfiguration, "cannot set the RPC timeout")
             }
@@ -79,8 +77,7 @@ final class AMQPConnectionCore: @unchecked Sendable {
             socket = amqp_tcp_socket_new(state)
         }
         guard let socket else { throw AMQPError(.transport, "cannot create a socket") }
-        let (seconds, attoseconds) = configuration.connectTimeout.components
-        var timeout = timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
+        var timeout = timeval(configuration.connectTimeout)
         let status = amqp_socket_open_noblock(socket, configuration.host, Int32(configuration.port), &timeout)
         if status != AMQP_STATUS_OK.rawValue {
             throw AMQPError(
@@ -198,8 +195,7 @@ final class AMQPConnectionCore: @unchecked Sendable {
         guard sent == AMQP_STATUS_OK.rawValue else { return libraryError(sent) }
         let deadline = ContinuousClock.now + configuration.rpcTimeout
         while failure == nil {
-            let left = max(deadline - ContinuousClock.now, .zero)
-            var timeout = timeval(tv_sec: Int(left.components.seconds), tv_usec: Int(left.components.attoseconds / 1_000_000_000_000))
+            var timeout = timeval(max(deadline - ContinuousClock.now, .zero))
             var frame = amqp_frame_t()
             let status = amqp_simple_wait_frame_noblock(state, &frame, &timeout)
             if status == AMQP_STATUS_TIMEOUT.rawValue {
@@ -470,5 +466,13 @@ final class AMQPConnectionCore: @unchecked Sendable {
         for command in inbox.close(reason: reason) { command(self) }  // they see `failure` and fail
         if let state { amqp_destroy_connection(state) }
         state = nil
+    }
+}
+
+extension timeval {
+    /// `duration` to the microsecond, as librabbitmq's timeouts take it.
+    init(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        self.init(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
     }
 }

@@ -65,6 +65,10 @@ struct BatchSettler {
                 if waiting[pair.pair] == nil { waiting[pair.pair] = PlacesInBatch(place) } else { waiting[pair.pair]!.append(place) }
             }
         }
+        /// The deliveries of a pair that leaves `waiting` unsettled (dead-lettered).
+        func removeWaiting(_ pair: PairKey) -> [HeldDelivery] {
+            waiting.removeValue(forKey: pair)?.all.map { batch[$0] } ?? []
+        }
         var attempts: [PairKey: Int] = [:]
         var backoff = options.backoff
         var outcomes = PairBatchOutcome()
@@ -100,13 +104,13 @@ struct BatchSettler {
             }
             for pair in outcome.added + outcome.alreadyOnCampaign { waiting[pair] = nil }
             for (pair, reason) in outcome.deadLetters {
-                deadLetters += (waiting.removeValue(forKey: pair)?.all ?? []).map { (batch[$0], reason) }
+                deadLetters += removeWaiting(pair).map { ($0, reason) }
             }
             // Deferred pairs stay in `waiting`: tried again after the pause, spending nothing.
             for (pair, error) in outcome.retry {
                 attempts[pair, default: 0] += 1
                 if attempts[pair]! >= options.pairAttempts {
-                    deadLetters += (waiting.removeValue(forKey: pair)?.all ?? []).map { (batch[$0], "gave up after \(options.pairAttempts) attempts: \(error)") }
+                    deadLetters += removeWaiting(pair).map { ($0, "gave up after \(options.pairAttempts) attempts: \(error)") }
                 }
             }
             outcomes.added += outcome.added
