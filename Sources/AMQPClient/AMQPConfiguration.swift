@@ -77,7 +77,10 @@ public struct AMQPConfiguration: Sendable, CustomStringConvertible {
         guard scheme == "amqp" || scheme == "amqps" else {
             throw AMQPError(.invalidConfiguration, "scheme must be amqp or amqps, not \(scheme)")
         }
-        guard var host = components.host, !host.isEmpty else {
+        // The host as written: `host` and `percentEncodedHost` run it through ICU's IDNA
+        // transcoder, which maps about 1 MiB of ICU's code and data into every process for a
+        // name the resolver wants as written.
+        guard var host = components.encodedHost?.removingPercentEncoding, !host.isEmpty else {
             throw AMQPError(.invalidConfiguration, "the URL has no host")
         }
         // An IPv6 address comes with its brackets, which the resolver would take for a name.

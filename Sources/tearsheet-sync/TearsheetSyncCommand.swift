@@ -1,5 +1,6 @@
 import ArgumentParser
 import CommandLineSupport
+import Foundation
 import TearsheetSyncCore
 
 @main
@@ -21,6 +22,11 @@ struct TearsheetSyncCommand: AsyncParsableCommand {
 
     /// A bad option stops the command like a bad setting: one line, exit 2.
     static func main() async {
+        // The fleet keeps time in UTC (its database sessions, its logs, Bullhorn's epoch
+        // milliseconds). Without a default zone, the first calendar made (Hummingbird's date
+        // header, a log line's timestamp) asks ICU for the machine's zone, which maps some
+        // 2 MiB of ICU's code and data into every process (`/proc/PID/smaps`).
+        NSTimeZone.default = TimeZone.gmt
         await mainTreatingBadOptionsAsSettings()
     }
 }

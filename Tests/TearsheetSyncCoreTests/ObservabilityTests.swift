@@ -132,6 +132,21 @@ import Testing
         #expect(!line.contains("\n"), "one line")
     }
 
+    @Test func jsonLogLinesNestMetadataAsObjectsWithTheirKeysSorted() throws {
+        let line = LogLine.json(
+            at: Date(timeIntervalSince1970: 0), level: .info, logger: "l", message: "m/n",
+            metadata: ["zeta": "z", "batch": .dictionary(["size": .stringConvertible(200), "queue": "tearsheet.session.7"]), "alpha": "a"])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        let batch = try #require(object["batch"] as? [String: Any], "nested metadata is an object")
+        #expect(batch["size"] as? Int == 200)
+        #expect(batch["queue"] as? String == "tearsheet.session.7")
+        let keys = ["alpha", "batch", "level", "logger", "msg", "ts", "zeta"]
+        let offsets = keys.map { line.range(of: "\"\($0)\":")?.lowerBound }
+        #expect(offsets.allSatisfy { $0 != nil } && offsets.map { $0! } == offsets.map { $0! }.sorted(), "keys in order: \(line)")
+        #expect(line.contains("\"msg\":\"m/n\""), "slashes unescaped")
+        #expect(line.contains("{\"queue\":\"tearsheet.session.7\",\"size\":200}"), "nested keys sorted too")
+    }
+
     @Test func aLoopingPublishersJSONLogsCarryItsSummaryAndNothingGoesToStandardOutput() async throws {
         let seed = SimulatorSeed(candidates: 50, jobOrders: 1, tearsheets: [.init(members: 5, jobs: 1)])
         try await FleetFixture.run(seed: seed) { fixture in

@@ -46,31 +46,56 @@ enum LogLine {
         return "\(timestamp(date)) \(level.rawValue.uppercased()) \(logger): \(message)\(fields.isEmpty ? "" : " " + fields)"
     }
 
-    /// `ts`, `level`, `logger`, `msg`, then the metadata, each with its JSON type: numbers and
-    /// booleans as such, lists as arrays, nested metadata as objects, anything else a string.
+    /// `ts`, `level`, `logger`, `msg` and the metadata, keys sorted, each value with its JSON
+    /// type: numbers and booleans as such, lists as arrays, nested metadata as objects, anything
+    /// else a string. Written by `JSONEncoder`: `JSONSerialization` sorts keys with an ICU
+    /// collator, which maps ICU's collation code and data into the process.
     static func json(at date: Date, level: Logger.Level, logger: String, message: String, metadata: Logger.Metadata) -> String {
-        var object: [String: Any] = [:]
-        metadata.forEach { object[$0.key] = jsonValue($0.value) }
-        object["ts"] = timestamp(date)
-        object["level"] = level.rawValue
-        object["logger"] = logger
-        object["msg"] = message
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        var object = metadata.mapValues(JSONLogValue.init)
+        object["ts"] = .string(timestamp(date))
+        object["level"] = .string(level.rawValue)
+        object["logger"] = .string(logger)
+        object["msg"] = .string(message)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let data = (try? encoder.encode(object)) ?? Data()
         return String(decoding: data, as: UTF8.self)
     }
+}
 
-    private static func jsonValue(_ value: Logger.Metadata.Value) -> Any {
+/// A metadata value with its JSON type.
+enum JSONLogValue: Encodable {
+    case string(String)
+    case integer(Int64)
+    case number(Double)
+    case flag(Bool)
+    case array([JSONLogValue])
+    case object([String: JSONLogValue])
+
+    init(_ value: Logger.Metadata.Value) {
         switch value {
-        case .string(let string): return string
-        case .array(let values): return values.map(jsonValue)
-        case .dictionary(let values): return values.mapValues(jsonValue)
+        case .string(let string): self = .string(string)
+        case .array(let values): self = .array(values.map(JSONLogValue.init))
+        case .dictionary(let values): self = .object(values.mapValues(JSONLogValue.init))
         case .stringConvertible(let convertible):
             switch convertible {
-            case let number as any BinaryInteger: return Int64(exactly: number).map { $0 as Any } ?? "\(number)"
-            case let number as Double: return number.isFinite ? number : "\(number)"
-            case let flag as Bool: return flag
-            default: return "\(convertible)"
+            case let number as any BinaryInteger: self = Int64(exactly: number).map(JSONLogValue.integer) ?? .string("\(number)")
+            case let number as Double: self = number.isFinite ? .number(number) : .string("\(number)")
+            case let flag as Bool: self = .flag(flag)
+            default: self = .string("\(convertible)")
             }
+        }
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .string(let string): try container.encode(string)
+        case .integer(let integer): try container.encode(integer)
+        case .number(let number): try container.encode(number)
+        case .flag(let flag): try container.encode(flag)
+        case .array(let values): try container.encode(values)
+        case .object(let values): try container.encode(values)
         }
     }
 }
