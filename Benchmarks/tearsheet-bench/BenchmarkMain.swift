@@ -92,6 +92,8 @@ struct BenchmarkReport {
         let unit: String
         /// Over several runs: each run's ratio, taken against the baseline of that run.
         var ratiosOfRuns: [Double] = []
+        /// Over several runs: each run's own figure (its range is printed where there is no baseline).
+        var oursOfRuns: [Double] = []
 
         /// The ratio printed: over several runs their median, since the baselines themselves
         /// move by a fifth between runs minutes apart on two shared cores.
@@ -119,6 +121,7 @@ struct BenchmarkReport {
                 name: name, ours: measured.map(\.ours).median, baseline: baselines.isEmpty ? nil : baselines.median,
                 unit: measured[0].unit)
             row.ratiosOfRuns = measured.compactMap { run in run.baseline.map { run.ours / $0 } }
+            row.oursOfRuns = measured.map(\.ours)
             rows.append(row)
         }
     }
@@ -128,16 +131,21 @@ struct BenchmarkReport {
     }
 
     func print() {
-        let runs = rows.map(\.ratiosOfRuns.count).max() ?? 0
+        let runs = rows.map(\.oursOfRuns.count).max() ?? 0
         Swift.print(
             "benchmark".padding(toLength: 56, withPad: " ", startingAt: 0) + "ours".leftPadded(12) + "baseline".leftPadded(12)
-                + "ratio".leftPadded(8) + "  unit" + (runs > 1 ? "   (medians of \(runs) runs; ratios' range)" : ""))
+                + "ratio".leftPadded(8) + "  unit" + (runs > 1 ? "   (medians of \(runs) runs; ratios' range, or ours' without a baseline)" : ""))
         for row in rows {
-            let baseline = row.baseline.map { String(format: "%.0f", $0) } ?? "-"
+            // Memory to a tenth of a MiB: its target is a line (64 MiB) a rounding could cross.
+            let figure = row.unit == "MiB" ? "%.1f" : "%.0f"
+            let baseline = row.baseline.map { String(format: figure, $0) } ?? "-"
             let ratio = row.ratio.map { String(format: "%.2f", $0) } ?? "-"
-            let range = row.ratiosOfRuns.count > 1 ? String(format: "   %.2f–%.2f", row.ratiosOfRuns.min()!, row.ratiosOfRuns.max()!) : ""
+            let range =
+                row.ratiosOfRuns.count > 1
+                ? String(format: "   %.2f–%.2f", row.ratiosOfRuns.min()!, row.ratiosOfRuns.max()!)
+                : row.oursOfRuns.count > 1 ? String(format: "   \(figure)–\(figure)", row.oursOfRuns.min()!, row.oursOfRuns.max()!) : ""
             Swift.print(
-                row.name.padding(toLength: 56, withPad: " ", startingAt: 0) + String(format: "%.0f", row.ours).leftPadded(12)
+                row.name.padding(toLength: 56, withPad: " ", startingAt: 0) + String(format: figure, row.ours).leftPadded(12)
                     + baseline.leftPadded(12) + ratio.leftPadded(8) + "  \(row.unit)" + range)
         }
     }

@@ -53,99 +53,71 @@ struct BatchSettler {
     }
 
     private mutating func settleEveryPair(_ batch: [HeldDelivery], beforeAcknowledging: () async throws -> Void) async throws {
-        var deadLetters: [(HeldDelivery, String)] = []
-        var waiting: [PairKey: PlacesInBatch] = [:]
-        for (place, delivery) in batch.enumerated() {
-            switch delivery.content {
-            case .malformed(_, let reason):
-                deadLetters.append((delivery, reason))
-            case .pair(let pair, _, _) where pair.integrationId != integrationID:
-                deadLetters.append((delivery, "pair of integration \(pair.integrationId) in the session of \(integrationID)"))
-            case .pair(let pair, _, _):
-                if waiting[pair.pair] == nil { waiting[pair.pair] = PlacesInBatch(place) } else { waiting[pair.pair]!.append(place) }
-            }
-        }
-        /// The deliveries of a pair that leaves `waiting` unsettled (dead-lettered).
-        func removeWaiting(_ pair: PairKey) -> [HeldDelivery] {
-            waiting.removeValue(forKey: pair)?.all.map { batch[$0] } ?? []
-        }
-        var attempts: [PairKey: Int] = [:]
+        var progress = BatchInProgress(batch, integrationID: integrationID)
         var backoff = options.backoff
-        var outcomes = PairBatchOutcome()
-        var onlyDeferredSince: ContinuousClock.Instant?
-        while !waiting.isEmpty {
+        while !progress.isSettled {
             let outcome: PairBatchOutcome
             do {
-                outcome = try await consumer.processor.process(Array(waiting.keys), integrationID: integrationID)
+                outcome = try await consumer.processor.process(progress.waitingPairs, integrationID: integrationID)
             } catch {
                 switch FailureAction(error) {
                 case .endSession:
                     throw error
                 case .deadLetter:
                     logger.error("batch cannot be processed; dead-lettering it", metadata: ["session": "\(integrationID)", "error": "\(error)"])
-                    for places in waiting.values { deadLetters += places.all.map { (batch[$0], "\(error)") } }
-                    waiting = [:]
+                    progress.deadLetterEveryWaitingPair(reason: "\(error)")
                     continue
                 case .retry:
                     // A failure the whole batch shares: nobody's attempt, however long it lasts.
                     // Shutting down during it hands the batch back (the broker counts one delivery).
-                    totals.retries += 1
-                    FleetMetrics.retries(integrationID).increment()
-                    logger.warning("batch failed; retrying in place", metadata: ["session": "\(integrationID)", "error": "\(error)", "pause": "\(backoff)"])
+                    noteRetry("batch failed; retrying in place", pairs: nil, error: error, pause: backoff)
                     try await pause(&backoff, orGiveUpWith: error)
                     continue
                 }
             }
-            let now = Date()
-            for pair in outcome.added {
-                if let changed = waiting[pair]?.all.compactMap({ batch[$0].changedAt }).max() {
-                    FleetMetrics.pairFreshness(integrationID).record(max(0, now.timeIntervalSince(changed)))
-                }
-            }
-            for pair in outcome.added + outcome.alreadyOnCampaign { waiting[pair] = nil }
-            for (pair, reason) in outcome.deadLetters {
-                deadLetters += removeWaiting(pair).map { ($0, reason) }
-            }
-            // Deferred pairs stay in `waiting`: tried again after the pause, spending nothing.
-            for (pair, error) in outcome.retry {
-                attempts[pair, default: 0] += 1
-                if attempts[pair]! >= options.pairAttempts {
-                    deadLetters += removeWaiting(pair).map { ($0, "gave up after \(options.pairAttempts) attempts: \(error)") }
-                }
-            }
-            outcomes.added += outcome.added
-            outcomes.alreadyOnCampaign += outcome.alreadyOnCampaign
-            outcomes.submissionsCreated += outcome.submissionsCreated
-            onlyDeferredSince = outcome.retry.isEmpty && !waiting.isEmpty ? (onlyDeferredSince ?? .now) : nil
-            if let since = onlyDeferredSince, ContinuousClock.now - since >= options.deferInPlace {
-                try await sendToBack(waiting.values.flatMap { $0.all.map { batch[$0] } })
-                waiting = [:]
+            progress.absorb(outcome, integrationID: integrationID, pairAttempts: options.pairAttempts, at: Date())
+            if progress.onlyDeferred(for: options.deferInPlace) {
+                try await sendToBack(progress.takeWaiting())
                 continue
             }
-            if !waiting.isEmpty {
-                totals.retries += 1
-                FleetMetrics.retries(integrationID).increment()
+            if !progress.isSettled {
+                // Deferred pairs stay waiting: tried again after the pause, spending nothing.
                 let failure = outcome.retry.first?.error
                     ?? BullhornError(.ambiguousWrite, endpoint: "PUT entity/JobSubmission", "an earlier creation may still land")
-                logger.warning(
-                    "pairs failed; retrying them in place",
-                    metadata: ["session": "\(integrationID)", "pairs": "\(waiting.count)", "error": "\(failure)"])
+                noteRetry("pairs failed; retrying them in place", pairs: progress.waitingCount, error: failure, pause: nil)
                 try await pause(&backoff, orGiveUpWith: failure)
             }
         }
-        try await deadLetter(deadLetters)
+        try await deadLetter(progress.deadLetters)
         // Every pair of the batch is settled: added, skipped or dead-lettered.
         try await beforeAcknowledging()
         try await channel.ack(batch.map(\.deliveryTag).max()!, multiple: true)
+        record(progress)
+    }
+
+    /// A retry in place, counted and logged (apart from the async caller, whose frame would
+    /// otherwise hold the log's metadata while it waits).
+    private mutating func noteRetry(_ message: Logger.Message, pairs: Int?, error: any Error, pause: Duration?) {
+        totals.retries += 1
+        FleetMetrics.retries(integrationID).increment()
+        var metadata: Logger.Metadata = ["session": "\(integrationID)", "error": "\(error)"]
+        if let pairs { metadata["pairs"] = "\(pairs)" }
+        if let pause { metadata["pause"] = "\(pause)" }
+        logger.warning(message, metadata: metadata)
+    }
+
+    /// A settled and acknowledged batch, counted.
+    private mutating func record(_ settled: BatchInProgress) {
+        let outcomes = settled.outcomes
         FleetMetrics.pairsAdded(integrationID).increment(by: outcomes.added.count)
         FleetMetrics.pairsSkipped(integrationID).increment(by: outcomes.alreadyOnCampaign.count)
-        FleetMetrics.deadLettered(integrationID).increment(by: deadLetters.count)
+        FleetMetrics.deadLettered(integrationID).increment(by: settled.deadLetters.count)
         FleetMetrics.submissionsCreated(integrationID).increment(by: outcomes.submissionsCreated)
         totals.batches += 1
-        totals.acknowledged += batch.count
+        totals.acknowledged += settled.batch.count
         totals.added += outcomes.added.count
         totals.alreadyOnCampaign += outcomes.alreadyOnCampaign.count
-        totals.deadLettered += deadLetters.count
+        totals.deadLettered += settled.deadLetters.count
         totals.submissionsCreated += outcomes.submissionsCreated
     }
 
@@ -206,22 +178,4 @@ struct BatchSettler {
         deadLetterChannel = opened
         return opened
     }
-}
-
-/// Where one pair's deliveries are in its batch: nearly always one place, held inline, so that
-/// a batch of 200 pairs is not 200 arrays of one delivery (8,000 deliveries in hand kept 1.5 MiB
-/// of them, and the pairs already on their campaigns paid an allocation each).
-private struct PlacesInBatch {
-    private let first: Int
-    private var more: [Int] = []
-
-    init(_ place: Int) {
-        first = place
-    }
-
-    mutating func append(_ place: Int) {
-        more.append(place)
-    }
-
-    var all: [Int] { [first] + more }
 }
