@@ -20,8 +20,9 @@ public struct Topology: Sendable {
     public let sessionPolicy: TopologyDefinitions.Policy
     /// Matched as a Swift `Regex`, not an `NSRegularExpression`, which runs on ICU's regex
     /// engine: every process compiled this pattern at start, and ICU's pages in an idle
-    /// worker's resident memory went from 3.7 to 3.2 MiB without it (`/proc/PID/smaps`; the
-    /// rest is the time zone Hummingbird's date header asks of ICU). Kept as text, since
+    /// worker's resident memory went from 3.7 to 3.2 MiB without it (`/proc/PID/smaps`; most
+    /// of the rest went with the default time zone set in `main` and the URL host read as
+    /// written). Kept as text, since
     /// `Regex` is not `Sendable`; tools compile it where they use it, a few times a run.
     private let sessionPattern: String
 
