@@ -18,13 +18,11 @@ public struct Topology: Sendable {
     public let virtualHost: String?
     /// The policy that applies to session queues.
     public let sessionPolicy: TopologyDefinitions.Policy
-    /// Matched as a Swift `Regex`, not an `NSRegularExpression`, which runs on ICU's regex
-    /// engine: every process compiled this pattern at start, and ICU's pages in an idle
-    /// worker's resident memory went from 3.7 to 3.2 MiB without it (`/proc/PID/smaps`; most
-    /// of the rest went with the default time zone set in `main` and the URL host read as
-    /// written). Kept as text, since
-    /// `Regex` is not `Sendable`; tools compile it where they use it, a few times a run.
-    private let sessionPattern: String
+    /// Matched as text when it is plain text between anchors, else as a Swift `Regex`
+    /// (`QueueNamePattern`); never an `NSRegularExpression`, which runs on ICU's regex engine:
+    /// every process compiled this pattern at start, and ICU's pages in an idle worker's
+    /// resident memory went from 3.7 to 3.2 MiB without it (`/proc/PID/smaps`).
+    private let sessionPattern: QueueNamePattern
 
     public init(definitions: TopologyDefinitions) throws {
         self.definitions = definitions
@@ -43,15 +41,15 @@ public struct Topology: Sendable {
             throw ConfigurationError(setting: Settings.topologyVariable, "the dead-letter queue \(Self.deadLetterQueue) is not declared")
         }
         let example = SessionQueue.queueName(for: "example")
-        var matching: [TopologyDefinitions.Policy] = []
+        var matching: [(policy: TopologyDefinitions.Policy, pattern: QueueNamePattern)] = []
         for policy in definitions.policies ?? [] where policy.applyTo ?? "all" != "exchanges" {
-            guard let regex = try? Regex(policy.pattern) else {
+            guard let pattern = QueueNamePattern(policy.pattern) else {
                 throw ConfigurationError(setting: Settings.topologyVariable, "policy \(policy.name) has an invalid pattern \(policy.pattern)")
             }
-            if example.contains(regex) { matching.append(policy) }
+            if pattern.matches(example) { matching.append((policy, pattern)) }
         }
         // RabbitMQ applies one policy per queue (the highest priority): exactly one must match.
-        guard matching.count == 1, let policy = matching.first else {
+        guard matching.count == 1, let (policy, pattern) = matching.first else {
             throw ConfigurationError(
                 setting: Settings.topologyVariable,
                 "exactly one queue policy must match the session queues (\(SessionQueue.queueName(for: "ID"))), found \(matching.count)")
@@ -64,7 +62,7 @@ public struct Topology: Sendable {
                 "policy \(policy.name) must set delivery-limit and dead-letter-exchange \(Self.deadLetterExchange)")
         }
         sessionPolicy = policy
-        sessionPattern = policy.pattern
+        sessionPattern = pattern
     }
 
     /// The file and the broker URL must name the same virtual host: `rabbitmqctl
@@ -91,6 +89,6 @@ public struct Topology: Sendable {
     /// Whether the session policy governs a queue of this name: how tools tell session queues
     /// from others bound to the pairs exchange.
     public func isSessionQueue(_ name: String) -> Bool {
-        (try? Regex(sessionPattern)).map { name.contains($0) } ?? false  // it compiled in init
+        sessionPattern.matches(name)
     }
 }
