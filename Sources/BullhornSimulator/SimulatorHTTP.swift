@@ -6,10 +6,10 @@ import Hummingbird
 enum SimulatorHTTP {
     /// Keys unsorted, as Bullhorn sends them (sorting was a fifth of the simulator's CPU).
     static func json(_ status: HTTPResponse.Status, _ object: Any) -> Response {
-        let data = (try? JSONSerialization.data(withJSONObject: object)) ?? Data("{}".utf8)
+        let bytes = SimulatorJSON.encode(object) ?? Array((try? JSONSerialization.data(withJSONObject: object)) ?? Data("{}".utf8))
         return Response(
             status: status, headers: [.contentType: "application/json;charset=UTF-8"],
-            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+            body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
     static func error(_ status: HTTPResponse.Status, _ message: String, key: String? = nil) -> Response {
