@@ -7,8 +7,10 @@ import TearsheetSyncCore
 
 /// One `tearsheet-sync publish` pass (the release binary, as cron runs it) over a 10,000-member
 /// tearsheet whose job has 10 campaigns: 100,000 confirmed pairs, against the simulator, next
-/// to raw-limit's confirmed-publish rate on the same broker. Reports the pass's peak RSS.
+/// to raw-limit's confirmed-publish rate on the same broker and to the same client publishing
+/// the pass's own messages (`PairLimit`). Reports the pass's peak RSS.
 struct PublisherBenchmark {
+    static let row = "publish pass, 10k members x 10 campaigns (pairs/s)"
     let options: BenchmarkOptions
     let members = 10_000
     let campaigns = 10
@@ -22,7 +24,11 @@ struct PublisherBenchmark {
         let measured = try await BullhornSimulatorServer(world: world).run { base in
             try await passOnce(binary: binary, world: world, simulatorBase: base)
         }
-        report.add("publish pass, 10k members x 10 campaigns (pairs/s)", ours: Double(pairs) / measured.seconds, baseline: baseline["publish_msgs_per_s"], unit: "msg/s")
+        let pairShaped = try await PairLimit.run(messages: pairs, options: options)
+        let ours = Double(pairs) / measured.seconds
+        report.add(Self.row, ours: ours, baseline: baseline["publish_msgs_per_s"], unit: "msg/s")
+        report.add(PairLimit.publishRow, ours: pairShaped["publish_msgs_per_s"]!, baseline: baseline["publish_msgs_per_s"], unit: "msg/s")
+        report.add("publish pass vs thin C publishing pair messages", ours: ours, baseline: pairShaped["publish_msgs_per_s"], unit: "msg/s")
         measured.memory.report("publish pass", into: &report)
     }
 

@@ -83,8 +83,12 @@ extension BenchmarkReport {
     /// ratio column is how many times the peer's rate ours is.
     mutating func addPythonPeerComparisons() {
         let comparisons = [
-            ("publish pass vs python peer publishing", "publish pass, 10k members x 10 campaigns (pairs/s)", PythonPeerBenchmark.publishRow),
+            ("publish pass vs python peer publishing", PublisherBenchmark.row, PythonPeerBenchmark.publishRow),
             ("worker x1 dedup path vs python peer", "worker x1: pairs already on campaign (pairs/s)", PythonPeerBenchmark.dedupRow),
+            // The ceiling: how far above the peer a thin C client of this broker gets with the
+            // same messages (with no database and no Bullhorn beside it).
+            ("thin C publishing pair messages vs python peer", PairLimit.publishRow, PythonPeerBenchmark.publishRow),
+            ("thin C consuming pair messages vs python peer", PairLimit.consumeRow, PythonPeerBenchmark.dedupRow),
         ]
         for (name, oursRow, peerRow) in comparisons {
             guard let ours = rows.first(where: { $0.name == oursRow }), let peer = rows.first(where: { $0.name == peerRow }) else { continue }

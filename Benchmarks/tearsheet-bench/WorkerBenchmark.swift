@@ -7,7 +7,7 @@ import PostgresClient
 import TearsheetSyncCore
 
 /// Workers draining the partitions, with 1 and then 2 workers, next to raw-limit's consume rate
-/// on the same broker:
+/// on the same broker and to the same client consuming pair messages (`PairLimit`):
 /// (b) new pairs: index, JobSubmission search and creation against the simulator, rows added;
 /// (a) the same pairs again, four times over (`--rounds`): every one already on its campaign
 ///     (two database queries a batch, no Bullhorn call).
@@ -29,12 +29,17 @@ struct WorkerBenchmark {
         let pairs = integrations * options.membersPerIntegration
         let baseline = try await RawLimit.run(messages: pairs, options: options)
         let consume = baseline["consume_msgs_per_s"]
+        let pairShaped = try await PairLimit.run(messages: pairs, options: options)
+        report.add(PairLimit.consumeRow, ours: pairShaped["consume_msgs_per_s"]!, baseline: consume, unit: "msg/s")
         let latency = options.bullhornLatencyMilliseconds > 0 ? ", Bullhorn +\(options.bullhornLatencyMilliseconds) ms" : ""
         for workers in [1, 2] {
             let result = try await measure(workers: workers)
             report.add("worker x\(workers): new pairs\(latency) (pairs/s)", ours: Double(pairs) / result.newSeconds, baseline: consume, unit: "msg/s")
             report.add("worker x\(workers): Bullhorn calls per 100 new pairs", ours: result.callsPerNewPair * 100, baseline: nil, unit: "calls")
             report.add("worker x\(workers): pairs already on campaign (pairs/s)", ours: Double(pairs) / result.existingSeconds, baseline: consume, unit: "msg/s")
+            report.add(
+                "worker x\(workers): the same vs thin C consuming pair messages", ours: Double(pairs) / result.existingSeconds,
+                baseline: pairShaped["consume_msgs_per_s"], unit: "msg/s")
         }
     }
 
