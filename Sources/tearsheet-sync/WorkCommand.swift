@@ -18,7 +18,7 @@ struct WorkCommand: AsyncParsableCommand {
     @Option(help: "Messages per batch at most.")
     var batch = 200
 
-    @Option(help: "Unacknowledged messages per session at most (default: twice --batch; less for a small Bullhorn budget).")
+    @Option(help: "Unacknowledged messages per session at most (default: five times --batch; less for a small Bullhorn budget).")
     var prefetch: Int?
 
     @Option(help: "Sessions (integrations) this worker processes at once at most.")

@@ -228,7 +228,7 @@ import Testing
     }
 
     /// The worker's sessions share `maxInHand`: two sessions of 40 pairs, whose windows would
-    /// be 100 each (twice the batch), hold 20 at most between them, not all 80.
+    /// be 250 each (five batches), hold 20 at most between them, not all 80.
     @Test func aWorkersSessionsTogetherHoldNoMoreThanItsMaxInHand() async throws {
         let seed = SimulatorSeed(candidates: 400, jobOrders: 2, tearsheets: Array(repeating: .init(members: 40, jobs: 1), count: 2))
         try await FleetFixture.run(seed: seed) { fixture in

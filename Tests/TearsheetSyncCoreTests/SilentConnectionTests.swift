@@ -80,7 +80,9 @@ import Testing
             let proxy = try TCPProxy(inFrontOf: fixture.amqpURL)
             defer { proxy.close() }
             #expect(!fixture.amqpURL.contains("heartbeat"), "the default heartbeat is what is tried")
-            let worker = fixture.sessionWorker("silent-broker", amqpURL: proxy.route(fixture.amqpURL))
+            // A window of half the session: the rest can only come over a new connection.
+            let worker = fixture.sessionWorker(
+                "silent-broker", options: WorkerOptions(batchSize: 50, batchWait: .milliseconds(50), prefetch: 100), amqpURL: proxy.route(fixture.amqpURL))
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await worker.run() }
                 #expect(try await FleetFixture.eventually { try await fixture.rows() >= 20 })

@@ -8,7 +8,8 @@ struct WorkerOptionsTests {
     @Test(arguments: [
         // (max sessions, max in hand, calls a minute, window)
         (16, 20_000, 1_500, 250),  // 10 s of budget; the share (1,250) is larger
-        (16, 20_000, nil, 400),  // no budget known: twice the batch
+        (16, 20_000, nil, 1_000),  // no budget known: five batches
+        (16, 20_000, 600_000, 1_000),  // a budget larger than the window
         (16, 20_000, 120, 20),  // a small budget: 10 s of it
         (16, 20_000, 30, 10),  // never under 10
         (200, 20_000, 1_500, 100),  // 200 sessions share 20,000: 100 each, not 250

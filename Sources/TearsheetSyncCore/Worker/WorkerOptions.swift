@@ -12,10 +12,15 @@ public struct WorkerOptions: Sendable {
     /// failure the whole batch shares (the database, the broker, Bullhorn down) is retried
     /// for as long as it lasts and counts against no pair.
     public var pairAttempts: Int
-    /// Unacknowledged deliveries per session at most (default: twice the batch). A session
+    /// Unacknowledged deliveries per session at most (default: five batches). A session
     /// whose Bullhorn budget is small gets fewer: about `prefetchSeconds` of its budget, so
     /// that handing it to another worker (which finishes the prefetched pairs first) is quick.
+    /// Five batches, not two: while a batch waits for its database queries and its
+    /// acknowledgement, the broker goes on delivering the next ones; on the dedup path
+    /// (`tearsheet-bench worker`, five pairs of runs side by side) that was 8 % more pairs a
+    /// second, more in every pair.
     public var prefetch: UInt16
+    static let defaultPrefetchBatches = 5
     public var prefetchSeconds: Int
     /// Sessions one worker holds at most.
     public var maxSessions: Int
@@ -45,7 +50,7 @@ public struct WorkerOptions: Sendable {
         sessionSlice: Duration = .seconds(60), deferInPlace: Duration = .seconds(10)
     ) {
         self.deferInPlace = deferInPlace
-        self.prefetch = UInt16(min(max(prefetch ?? batchSize * 2, batchSize, 1), 65_535))
+        self.prefetch = UInt16(min(max(prefetch ?? batchSize * Self.defaultPrefetchBatches, batchSize, 1), 65_535))
         self.batchSize = max(batchSize, 1)
         self.batchWait = batchWait
         self.backoff = backoff
