@@ -12,6 +12,7 @@ public final class PostgresConnection: @unchecked Sendable {
     private let thread: DedicatedThread
     private var handle: OpaquePointer?
     private let deadline: AnswerDeadline?
+    let prepared = PreparedStatements()
 
     private init(thread: DedicatedThread, handle: OpaquePointer, answerDeadline: Duration?) {
         self.thread = thread
@@ -65,7 +66,7 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Runs one statement with bound parameters and returns its rows.
     @discardableResult
     public func query(_ query: PostgresQuery) async throws -> PostgresResult {
-        try await run { handle in try Self.execute(handle, query) }
+        try await run { [prepared] handle in try Self.execute(handle, query, prepared: prepared) }
     }
 
     /// Runs several statements separated by `;` with no parameters (migrations, DDL).
@@ -198,7 +199,7 @@ public final class PostgresConnection: @unchecked Sendable {
         return handle
     }
 
-    static func execute(_ handle: OpaquePointer, _ query: PostgresQuery) throws -> PostgresResult {
+    static func execute(_ handle: OpaquePointer, _ query: PostgresQuery, prepared: PreparedStatements) throws -> PostgresResult {
         let binds = query.binds
         let count = binds.count
         var types = [UInt32](repeating: 0, count: count)
@@ -215,16 +216,40 @@ public final class PostgresConnection: @unchecked Sendable {
             storage.append(contentsOf: bytes)
         }
         storage.append(0)  // never empty, so baseAddress is never nil
+        let key = PreparedStatements.Key(sql: query.sql, types: types)
+        var name = prepared.name(for: key)
+        if name == nil, prepared.shouldPrepare(key) {
+            // Its own round trip, once; a text the server refuses fails here as it would below.
+            let next = prepared.nextName
+            guard let preparation = PQprepare(handle, next, query.sql, Int32(count), types) else { throw connectionError(handle) }
+            defer { PQclear(preparation) }
+            try check(preparation, handle)
+            prepared.prepared(key, as: next)
+            name = next
+        }
         let result = storage.withUnsafeBufferPointer { buffer -> OpaquePointer? in
             let base = UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self)
             let values: [UnsafePointer<CChar>?] = offsets.map { offset in offset.map { base + $0 } }
+            if let name { return PQexecPrepared(handle, name, Int32(count), values, lengths, formats, 0) }
             return PQexecParams(handle, query.sql, Int32(count), types, values, lengths, formats, 0)
         }
         guard let result else { throw connectionError(handle) }
         defer { PQclear(result) }
-        try check(result, handle)
+        do {
+            try check(result, handle)
+        } catch let error as PostgresError where error.sqlState == Self.noSuchPreparedStatement && name != nil {
+            // The session lost its prepared statements (a `DISCARD ALL`): each text is
+            // prepared again when next seen twice. Outside a transaction nothing was spoilt,
+            // so this one runs again, unprepared; inside one, the transaction has failed.
+            prepared.forgetAll()
+            guard PQtransactionStatus(handle) == PQTRANS_IDLE else { throw error }
+            return try execute(handle, query, prepared: prepared)
+        }
         return readRows(result)
     }
+
+    /// SQLSTATE 26000, invalid_sql_statement_name: the session lost its prepared statements.
+    static let noSuchPreparedStatement = "26000"
 
     private static func readRows(_ result: OpaquePointer) -> PostgresResult {
         let rowCount = Int(PQntuples(result))
