@@ -18,6 +18,7 @@ final class PreparedStatements: @unchecked Sendable {
     let capacity: Int
     private var names: [Key: String] = [:]
     private var seenOnce: Set<Key> = []
+    private var issued = 0
 
     init(capacity: Int = 64) {
         self.capacity = capacity
@@ -37,10 +38,14 @@ final class PreparedStatements: @unchecked Sendable {
     }
 
     /// The name for the next statement to prepare; `prepared(_:as:)` records it once the server
-    /// has it.
-    var nextName: String { "tsync_\(names.count + 1)" }
+    /// has it. Names are never reused within a connection, even after `forgetAll`: the server
+    /// may still hold statements of ours that it did not report missing.
+    var nextName: String { "tsync_\(issued + 1)" }
 
-    func prepared(_ key: Key, as name: String) { names[key] = name }
+    func prepared(_ key: Key, as name: String) {
+        names[key] = name
+        issued += 1
+    }
 
     /// After the server said it has no such statement (someone ran `DISCARD`): prepare anew.
     func forgetAll() {

@@ -6,17 +6,7 @@ import Testing
 /// Against the real PostgreSQL server, each test in a database of its own.
 @Suite struct PostgresClientTests {
     private func withDatabase(_ body: (String, PostgresConnection) async throws -> Void) async throws {
-        let url = try await TestServices.createDatabase()
-        let connection = try await PostgresConnection.connect(url)
-        do {
-            try await body(url, connection)
-        } catch {
-            await connection.close()
-            try await TestServices.dropDatabase(url)
-            throw error
-        }
-        await connection.close()
-        try await TestServices.dropDatabase(url)
+        try await withScratchDatabase(body)
     }
 
     @Test func hostileStringsAreBoundNotSpliced() async throws {

@@ -9,17 +9,7 @@ import Testing
 /// stream of one-off texts each leave the connection working (real PostgreSQL).
 @Suite struct PreparedStatementTests {
     private func withConnection(_ body: (PostgresConnection) async throws -> Void) async throws {
-        let url = try await TestServices.createDatabase()
-        let connection = try await PostgresConnection.connect(url)
-        do {
-            try await body(connection)
-        } catch {
-            await connection.close()
-            try await TestServices.dropDatabase(url)
-            throw error
-        }
-        await connection.close()
-        try await TestServices.dropDatabase(url)
+        try await withScratchDatabase { _, connection in try await body(connection) }
     }
 
     /// The statements this session has prepared, by their text (but this listing's own).
@@ -58,6 +48,28 @@ import Testing
             _ = try await lookup([4], db)
             #expect(try await serverSide(db).count == 1, "prepared again once seen twice")
             #expect(try await lookup([5, 6], db) == [5, 6])
+        }
+    }
+
+    /// One statement of ours lost while the server keeps others: the names issued later are new
+    /// ones, never a name the server still holds.
+    @Test func aSessionThatLostOneStatementPreparesUnderNewNames() async throws {
+        try await withConnection { db in
+            try await db.executeScript(unsafeSQL: "CREATE TABLE items (id bigint PRIMARY KEY); INSERT INTO items SELECT generate_series(1, 10)")
+            for _ in 0..<2 {
+                _ = try await lookup([1], db)
+                _ = try await db.query("SELECT count(*) FROM items WHERE id > \(Int64(0))")
+            }
+            let names = try await db.query("SELECT name FROM pg_prepared_statements WHERE statement LIKE \("%ANY%") ORDER BY name").rows
+            let lookupName: String = try #require(names.first).decode("name")
+            try await db.executeScript(unsafeSQL: "DEALLOCATE \(lookupName)")
+            #expect(try await lookup([2], db) == [2])
+            for _ in 0..<3 {
+                #expect(try await lookup([3], db) == [3])
+                let counted = try await db.query("SELECT count(*) FROM items WHERE id > \(Int64(0))").scalar(Int.self)
+                #expect(counted == 10)
+            }
+            #expect(db.prepared.count == 2, "both prepared again, under names the server did not hold")
         }
     }
 

@@ -140,7 +140,9 @@ import Testing
             try await fixture.addCampaign(1, job: fixture.world.tearsheets[0].jobOrderIDs[0])
             _ = try await fixture.publisher().run()
             fixture.world.setFaults(SimulatorFaults(latency: .milliseconds(100)))  // it is still busy when cancelled
-            let cancelled = fixture.sessionWorker("cancelled", options: WorkerOptions(batchSize: 5, batchWait: .milliseconds(20)))
+            // A window of two batches: a stopping worker finishes what it holds, and at 100 ms a
+            // call the default five would take most of the 10 s this test allows.
+            let cancelled = fixture.sessionWorker("cancelled", options: WorkerOptions(batchSize: 5, batchWait: .milliseconds(20), prefetch: 10))
             let ended = StopFlag()
             let task = Task<Void, any Error> {
                 defer { ended.set() }

@@ -88,8 +88,8 @@ public struct SessionConsumer: Sendable {
     ) async throws -> Ending {
         let budget = try await IntegrationStore(pool: processor.pool).load(ids: [session.integrationID]).first?.callsPerMinute
         let prefetch = options.prefetch(callsPerMinute: budget)
-        // Half the window, as by default: the next batch arrives while one is processed, and a
-        // slow session's rows land every few seconds rather than once its window is done.
+        // At most half the window: the next batch arrives while one is processed, and a slow
+        // session's rows land every few seconds rather than once its window is done.
         let batchSize = min(options.batchSize, max(1, Int(prefetch) / 2))
         let channel = try await broker.openChannel()
         let consumer: AMQPConsumer
