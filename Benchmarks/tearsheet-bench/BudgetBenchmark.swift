@@ -183,8 +183,8 @@ struct BenchEnvironment: Sendable {
     static func publish(_ pairs: [PairMessage], on broker: AMQPConnection, pool: PostgresPool, window: Int) async throws {
         let channel = try await broker.openChannel(confirms: true)
         let outcomes = try await channel.publish(
-            try pairs.map {
-                AMQPPublish(exchange: Topology.pairsExchange, routingKey: SessionQueue(integrationID: $0.integrationId).routingKey, message: try $0.amqpMessage())
+            pairs.map {
+                AMQPPublish(exchange: Topology.pairsExchange, routingKey: SessionQueue(integrationID: $0.integrationId).routingKey, message: $0.amqpMessage())
             }, window: window)
         try await channel.close()
         guard outcomes.allSatisfy(\.isConfirmed) else { throw BenchmarkFailure("the broker did not take every pair") }

@@ -148,8 +148,8 @@ struct WorkerBenchmark {
     ) async throws -> Double {
         let sessions = Set(pairs.map { SessionQueue(integrationID: $0.integrationId) })
         for session in sessions { try await session.declare(on: broker) }
-        let publishes = try pairs.map { pair in
-            AMQPPublish(exchange: Topology.pairsExchange, routingKey: SessionQueue(integrationID: pair.integrationId).routingKey, message: try pair.amqpMessage())
+        let publishes = pairs.map { pair in
+            AMQPPublish(exchange: Topology.pairsExchange, routingKey: SessionQueue(integrationID: pair.integrationId).routingKey, message: pair.amqpMessage())
         }
         let acknowledgedBefore = workers.map(\.totals.acknowledged).reduce(0, +)
         let gate = try await PostgresConnection.connect(databaseURL)

@@ -9,7 +9,7 @@ import Testing
 @Suite struct BatchInProgressTests {
     private func delivery(_ tag: UInt64, integration: String = "acme", campaign: Int64 = 7, candidate: Int64) throws -> HeldDelivery {
         let pair = PairMessage(integrationId: integration, campaignId: campaign, atsCandidateId: candidate, atsJobId: 55, tearsheetId: 9)
-        return HeldDelivery(AMQPDelivery(deliveryTag: tag, message: try pair.amqpMessage(at: Date())))
+        return HeldDelivery(AMQPDelivery(deliveryTag: tag, message: pair.amqpMessage(at: Date())))
     }
 
     private func key(_ candidate: Int64) -> PairKey { PairKey(campaignID: 7, candidateID: candidate) }

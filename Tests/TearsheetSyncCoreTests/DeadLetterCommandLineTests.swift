@@ -19,7 +19,7 @@ import Testing
                 atsJobId: fixture.world.jobOrderIDs[0], tearsheetId: 1)
             _ = try await channel.publish([
                 AMQPPublish(exchange: Topology.pairsExchange, routingKey: partition.routingKey, message: AMQPMessage(body: Array("nope".utf8), properties: AMQPProperties(messageID: "junk"))),
-                AMQPPublish(exchange: Topology.pairsExchange, routingKey: partition.routingKey, message: try pair.amqpMessage()),
+                AMQPPublish(exchange: Topology.pairsExchange, routingKey: partition.routingKey, message: pair.amqpMessage()),
             ])
             let processor = PairProcessor(pool: fixture.pool, clients: BullhornClients(pool: fixture.pool, secretKey: fixture.secretKey, configuration: FleetFixture.clientConfiguration))
             let consumer = SessionConsumer(

@@ -21,7 +21,7 @@ import Testing
         var accepted = 0
         for index in 0..<iterations {
             let original = corpus[index % corpus.count]
-            var message = try original.amqpMessage()
+            var message = original.amqpMessage()
             message.body = mutator.mutate(message.body)
             if index % 3 == 0 { message.properties.messageID = nil }
             if index % 5 == 0 { message.properties.headers = [:] }
@@ -66,7 +66,7 @@ import Testing
     }
 
     @Test func anOversizedBodyIsRefusedWithAReason() throws {
-        var message = try PairMessage(integrationId: "acme", campaignId: 1, atsCandidateId: 2, atsJobId: 3, tearsheetId: 4).amqpMessage()
+        var message = PairMessage(integrationId: "acme", campaignId: 1, atsCandidateId: 2, atsJobId: 3, tearsheetId: 4).amqpMessage()
         message.body = Array(#"{"integrationId":""#.utf8) + Array(repeating: UInt8(ascii: "a"), count: 8 << 20) + Array(#"""#.utf8)
         #expect(throws: PairMessageError.self) { try PairMessage.decode(message) }
         message.body = Array(repeating: UInt8(ascii: "["), count: 100_000)

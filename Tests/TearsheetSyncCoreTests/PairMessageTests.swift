@@ -8,7 +8,7 @@ import Testing
     let pair = PairMessage(integrationId: "acme", campaignId: 12, atsCandidateId: 345, atsJobId: 6, tearsheetId: 7)
 
     @Test func wireFormatFollowsTheContract() throws {
-        let message = try pair.amqpMessage(at: Date(timeIntervalSince1970: 1_700_000_000))
+        let message = pair.amqpMessage(at: Date(timeIntervalSince1970: 1_700_000_000))
         #expect(message.properties.messageID == "acme:12:345")
         #expect(message.properties.persistent)
         #expect(message.properties.contentType == "application/json")
@@ -39,7 +39,7 @@ import Testing
     }
 
     @Test func aBodyThatContradictsItsMessageIDIsRefused() throws {
-        var message = try pair.amqpMessage()
+        var message = pair.amqpMessage()
         message.properties.messageID = "acme:12:999"
         #expect(throws: PairMessageError.self) { try PairMessage.decode(message) }
     }
@@ -83,7 +83,7 @@ import Testing
 @Suite struct PairMessageEscapingTests {
     @Test func integrationIDsWithJSONSpecialCharactersRoundTrip() throws {
         let pair = PairMessage(integrationId: "we\"ird\\id\n\u{1}✓", campaignId: 1, atsCandidateId: 2, atsJobId: 3, tearsheetId: 4)
-        let message = try pair.amqpMessage()
+        let message = pair.amqpMessage()
         #expect(try JSONSerialization.jsonObject(with: Data(message.body)) is [String: Any])
         #expect(try PairMessage.decode(message) == pair)
     }

@@ -146,7 +146,7 @@ import Testing
             let unknown = PairMessage(integrationId: fixture.integrationID, campaignId: 404, atsCandidateId: fixture.world.candidateIDs[0], atsJobId: 1, tearsheetId: 1)
             _ = try await channel.publish([
                 AMQPPublish(exchange: Topology.pairsExchange, routingKey: partition.routingKey, message: AMQPMessage(body: Array("{oops".utf8), properties: AMQPProperties(messageID: "bad-1"))),
-                AMQPPublish(exchange: Topology.pairsExchange, routingKey: partition.routingKey, message: try unknown.amqpMessage()),
+                AMQPPublish(exchange: Topology.pairsExchange, routingKey: partition.routingKey, message: unknown.amqpMessage()),
             ])
             let totals = try await consume(consumer(fixture, options: WorkerOptions(batchSize: 10, batchWait: .milliseconds(100))), until: { $0.deadLettered >= 2 })
             #expect(totals.deadLettered == 2)
@@ -170,8 +170,8 @@ import Testing
             let good = PairMessage(integrationId: fixture.integrationID, campaignId: 1, atsCandidateId: candidate, atsJobId: job, tearsheetId: 1)
             let unknown = PairMessage(integrationId: fixture.integrationID, campaignId: 404, atsCandidateId: candidate, atsJobId: job, tearsheetId: 1)
             let channel = try await fixture.broker.openChannel(confirms: true)
-            _ = try await channel.publish(try [good, unknown, good, unknown].map {
-                AMQPPublish(exchange: Topology.pairsExchange, routingKey: partition.routingKey, message: try $0.amqpMessage())
+            _ = try await channel.publish([good, unknown, good, unknown].map {
+                AMQPPublish(exchange: Topology.pairsExchange, routingKey: partition.routingKey, message: $0.amqpMessage())
             })
             let totals = try await consume(
                 consumer(fixture, options: WorkerOptions(batchSize: 10, batchWait: .milliseconds(300))), until: { $0.acknowledged >= 4 })
@@ -195,7 +195,7 @@ import Testing
             try await partition.declare(on: fixture.broker)
             let channel = try await fixture.broker.openChannel(confirms: true)
             let pair = PairMessage(integrationId: fixture.integrationID, campaignId: 1, atsCandidateId: fixture.world.candidateIDs[0], atsJobId: fixture.world.jobOrderIDs[0], tearsheetId: 1)
-            _ = try await channel.publish([AMQPPublish(exchange: Topology.pairsExchange, routingKey: partition.routingKey, message: try pair.amqpMessage())])
+            _ = try await channel.publish([AMQPPublish(exchange: Topology.pairsExchange, routingKey: partition.routingKey, message: pair.amqpMessage())])
             var configuration = FleetFixture.clientConfiguration
             configuration.retry.maxAttempts = 2
             let options = WorkerOptions(batchSize: 10, batchWait: .milliseconds(50), backoff: .milliseconds(20), maxBackoff: .milliseconds(50), pairAttempts: 2)
@@ -227,7 +227,7 @@ import Testing
             let pairs = [unlucky, lucky].map {
                 PairMessage(integrationId: fixture.integrationID, campaignId: 1, atsCandidateId: $0, atsJobId: fixture.world.jobOrderIDs[0], tearsheetId: 1)
             }
-            _ = try await channel.publish(try pairs.map { AMQPPublish(exchange: Topology.pairsExchange, routingKey: partition.routingKey, message: try $0.amqpMessage()) })
+            _ = try await channel.publish(pairs.map { AMQPPublish(exchange: Topology.pairsExchange, routingKey: partition.routingKey, message: $0.amqpMessage()) })
             // 429: certainly not applied (a 500 may have been, and would wait out the uncertain-write grace).
             fixture.world.refuseJobSubmissions(forCandidates: [unlucky], status: 429)
             let processor = PairProcessor(

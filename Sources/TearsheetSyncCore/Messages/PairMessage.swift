@@ -64,7 +64,7 @@ public struct PairMessage: Sendable, Equatable, Codable {
     /// it is processed all the same.
     public static let changedAtHeader = "tsync-changed-at"
 
-    public func amqpMessage(at date: Date = Date(), changedAt: Date? = nil) throws -> AMQPMessage {
+    public func amqpMessage(at date: Date = Date(), changedAt: Date? = nil) -> AMQPMessage {
         amqpMessage(timestamp: UInt64(date.timeIntervalSince1970), changedAtMillis: changedAt.map { Int64($0.timeIntervalSince1970 * 1000) })
     }
 

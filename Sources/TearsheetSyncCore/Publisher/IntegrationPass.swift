@@ -224,7 +224,7 @@ struct IntegrationPass {
                     integrationId: integration.id, campaignId: campaign.id, atsCandidateId: candidate, atsJobId: campaign.atsJobID,
                     tearsheetId: tearsheet.id)
                 publishes.append(
-                    AMQPPublish(exchange: Topology.pairsExchange, routingKey: session.routingKey, mandatory: true, message: try pair.amqpMessage(at: now, changedAt: changedAt(candidate))))
+                    AMQPPublish(exchange: Topology.pairsExchange, routingKey: session.routingKey, mandatory: true, message: pair.amqpMessage(at: now, changedAt: changedAt(candidate))))
             }
         }
         return publishes

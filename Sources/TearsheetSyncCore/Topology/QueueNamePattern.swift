@@ -8,7 +8,7 @@
 /// punctuation and anchors goes to `Regex`, so the two can only differ where `Regex` itself
 /// would.
 struct QueueNamePattern: Sendable {
-    private enum Form: Sendable, Equatable {
+    private enum Form: Sendable {
         case literal(String, anchoredAtStart: Bool, anchoredAtEnd: Bool)
         /// Kept as text: `Regex` is not `Sendable`; compiled where it is used (tools, a few
         /// times a run).
