@@ -31,5 +31,19 @@ import Testing
         #expect(found.contains(PairKey(campaignID: 2, candidateID: 10)) && !found.contains(PairKey(campaignID: 2, candidateID: 19)))
         #expect(try await store.existingPairs(campaignIDs: [3], candidateIDs: asked).isEmpty)
         #expect(try await store.existingPairs(campaignIDs: [1], candidateIDs: []).isEmpty)
+
+        // The worker's one statement says the same, and each campaign's state beside it: an
+        // inactive one, one of another integration, an unknown one (absent).
+        try await pool.query("INSERT INTO integrations (id) VALUES ('other')")
+        try await store.upsert(id: 3, integrationID: "acme", atsJobID: 103, active: false)
+        try await store.upsert(id: 5, integrationID: "other", atsJobID: 105)
+        let both = try await store.campaignsAndExistingPairs(campaignIDs: [1, 2, 3, 4, 5], candidateIDs: asked)
+        #expect(both.existing == expected)
+        #expect(both.campaigns == [
+            1: .init(integrationID: "acme", atsJobID: 101, active: true), 2: .init(integrationID: "acme", atsJobID: 102, active: true),
+            3: .init(integrationID: "acme", atsJobID: 103, active: false), 5: .init(integrationID: "other", atsJobID: 105, active: true),
+        ])
+        let none = try await store.campaignsAndExistingPairs(campaignIDs: [1], candidateIDs: [])
+        #expect(none.existing.isEmpty && none.campaigns.keys.sorted() == [1])
     }
 }

@@ -55,13 +55,12 @@ public struct PairProcessor: Sendable {
         var outcome = PairBatchOutcome()
         let campaigns = CampaignStore(pool: pool)
         let unique = Array(Set(pairs))
-        // Both lookups at once, on two connections: a batch whose pairs are all on their
-        // campaigns (the common case) then costs one round trip, not two. Pairs of campaigns
-        // that turn out invalid are dead letters whatever the second lookup says of them.
-        async let onCampaigns = campaigns.existingPairs(
+        // Both lookups in one statement: a batch whose pairs are all on their campaigns (the
+        // common case) costs one. Pairs of campaigns that turn out invalid are dead letters
+        // whatever the lookup says of them.
+        let (states, existing) = try await campaigns.campaignsAndExistingPairs(
             campaignIDs: Array(Set(unique.map(\.campaignID))), candidateIDs: Array(Set(unique.map(\.candidateID))))
-        let valid = try await validCampaigns(unique, integrationID: integrationID, store: campaigns, into: &outcome)
-        let existing = try await onCampaigns
+        let valid = validCampaigns(unique, integrationID: integrationID, campaigns: states, into: &outcome)
         guard !valid.isEmpty else { return outcome }
         outcome.alreadyOnCampaign = valid.map(\.pair).filter(existing.contains)
         var remaining = valid.filter { !existing.contains($0.pair) }
@@ -106,9 +105,8 @@ public struct PairProcessor: Sendable {
     /// Pairs whose campaign exists, is active and belongs to the integration; the job is the
     /// campaign's (the database is the truth if the campaign was re-pointed since publishing).
     private func validCampaigns(
-        _ pairs: [PairKey], integrationID: String, store: CampaignStore, into outcome: inout PairBatchOutcome
-    ) async throws -> [PairOnJob] {
-        let campaigns = try await store.campaigns(ids: Array(Set(pairs.map(\.campaignID))))
+        _ pairs: [PairKey], integrationID: String, campaigns: [Int64: CampaignStore.CampaignState], into outcome: inout PairBatchOutcome
+    ) -> [PairOnJob] {
         var valid: [PairOnJob] = []
         for pair in pairs {
             guard let campaign = campaigns[pair.campaignID] else {
