@@ -68,7 +68,7 @@ async def publish(amqp_url, pairs_file):
 
 async def drain_session(channel, queue_name, database_url, counts, done):
     """One session: its own channel and database connection, batches of `BATCH` pairs."""
-    await channel.set_qos(prefetch_count=2 * BATCH)
+    await channel.set_qos(prefetch_count=5 * BATCH)  # as our worker's default window
     queue = await channel.get_queue(queue_name, ensure=False)
     inbox = asyncio.Queue()
 
@@ -96,14 +96,15 @@ async def drain_session(channel, queue_name, database_url, counts, done):
             pairs = [json.loads(message.body) for message in batch]
             campaign_ids = sorted({pair["campaignId"] for pair in pairs})
             candidate_ids = sorted({pair["atsCandidateId"] for pair in pairs})
-            campaigns = await (await database.execute(
-                "SELECT id, integration_id, ats_job_id, active FROM campaigns WHERE id = ANY(%s)",
-                (campaign_ids,))).fetchall()
-            active = {row[0] for row in campaigns if row[3]}
-            existing = set(await (await database.execute(
-                "SELECT campaign_id, ats_candidate_id FROM campaign_candidates"
+            # One statement for both lookups, as our worker makes it: campaign rows carry no
+            # candidate, pair rows only their two ids.
+            rows = await (await database.execute(
+                "SELECT id, integration_id, ats_job_id, active, NULL::bigint FROM campaigns WHERE id = ANY(%s)"
+                " UNION ALL SELECT campaign_id, NULL, NULL, NULL, ats_candidate_id FROM campaign_candidates"
                 " WHERE campaign_id = ANY(%s) AND ats_candidate_id = ANY(%s)",
-                (campaign_ids, candidate_ids))).fetchall())
+                (campaign_ids, campaign_ids, candidate_ids))).fetchall()
+            active = {row[0] for row in rows if row[4] is None and row[3]}
+            existing = {(row[0], row[4]) for row in rows if row[4] is not None}
             counts["new"] += sum(
                 1 for pair in pairs
                 if pair["campaignId"] in active and (pair["campaignId"], pair["atsCandidateId"]) not in existing)

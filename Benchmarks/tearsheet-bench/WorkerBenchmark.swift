@@ -10,7 +10,7 @@ import TearsheetSyncCore
 /// on the same broker and to the same client consuming pair messages (`PairLimit`):
 /// (b) new pairs: index, JobSubmission search and creation against the simulator, rows added;
 /// (a) the same pairs again, four times over (`--rounds`): every one already on its campaign
-///     (two database queries a batch, no Bullhorn call).
+///     (one database statement a batch, no Bullhorn call).
 ///
 /// Each worker is what one `tearsheet-sync work` process holds: its own broker connection,
 /// database pool and Bullhorn clients. The workers are started and hold all 16 partitions
