@@ -168,6 +168,16 @@ extension String {
 
 /// Runs a baseline tool and reads the `name value` lines it prints.
 enum BaselineProcess {
+    /// Compiles `Benchmarks/baseline/NAME.c` to a temporary binary (the caller removes it).
+    static func compile(_ name: String, flags: String = "", libraries: String) throws -> String {
+        let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("baseline/\(name).c").path
+        let binary = NSTemporaryDirectory() + "\(name)-\(ProcessInfo.processInfo.processIdentifier)"
+        let compiled = run("/bin/sh", ["-c", "cc -O2 \(flags) '\(source)' \(libraries) -o '\(binary)' && echo ok 1"])
+        guard compiled["ok"] != nil else { throw BenchmarkFailure("cannot compile \(source)") }
+        return binary
+    }
+
     /// The figures printed, and the process id (raw-limit names its queue after it).
     static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) -> [String: Double] {
         runWithPID(executable, arguments, environment: environment).figures

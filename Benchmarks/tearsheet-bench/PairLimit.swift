@@ -16,11 +16,7 @@ enum PairLimit {
     /// Its figures (`publish_msgs_per_s`, `consume_msgs_per_s`) for `messages` messages, with
     /// the confirm window and prefetch raw-limit is given.
     static func run(messages: Int, options: BenchmarkOptions) async throws -> [String: Double] {
-        let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("baseline/pair_limit.c").path
-        let binary = NSTemporaryDirectory() + "pair_limit-\(ProcessInfo.processInfo.processIdentifier)"
-        let compiled = BaselineProcess.run("/bin/sh", ["-c", "cc -O2 '\(source)' -lrabbitmq -o '\(binary)' && echo ok 1"])
-        guard compiled["ok"] != nil else { throw BenchmarkFailure("cannot compile \(source)") }
+        let binary = try BaselineProcess.compile("pair_limit", libraries: "-lrabbitmq")
         defer { try? FileManager.default.removeItem(atPath: binary) }
 
         let management = ManagementAPI()
@@ -41,7 +37,7 @@ enum PairLimit {
         }
         try? await management.deleteVirtualHost(vhost)  // its queue with it
         guard figures["publish_msgs_per_s"] != nil, figures["consume_msgs_per_s"] != nil else {
-            throw BenchmarkFailure("\(source) printed no figures")
+            throw BenchmarkFailure("Benchmarks/baseline/pair_limit.c printed no figures")
         }
         return figures
     }

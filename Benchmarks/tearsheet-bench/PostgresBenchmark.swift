@@ -50,11 +50,7 @@ struct PostgresBenchmark {
     }
 
     private func baselineFigures() throws -> [String: Double] {
-        let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("baseline/pg_limit.c").path
-        let binary = NSTemporaryDirectory() + "pg_limit-\(ProcessInfo.processInfo.processIdentifier)"
-        let compiled = BaselineProcess.run("/bin/sh", ["-c", "cc -O2 $(pkg-config --cflags libpq) '\(source)' $(pkg-config --libs libpq) -o '\(binary)' && echo ok 1"])
-        guard compiled["ok"] != nil else { throw BenchmarkFailure("cannot compile \(source)") }
+        let binary = try BaselineProcess.compile("pg_limit", flags: "$(pkg-config --cflags libpq)", libraries: "$(pkg-config --libs libpq)")
         defer { try? FileManager.default.removeItem(atPath: binary) }
         var figures: [String: Double] = [:]
         figures.merge(BaselineProcess.run(binary, [options.databaseURL, "single", "\(singleRows)"])) { $1 }
