@@ -18,7 +18,7 @@ public struct WorkerOptions: Sendable {
     /// Five batches, not two: while a batch waits for its database queries and its
     /// acknowledgement, the broker goes on delivering the next ones; on the dedup path
     /// (`tearsheet-bench worker`, five pairs of runs side by side) that was 8 % more pairs a
-    /// second, more in every pair.
+    /// second, higher in each of the five pairs.
     public var prefetch: UInt16
     static let defaultPrefetchBatches = 5
     public var prefetchSeconds: Int
