@@ -31,7 +31,7 @@ import Testing
         outcome.added = [key(1)]
         outcome.alreadyOnCampaign = [key(2)]
         outcome.deadLetters = [(key(3), "candidate 3 does not exist in Bullhorn")]
-        progress.absorb(outcome, integrationID: "acme", pairAttempts: 3, at: Date())
+        progress.absorb(outcome, pairAttempts: 3, at: Date())
         #expect(progress.isSettled)
         #expect(progress.deadLetters.map(\.0.deliveryTag).sorted() == [3, 4])
         #expect(progress.outcomes.added == [key(1)] && progress.outcomes.alreadyOnCampaign == [key(2)])
@@ -42,10 +42,10 @@ import Testing
         var outcome = PairBatchOutcome()
         outcome.retry = [(key(1), BullhornError(.throttled, endpoint: "PUT entity/JobSubmission", "429"))]
         outcome.added = [key(2)]
-        progress.absorb(outcome, integrationID: "acme", pairAttempts: 2, at: Date())
+        progress.absorb(outcome, pairAttempts: 2, at: Date())
         #expect(progress.waitingPairs == [key(1)], "one failed attempt: it waits")
         outcome.added = []
-        progress.absorb(outcome, integrationID: "acme", pairAttempts: 2, at: Date())
+        progress.absorb(outcome, pairAttempts: 2, at: Date())
         #expect(progress.isSettled)
         #expect(progress.deadLetters.count == 1)
         #expect(progress.deadLetters[0].1.hasPrefix("gave up after 2 attempts: "))
@@ -55,14 +55,14 @@ import Testing
         var progress = BatchInProgress([try delivery(1, candidate: 1), try delivery(2, candidate: 1)], integrationID: "acme")
         var deferred = PairBatchOutcome()
         deferred.deferred = [key(1)]
-        progress.absorb(deferred, integrationID: "acme", pairAttempts: 2, at: Date())
+        progress.absorb(deferred, pairAttempts: 2, at: Date())
         #expect(!progress.onlyDeferred(for: .seconds(60)), "not for a minute yet")
         #expect(progress.onlyDeferred(for: .zero))
         var failed = PairBatchOutcome()
         failed.retry = [(key(1), BullhornError(.transport, endpoint: "PUT entity/JobSubmission", "slow"))]
-        progress.absorb(failed, integrationID: "acme", pairAttempts: 5, at: Date())
+        progress.absorb(failed, pairAttempts: 5, at: Date())
         #expect(!progress.onlyDeferred(for: .zero), "a failure in between starts the grace again")
-        progress.absorb(deferred, integrationID: "acme", pairAttempts: 5, at: Date())
+        progress.absorb(deferred, pairAttempts: 5, at: Date())
         #expect(progress.takeWaiting().map(\.deliveryTag).sorted() == [1, 2])
         #expect(progress.isSettled)
     }

@@ -84,8 +84,7 @@ extension CampaignStore {
             if let candidate = try row.decode("candidate", as: Int64?.self) {
                 existing.insert(PairKey(campaignID: id, candidateID: candidate))
             } else {
-                campaigns[id] = CampaignState(
-                    integrationID: try row.decode("integration_id"), atsJobID: try row.decode("ats_job_id"), active: try row.decode("active"))
+                campaigns[id] = try CampaignState(row)
             }
         }
         return (campaigns, existing)
@@ -96,8 +95,7 @@ extension CampaignStore {
         guard !ids.isEmpty else { return [:] }
         var campaigns: [Int64: CampaignState] = [:]
         for row in try await pool.query("SELECT id, integration_id, ats_job_id, active FROM campaigns WHERE id = ANY(\(ids))").rows {
-            campaigns[try row.decode("id")] = CampaignState(
-                integrationID: try row.decode("integration_id"), atsJobID: try row.decode("ats_job_id"), active: try row.decode("active"))
+            campaigns[try row.decode("id")] = try CampaignState(row)
         }
         return campaigns
     }
@@ -153,5 +151,13 @@ public struct PairKey: Hashable, Sendable {
     public init(campaignID: Int64, candidateID: Int64) {
         self.campaignID = campaignID
         self.candidateID = candidateID
+    }
+}
+
+extension CampaignStore.CampaignState {
+    /// From a row with `integration_id`, `ats_job_id` and `active` (in an extension, so that
+    /// the memberwise initializer stays).
+    init(_ row: PostgresRow) throws {
+        self.init(integrationID: try row.decode("integration_id"), atsJobID: try row.decode("ats_job_id"), active: try row.decode("active"))
     }
 }

@@ -10,6 +10,7 @@ import Foundation
 /// its batch waits on Bullhorn (1.1 MiB of a 200-session worker's peak, by heaptrack).
 struct BatchInProgress {
     let batch: [HeldDelivery]
+    let integrationID: String
     private var waiting: [PairKey: PlacesInBatch] = [:]
     private var attempts: [PairKey: Int] = [:]
     private var onlyDeferredSince: ContinuousClock.Instant?
@@ -22,6 +23,7 @@ struct BatchInProgress {
     /// the others wait, each pair once however many of its deliveries the batch holds.
     init(_ batch: [HeldDelivery], integrationID: String) {
         self.batch = batch
+        self.integrationID = integrationID
         for (place, delivery) in batch.enumerated() {
             switch delivery.content {
             case .malformed(_, let reason):
@@ -41,14 +43,13 @@ struct BatchInProgress {
 
     /// A failure no attempt can pass: every pair still waiting is dead-lettered with it.
     mutating func deadLetterEveryWaitingPair(reason: String) {
-        for places in waiting.values { deadLetters += places.all.map { (batch[$0], reason) } }
-        waiting = [:]
+        deadLetters += takeWaiting().map { ($0, reason) }
     }
 
     /// Takes in one attempt's outcome: pairs added or already there are settled (the added
     /// ones' freshness recorded), those refused are dead letters, and a pair whose own step
     /// failed `pairAttempts` times is given up with its last error. Deferred pairs wait on.
-    mutating func absorb(_ outcome: PairBatchOutcome, integrationID: String, pairAttempts: Int, at now: Date) {
+    mutating func absorb(_ outcome: PairBatchOutcome, pairAttempts: Int, at now: Date) {
         for pair in outcome.added {
             if let changed = waiting[pair]?.all.compactMap({ batch[$0].changedAt }).max() {
                 FleetMetrics.pairFreshness(integrationID).record(max(0, now.timeIntervalSince(changed)))

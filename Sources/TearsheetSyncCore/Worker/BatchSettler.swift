@@ -75,7 +75,7 @@ struct BatchSettler {
                     continue
                 }
             }
-            progress.absorb(outcome, integrationID: integrationID, pairAttempts: options.pairAttempts, at: Date())
+            progress.absorb(outcome, pairAttempts: options.pairAttempts, at: Date())
             if progress.onlyDeferred(for: options.deferInPlace) {
                 try await sendToBack(progress.takeWaiting())
                 continue
