@@ -72,6 +72,21 @@ extension BenchmarkOptions {
     /// The environment of a `tearsheet-sync` process the bench starts: `settings`, its log
     /// level, and glibc's allocator settings when the bench was given them (`GLIBC_TUNABLES`,
     /// `MALLOC_ARENA_MAX`), so that their effect on peak RSS can be measured.
+    /// A `tearsheet-sync` process the bench starts: `binary` with `arguments`, or, when
+    /// `TSYNC_BENCH_WRAPPER` names a profiler (heaptrack, a script running strace or perf),
+    /// that wrapper given the binary and its arguments.
+    static func childProcess(_ binary: String, _ arguments: [String]) -> Process {
+        let process = Process()
+        if let wrapper = ProcessInfo.processInfo.environment["TSYNC_BENCH_WRAPPER"] {
+            process.executableURL = URL(fileURLWithPath: wrapper)
+            process.arguments = [binary] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: binary)
+            process.arguments = arguments
+        }
+        return process
+    }
+
     static func childEnvironment(_ settings: [String: String]) -> [String: String] {
         var environment = settings
         environment["TSYNC_LOG_LEVEL"] = childLogLevel

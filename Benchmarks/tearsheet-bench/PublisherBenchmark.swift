@@ -52,9 +52,7 @@ struct PublisherBenchmark {
             try await CampaignStore(pool: pool).upsert(id: campaign, integrationID: "bench", atsJobID: job)
         }
 
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["publish", "--integration", "bench"]
+        let process = BenchmarkOptions.childProcess(binary, ["publish", "--integration", "bench"])
         process.environment = BenchmarkOptions.childEnvironment([
             "TSYNC_DATABASE_URL": environment.databaseURL, "TSYNC_AMQP_URL": environment.amqpURL,
             "TSYNC_SECRET_KEY": Data(key).base64EncodedString(),

@@ -49,16 +49,9 @@ struct WorkerMemoryBenchmark {
         try await BenchEnvironment.publish(pairs, on: broker, pool: environment.pool, window: options.window)
         await broker.close()
 
-        let process = Process()
-        let arguments = ["work", "--max-sessions", "\(sessions)", "--metrics-port", "0", "--metrics-address", "127.0.0.1"]
         // TSYNC_BENCH_WRAPPER=/usr/bin/heaptrack profiles the worker's heap (the figures are then the wrapper's).
-        if let wrapper = ProcessInfo.processInfo.environment["TSYNC_BENCH_WRAPPER"] {
-            process.executableURL = URL(fileURLWithPath: wrapper)
-            process.arguments = [binary] + arguments
-        } else {
-            process.executableURL = URL(fileURLWithPath: binary)
-            process.arguments = arguments
-        }
+        let process = BenchmarkOptions.childProcess(
+            binary, ["work", "--max-sessions", "\(sessions)", "--metrics-port", "0", "--metrics-address", "127.0.0.1"])
         process.environment = BenchmarkOptions.childEnvironment([
             "TSYNC_DATABASE_URL": environment.databaseURL, "TSYNC_AMQP_URL": environment.amqpURL,
             "TSYNC_SECRET_KEY": Data(key).base64EncodedString(),

@@ -71,6 +71,25 @@ public final class PostgresPool: Sendable {
         try await withConnection { try await $0.query(query) }
     }
 
+    /// Opens connections until `count` (at most `maxConnections`) are open, all at once, and
+    /// leaves them idle: a command whose first statements run side by side does not open their
+    /// connections one handshake after another (about 6 ms each with TLS, on this machine).
+    /// Throws the first failure; the connections that did open stay in the pool.
+    public func warm(_ count: Int) async throws {
+        let results = await withTaskGroup(of: Result<PostgresConnection, any Error>.self) { group in
+            for _ in 0..<min(count, maxConnections) {
+                group.addTask {
+                    do { return .success(try await self.lease()) } catch { return .failure(error) }
+                }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        // Given back only once every one is open: given back earlier, one would be leased
+        // again by the next task instead of a new one opening.
+        for case .success(let connection) in results { await giveBack(connection) }
+        for case .failure(let error) in results { throw error }
+    }
+
     /// Closes idle connections and refuses new leases; leased ones close when given back.
     public func close() async {
         let (idle, waiters) = line.withLock { state, waiters in

@@ -150,6 +150,30 @@ import Testing
         }
     }
 
+    /// A warmed pool has its connections open before anyone asks, and hands them out rather
+    /// than opening more; it never opens more than its bound.
+    @Test func warmingOpensConnectionsUpToTheBound() async throws {
+        try await withDatabase { url, connection in
+            let pool = PostgresPool(connectionString: url, maxConnections: 3, applicationName: "tsync-warm-test")
+            func open() async throws -> Int {
+                try await connection.query("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'tsync-warm-test'").scalar(Int.self)
+            }
+            try await pool.warm(2)
+            #expect(try await open() == 2)
+            let pids = try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<2 { group.addTask { try await pool.query("SELECT pg_backend_pid(), pg_sleep(0.2)").rows[0].decode(at: 0, as: Int.self) } }
+                return try await group.reduce(into: Set<Int>()) { $0.insert($1) }
+            }
+            #expect(pids.count == 2)
+            #expect(try await open() == 2, "two callers at once were served by the warmed connections")
+            try await pool.warm(10)
+            #expect(try await open() == 3)
+            await pool.close()
+        }
+        let refused = PostgresPool(connectionString: "postgresql://postgres@127.0.0.1:1/nowhere?connect_timeout=2", maxConnections: 2)
+        await #expect(throws: PostgresError.self) { try await refused.warm(2) }
+    }
+
     /// A service shutting down cancels its tasks: one waiting for a connection must leave the
     /// line at once, and its place must not be lost to the others.
     @Test func aCallerWaitingForAConnectionLeavesTheLineWhenCancelled() async throws {

@@ -11,10 +11,21 @@ public struct PublisherMarks: Sendable {
 
     public static func load(integrationID: String, pool: PostgresPool) async throws -> PublisherMarks {
         var marks = PublisherMarks()
-        for row in try await pool.query("SELECT kind, entity_id, version FROM publisher_marks WHERE integration_id = \(integrationID)").rows {
+        let rows = try await pool.query(
+            """
+            SELECT true AS tearsheet, m.entity_id, m.version
+              FROM publisher_mark_sets s, unnest(s.tearsheet_ids, s.tearsheet_versions) AS m (entity_id, version)
+             WHERE s.integration_id = \(integrationID)
+            UNION ALL
+            SELECT false, m.entity_id, m.version
+              FROM publisher_mark_sets s, unnest(s.member_ids, s.member_versions) AS m (entity_id, version)
+             WHERE s.integration_id = \(integrationID)
+            """
+        ).rows
+        for row in rows {
             let id = try row.decode("entity_id", as: Int64.self)
             let version = try row.decode("version", as: Date.self)
-            if try row.decode("kind", as: String.self) == "tearsheet" { marks.tearsheets[id] = version } else { marks.members[id] = version }
+            if try row.decode("tearsheet", as: Bool.self) { marks.tearsheets[id] = version } else { marks.members[id] = version }
         }
         return marks
     }
@@ -25,14 +36,29 @@ public struct PublisherMarks: Sendable {
         return abs(seen.timeIntervalSince(version)) < 0.001
     }
 
-    /// Moves the watermark and replaces the marks in one transaction; marks older than the
-    /// next pass's window are dropped.
+    /// The marks to keep after a pass: those of earlier passes and this one's (which win),
+    /// less those older than the next pass's window (`keepAfter`).
+    func merged(with handled: PublisherMarks, keepingAfter keepAfter: Date) -> PublisherMarks {
+        func kept(_ earlier: [Int64: Date], _ now: [Int64: Date]) -> [Int64: Date] {
+            earlier.filter { $0.value > keepAfter }.merging(now.filter { $0.value > keepAfter }) { _, handled in handled }
+        }
+        var marks = PublisherMarks()
+        marks.tearsheets = kept(tearsheets, handled.tearsheets)
+        marks.members = kept(members, handled.members)
+        return marks
+    }
+
+    /// Moves the watermark and writes the marks (`previous`, those loaded at the pass's start
+    /// under its lock, merged with what the pass `handled`) in one transaction. The lock keeps
+    /// other passes of the integration from writing meanwhile; were it lost mid-pass, the
+    /// marks of one pass would be lost, and a pass after would republish what they covered
+    /// (pairs the workers find already added), nothing worse.
     static func commit(
-        integrationID: String, newest: Date, handled: PublisherMarks, overlap: Duration, pool: PostgresPool
+        integrationID: String, newest: Date, previous: PublisherMarks, handled: PublisherMarks, overlap: Duration, pool: PostgresPool
     ) async throws {
-        let keepAfter = newest.addingTimeInterval(-2 * overlap.timeInterval)
-        let tearsheets = handled.tearsheets.filter { $0.value > keepAfter }
-        let members = handled.members.filter { $0.value > keepAfter }
+        let marks = previous.merged(with: handled, keepingAfter: newest.addingTimeInterval(-2 * overlap.timeInterval))
+        let tearsheets = marks.tearsheets.sorted { $0.key < $1.key }
+        let members = marks.members.sorted { $0.key < $1.key }
         try await pool.withTransaction { tx in
             try await tx.query(
                 """
@@ -41,15 +67,15 @@ public struct PublisherMarks: Sendable {
                        updated_at = now()
                  WHERE id = \(integrationID)
                 """)
-            try await tx.query("DELETE FROM publisher_marks WHERE integration_id = \(integrationID) AND version <= \(keepAfter)")
-            for (kind, entries) in [("tearsheet", tearsheets), ("member", members)] where !entries.isEmpty {
-                try await tx.query(
-                    """
-                    INSERT INTO publisher_marks (integration_id, kind, entity_id, version)
-                    SELECT \(integrationID), \(kind), * FROM unnest(\(Array(entries.keys))::bigint[], \(Array(entries.values))::timestamptz[])
-                    ON CONFLICT (integration_id, kind, entity_id) DO UPDATE SET version = EXCLUDED.version
-                    """)
-            }
+            try await tx.query(
+                """
+                INSERT INTO publisher_mark_sets (integration_id, tearsheet_ids, tearsheet_versions, member_ids, member_versions)
+                VALUES (\(integrationID), \(tearsheets.map(\.key))::bigint[], \(tearsheets.map(\.value))::timestamptz[],
+                        \(members.map(\.key))::bigint[], \(members.map(\.value))::timestamptz[])
+                ON CONFLICT (integration_id) DO UPDATE
+                   SET tearsheet_ids = EXCLUDED.tearsheet_ids, tearsheet_versions = EXCLUDED.tearsheet_versions,
+                       member_ids = EXCLUDED.member_ids, member_versions = EXCLUDED.member_versions
+                """)
         }
     }
 }

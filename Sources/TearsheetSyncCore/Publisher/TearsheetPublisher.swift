@@ -124,7 +124,8 @@ public struct TearsheetPublisher: Sendable {
         // skew between our clock and Bullhorn's.
         if let seen = summary.newestChange {
             let newest = min(seen, started)
-            try await PublisherMarks.commit(integrationID: current.id, newest: newest, handled: handled, overlap: options.overlap, pool: pool)
+            try await PublisherMarks.commit(
+                integrationID: current.id, newest: newest, previous: previous, handled: handled, overlap: options.overlap, pool: pool)
             summary.watermarkAdvancedTo = try await IntegrationStore(pool: pool).watermark(of: current.id)
         }
     }

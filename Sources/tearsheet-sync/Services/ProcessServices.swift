@@ -28,12 +28,30 @@ func runServices(_ main: some Service, metrics: MetricsServer?, handlingSignals:
 /// returns the broker connection; nil when the group stopped meanwhile (a signal, or another of
 /// its services failing, such as a metrics port that cannot be had): there is then nothing to
 /// do and nothing to hand back.
-func connectUnlessStopped(_ pool: PostgresPool, _ settings: Settings, patience: Duration, logger: Logger) async throws -> AMQPConnection? {
+func connectUnlessStopped(
+    _ pool: PostgresPool, _ settings: Settings, patience: Duration, databaseConnections: Int = 1, logger: Logger
+) async throws -> AMQPConnection? {
     let broker: AMQPConnection
     do {
         broker = try await cancelWhenGracefulShutdown {
-            try await StartupConnections.check(pool, patience: patience, logger: logger)
-            return try await StartupConnections.broker(settings, patience: patience, logger: logger)
+            // Both at once: a one-shot `publish` spends its start waiting for handshakes (about
+            // 10 ms for the database's TLS, a few for the broker's), and each was waiting for
+            // the other. A bad database setting is still the one named when both are bad.
+            // A service waiting for its broker stops waiting once the database setting is known
+            // to be bad (the task is cancelled), and a connection made meanwhile is closed.
+            let connecting = Task { try await StartupConnections.broker(settings, patience: patience, logger: logger) }
+            do {
+                try await withTaskCancellationHandler {
+                    try await StartupConnections.check(pool, connections: databaseConnections, patience: patience, logger: logger)
+                } onCancel: {
+                    connecting.cancel()
+                }
+            } catch {
+                connecting.cancel()
+                if let connected = try? await connecting.value { await connected.close() }
+                throw error
+            }
+            return try await withTaskCancellationHandler { try await connecting.value } onCancel: { connecting.cancel() }
         }
     } catch is CancellationError where Task.isShuttingDownGracefully || Task.isCancelled {
         return nil

@@ -45,7 +45,10 @@ final class PublishLoop: Service, Sendable {
     func run() async throws {
         // A looping publisher is a service: it waits for a database or broker that is not up yet.
         let patience = every == nil ? Duration.zero : StartupConnections.servicePatience
-        guard var broker = try await connectUnlessStopped(pool, settings, patience: patience, logger: logger) else { return }
+        // A pass starts on three connections: its lock's, its statements' and its Bullhorn budget's.
+        guard var broker = try await connectUnlessStopped(pool, settings, patience: patience, databaseConnections: 3, logger: logger) else {
+            return
+        }
         connected.store(true, ordering: .relaxed)
         let progress = TerminalProgress()
         repeat {
