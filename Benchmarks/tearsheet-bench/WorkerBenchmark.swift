@@ -89,7 +89,7 @@ struct WorkerBenchmark {
         var pools: [PostgresPool] = []
         let workers = (0..<count).map { index in
             // What one `work` process has: its own pool, Bullhorn clients and broker connection.
-            let pool = PostgresPool(connectionString: databaseURL, maxConnections: 6)
+            let pool = PostgresPool(connectionString: databaseURL, maxConnections: WorkerOptions.databaseConnections)
             pools.append(pool)
             return SessionWorker(
                 workerID: "bench-\(index)", databaseURL: databaseURL, connectBroker: { try await AMQPConnection.connect(url: amqpURL) },

@@ -48,7 +48,7 @@ struct WorkCommand: AsyncParsableCommand {
             _ = try topology.load(settings)
             let databaseURL = try settings.databaseURL()
             let amqp = try settings.amqp()
-            let pool = PostgresPool(connectionString: databaseURL, maxConnections: 8, applicationName: "tearsheet-sync worker")
+            let pool = PostgresPool(connectionString: databaseURL, maxConnections: WorkerOptions.databaseConnections, applicationName: "tearsheet-sync worker")
             let logger = Logger(label: "tearsheet-sync.worker")
             let workerID = "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier):\(UInt16.random(in: 0...UInt16.max))"
             let worker = SessionWorker(

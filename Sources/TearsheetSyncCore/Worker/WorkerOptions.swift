@@ -22,6 +22,9 @@ public struct WorkerOptions: Sendable {
     public var prefetch: UInt16
     static let defaultPrefetchBatches = 5
     public var prefetchSeconds: Int
+    /// The database connections of a worker's pool (the `work` command's, and the bench's
+    /// workers'): its sessions' statements and its Bullhorn budget's leases share them.
+    public static let databaseConnections = 8
     /// Sessions one worker holds at most.
     public var maxSessions: Int
     /// Unacknowledged deliveries the whole worker holds at most: each session's window is at
