@@ -32,10 +32,10 @@ enum PairLimit {
             figures = BaselineProcess.run(binary, ["publish"] + arguments + ["\(options.window)"], environment: environment)
                 .merging(BaselineProcess.run(binary, ["consume"] + arguments + ["\(options.prefetch)"], environment: environment)) { $1 }
         } catch {
-            try? await management.deleteVirtualHost(vhost)
+            await BenchEnvironment.delete(vhost, management)
             throw error
         }
-        try? await management.deleteVirtualHost(vhost)  // its queue with it
+        await BenchEnvironment.delete(vhost, management)  // its queue with it
         guard figures["publish_msgs_per_s"] != nil, figures["consume_msgs_per_s"] != nil else {
             throw BenchmarkFailure("Benchmarks/baseline/pair_limit.c printed no figures")
         }

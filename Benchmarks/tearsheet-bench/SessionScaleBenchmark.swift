@@ -31,7 +31,7 @@ struct SessionScaleBenchmark {
             } catch {
                 print("sessions benchmark failed: \(error)")
             }
-            try? await management.deleteVirtualHost(vhost)
+            await BenchEnvironment.delete(vhost, management)
             try? await TestServices.dropDatabase(databaseURL)
         }
     }

@@ -66,7 +66,7 @@ struct WorkerBenchmark {
             } catch {
                 result = .failure(error)
             }
-            try? await management.deleteVirtualHost(vhost)
+            await BenchEnvironment.delete(vhost, management)
             try? await TestServices.dropDatabase(databaseURL)
             return try result.get()
         }
