@@ -45,7 +45,7 @@ public final class PostgresConnection: @unchecked Sendable {
     public static func connect(
         _ connectionString: String, applicationName: String = "tearsheet-sync", answerDeadline: Duration? = nil
     ) async throws -> PostgresConnection {
-        let thread = DedicatedThread(name: "postgres")
+        let thread = DedicatedThread(name: "libpq")  // not "postgres": the server's processes are, in `top` and perf
         do {
             let handle = try await thread.run { () throws -> UncheckedHandle in
                 UncheckedHandle(try openHandle(connectionString, applicationName: applicationName))
