@@ -43,6 +43,20 @@ public enum TestServices {
         return databaseURL(named: name, adminURL: adminURL)
     }
 
+    /// Runs `body` with the URL of an empty database of its own, dropped afterwards whether
+    /// `body` succeeded or not.
+    public static func withDatabase<T>(_ prefix: String = "tsync_test", _ body: (String) async throws -> T) async throws -> T {
+        let url = try await createDatabase(prefix)
+        do {
+            let value = try await body(url)
+            try await dropDatabase(url)
+            return value
+        } catch {
+            try? await dropDatabase(url)
+            throw error
+        }
+    }
+
     public static func dropDatabase(_ url: String) async throws {
         guard var components = URLComponents(string: url), case let name = components.path.dropFirst(), !name.isEmpty else { return }
         components.path = URLComponents(string: adminDatabaseURL)!.path  // the same maintenance database, on the server of `url`

@@ -64,19 +64,18 @@ import Testing
 
     /// A fresh database migrated to `version` (nil: the latest) with integration "acme".
     private func withMigratedDatabase(upTo version: Int?, _ body: (PostgresPool) async throws -> Void) async throws {
-        let url = try await TestServices.createDatabase("tsync_marks")
-        let pool = PostgresPool(connectionString: url, maxConnections: 2)
-        do {
-            let migrations = SchemaMigrations.all.filter { version == nil || $0.version <= version! }
-            try await pool.withConnection { try await SchemaMigrator(migrations: migrations).migrate($0) }
-            try await pool.query("INSERT INTO integrations (id) VALUES ('acme')")
-            try await body(pool)
-        } catch {
+        try await TestServices.withDatabase("tsync_marks") { url in
+            let pool = PostgresPool(connectionString: url, maxConnections: 2)
+            do {
+                let migrations = SchemaMigrations.all.filter { version == nil || $0.version <= version! }
+                try await pool.withConnection { try await SchemaMigrator(migrations: migrations).migrate($0) }
+                try await pool.query("INSERT INTO integrations (id) VALUES ('acme')")
+                try await body(pool)
+            } catch {
+                await pool.close()
+                throw error
+            }
             await pool.close()
-            try await TestServices.dropDatabase(url)
-            throw error
         }
-        await pool.close()
-        try await TestServices.dropDatabase(url)
     }
 }

@@ -7,14 +7,7 @@ import Testing
 /// `migrate` against the real PostgreSQL server, each test in a fresh database.
 @Suite struct SchemaMigratorTests {
     private func withFreshDatabase(_ body: (String) async throws -> Void) async throws {
-        let url = try await TestServices.createDatabase("tsync_migrate")
-        do {
-            try await body(url)
-        } catch {
-            try await TestServices.dropDatabase(url)
-            throw error
-        }
-        try await TestServices.dropDatabase(url)
+        try await TestServices.withDatabase("tsync_migrate", body)
     }
 
     @Test func createsTheContractTablesAndIsIdempotent() async throws {
