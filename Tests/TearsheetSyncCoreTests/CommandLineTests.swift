@@ -168,6 +168,25 @@ import TearsheetSyncCore
         #expect(run.standardError.contains("TSYNC_SECRET_KEY"))
     }
 
+    /// `publish` connects to the database and the broker at once: with both unreachable the
+    /// database is still the one named (as when they were tried in turn), with only the
+    /// broker unreachable the broker is; one line each, exit 2, no password.
+    @Test func publishNamesTheDatabaseWhenBothAreUnreachableAndTheBrokerWhenItAloneIs() async throws {
+        let key = Data(count: 32).base64EncodedString()
+        let badBroker = "amqp://app:s3cret-pw@127.0.0.1:1/%2F"
+        let both = try await CommandRun.run(
+            ["publish"], environment: ["TSYNC_SECRET_KEY": key, "TSYNC_DATABASE_URL": "postgresql://app:pa55-word@127.0.0.1:1/db", "TSYNC_AMQP_URL": badBroker])
+        #expect(both.exitCode == 2)
+        #expect(both.standardError.split(separator: "\n").count == 1)
+        #expect(both.standardError.contains("TSYNC_DATABASE_URL"))
+        let broker = try await CommandRun.run(
+            ["publish"], environment: ["TSYNC_SECRET_KEY": key, "TSYNC_DATABASE_URL": TestServices.adminDatabaseURL, "TSYNC_AMQP_URL": badBroker])
+        #expect(broker.exitCode == 2)
+        #expect(broker.standardError.split(separator: "\n").count == 1)
+        #expect(broker.standardError.contains("TSYNC_AMQP_URL"))
+        for run in [both, broker] { #expect(!run.standardError.contains("s3cret-pw") && !run.standardError.contains("pa55-word")) }
+    }
+
     @Test func secretsNeverComeFromTheCommandLine() async throws {
         let run = try await CommandRun.run(
             ["integration", "add", "--id", "x", "--client-id", "c", "--username", "u"],

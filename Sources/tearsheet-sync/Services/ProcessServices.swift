@@ -36,9 +36,9 @@ func connectUnlessStopped(
         broker = try await cancelWhenGracefulShutdown {
             // Both at once: a one-shot `publish` spends its start waiting for handshakes (about
             // 10 ms for the database's TLS, a few for the broker's), and each was waiting for
-            // the other. A bad database setting is still the one named when both are bad.
-            // A service waiting for its broker stops waiting once the database setting is known
-            // to be bad (the task is cancelled), and a connection made meanwhile is closed.
+            // the other. A bad database setting is still the one named when both are bad; a
+            // service waiting for its broker then stops waiting (the task is cancelled), and a
+            // connection made meanwhile is closed.
             let connecting = Task { try await StartupConnections.broker(settings, patience: patience, logger: logger) }
             do {
                 try await withTaskCancellationHandler {
