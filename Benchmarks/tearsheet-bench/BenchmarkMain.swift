@@ -69,9 +69,6 @@ extension BenchmarkOptions {
     /// What the `tearsheet-sync` processes the bench starts log: warnings unless it says.
     static let childLogLevel = ProcessInfo.processInfo.environment["TSYNC_BENCH_LOG_LEVEL"] ?? "warning"
 
-    /// The environment of a `tearsheet-sync` process the bench starts: `settings`, its log
-    /// level, and glibc's allocator settings when the bench was given them (`GLIBC_TUNABLES`,
-    /// `MALLOC_ARENA_MAX`), so that their effect on peak RSS can be measured.
     /// A `tearsheet-sync` process the bench starts: `binary` with `arguments`, or, when
     /// `TSYNC_BENCH_WRAPPER` names a profiler (heaptrack, a script running strace or perf),
     /// that wrapper given the binary and its arguments.
@@ -87,6 +84,9 @@ extension BenchmarkOptions {
         return process
     }
 
+    /// The environment of a `tearsheet-sync` process the bench starts: `settings`, its log
+    /// level, and glibc's allocator settings when the bench was given them (`GLIBC_TUNABLES`,
+    /// `MALLOC_ARENA_MAX`), so that their effect on peak RSS can be measured.
     static func childEnvironment(_ settings: [String: String]) -> [String: String] {
         var environment = settings
         environment["TSYNC_LOG_LEVEL"] = childLogLevel

@@ -1,7 +1,7 @@
 /// The statements one connection has prepared on the server, by text and parameter types.
 ///
 /// The fleet's hot statements are few and always the same texts (arrays travel as one
-/// parameter, so a batch's size never changes its text): the worker's two lookups a batch,
+/// parameter, so a batch's size never changes its text): the worker's lookup a batch,
 /// hundreds a second, and the publisher's one a page. Run unprepared, each was parsed and
 /// planned anew. A text is prepared the second time the connection runs it, so that a
 /// statement run once costs no extra round trip, and stays prepared for the connection's
