@@ -22,12 +22,12 @@ public enum StartupConnections {
     /// How long a long-running service starting beside its database or broker waits for them.
     public static let servicePatience = Duration.seconds(60)
 
-    /// Opens `connections` pooled connections now (see `PostgresPool.warm`), so that a bad
-    /// database setting stops the command at start rather than at first use.
+    /// Opens `connections` pooled connections now (at least one; see `PostgresPool.warm`), so
+    /// that a bad database setting stops the command at start rather than at first use. Opening
+    /// one is the check (it logs in and sets the session up); no statement is needed beside it.
     public static func check(_ pool: PostgresPool, connections: Int = 1, patience: Duration = .zero, logger: Logger? = nil) async throws {
-        _ = try await retrying(patience: patience, logger: logger, what: "database") {
-            try await pool.warm(connections)
-            return try await pool.query("SELECT 1")
+        try await retrying(patience: patience, logger: logger, what: "database") {
+            try await pool.warm(max(connections, 1))
         } failure: { error in
             guard let error = error as? PostgresError, error.code == .connection else { return nil }
             return (ConfigurationError(setting: Settings.databaseURLVariable, "cannot connect: \(error.message)"), mayPass: isMomentary(error))
