@@ -14,13 +14,16 @@ struct BullhornSession: Sendable {
 ///
 /// Refresh tokens rotate: each works once, so the newest is always kept. When a refresh is
 /// refused (`invalid_grant`), the full login runs again. Only one renewal runs at a time;
-/// callers that hit 401 together share it.
+/// callers that hit 401 together share it. With a `store`, the session (and its refresh
+/// token) is the fleet's: adopted from the store when one is kept, renewed under the store's
+/// lock, so that every process of an integration shares one REST session.
 actor BullhornAuthenticator {
     private let credentials: BullhornCredentials
     private let endpoints: BullhornEndpoints
     private let http: CurlHTTPClient
     private let retry: BullhornRetryPolicy
     private let timeout: Duration
+    private let store: (any BullhornSessionStore)?
 
     private var session: BullhornSession?
     private var refreshToken: String?
@@ -28,24 +31,34 @@ actor BullhornAuthenticator {
     private var renewal: Task<BullhornSession, any Error>?
     private var generation = 0
 
-    init(credentials: BullhornCredentials, endpoints: BullhornEndpoints, http: CurlHTTPClient, retry: BullhornRetryPolicy, timeout: Duration) {
+    init(
+        credentials: BullhornCredentials, endpoints: BullhornEndpoints, http: CurlHTTPClient, retry: BullhornRetryPolicy, timeout: Duration,
+        store: (any BullhornSessionStore)? = nil
+    ) {
         self.credentials = credentials
         self.endpoints = endpoints
         self.http = http
         self.retry = retry
         self.timeout = timeout
+        self.store = store
     }
 
     func current() async throws -> BullhornSession {
         if let session { return session }
+        if let store, let kept = try await storeCall({ try await store.load() }) {
+            // Another renewal may have finished while the store answered: keep the newer.
+            if let session, session.generation >= kept.generation { return session }
+            return adopt(kept)
+        }
         return try await renew(replacing: nil)
     }
 
-    /// A new session, unless one newer than `stale` exists already.
+    /// A new session, unless one newer than `stale` exists already (any, when `stale` is nil:
+    /// callers that found no session at once share the first one made).
     func renew(replacing stale: Int?) async throws -> BullhornSession {
-        if let session, let stale, session.generation > stale { return session }
+        if let session, stale.map({ session.generation > $0 }) ?? true { return session }
         if let renewal { return try await renewal.value }
-        let task = Task { try await self.establish() }
+        let task = Task { try await self.renewOnce(replacing: stale) }
         renewal = task
         do {
             let fresh = try await task.value
@@ -57,7 +70,46 @@ actor BullhornAuthenticator {
         }
     }
 
-    private func establish() async throws -> BullhornSession {
+    private func renewOnce(replacing stale: Int?) async throws -> BullhornSession {
+        guard let store else {
+            let (token, restURL, _) = try await establish(refreshingWith: refreshToken)
+            generation += 1
+            let fresh = BullhornSession(bhRestToken: token, restURL: restURL, generation: generation)
+            session = fresh
+            return fresh
+        }
+        let kept = try await storeCall {
+            try await store.renew(replacing: stale) { kept in
+                let (token, restURL, refreshToken) = try await self.establish(refreshingWith: kept?.refreshToken)
+                return SharedBullhornSession(bhRestToken: token, restURL: restURL, refreshToken: refreshToken, generation: 0)
+            }
+        }
+        return adopt(kept)
+    }
+
+    private func adopt(_ kept: SharedBullhornSession) -> BullhornSession {
+        let adopted = BullhornSession(bhRestToken: kept.bhRestToken, restURL: kept.restURL, generation: kept.generation)
+        session = adopted
+        refreshToken = kept.refreshToken
+        return adopted
+    }
+
+    /// The store's failures that are not Bullhorn's (its database did not answer) are
+    /// `.sessionStoreUnavailable`: retriable, and nothing was sent to Bullhorn for them.
+    private func storeCall<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as BullhornError {
+            throw error
+        } catch {
+            throw BullhornError(.sessionStoreUnavailable, endpoint: "session store", "the shared REST session could not be read or kept: \(error)")
+        }
+    }
+
+    /// A new REST session: a refresh with `refreshToken` when there is one (a full login when
+    /// it is refused), then the REST login. Returns the token, the REST base (ending in `/`)
+    /// and the newest refresh token.
+    private func establish(refreshingWith refreshToken: String?) async throws -> (String, String, String) {
         var tokens: OAuthTokens
         if let refreshToken {
             do {
@@ -68,20 +120,17 @@ actor BullhornAuthenticator {
         } else {
             tokens = try await fullLogin()
         }
-        refreshToken = tokens.refreshToken
+        self.refreshToken = tokens.refreshToken
         var loginError: BullhornError?
         // The REST login sometimes refuses a good access token; Bullhorn's advice is to retry.
         for attempt in 0..<4 {
             do {
                 let (token, restURL) = try await restLogin(accessToken: tokens.accessToken)
-                generation += 1
-                let fresh = BullhornSession(bhRestToken: token, restURL: restURL.hasSuffix("/") ? restURL : restURL + "/", generation: generation)
-                session = fresh
-                return fresh
+                return (token, restURL.hasSuffix("/") ? restURL : restURL + "/", tokens.refreshToken)
             } catch let error as BullhornError where error.code == .authentication {
                 loginError = error
-                if attempt == 2, let refreshToken {  // perhaps the access token did expire
-                    tokens = try await refresh(refreshToken)
+                if attempt == 2 {  // perhaps the access token did expire
+                    tokens = try await refresh(tokens.refreshToken)
                     self.refreshToken = tokens.refreshToken
                 }
                 try await Task.sleep(for: retry.delay(afterAttempt: attempt))

@@ -12,18 +12,21 @@ public final class BullhornClient: Sendable {
     /// `budget` is shared by every client of the same integration in this process; by default
     /// each client gets its own, from `configuration`. `http` may be shared by the clients of
     /// many integrations (a worker holding 200 sessions must not hold 200 × 16 threads and
-    /// connections); by default each client has its own.
+    /// connections); by default each client has its own. `sessions` shares the REST session
+    /// with the integration's other clients, in this process and others; by default the
+    /// client logs in for itself.
     public init(
         credentials: BullhornCredentials, endpoints: BullhornEndpoints,
         configuration: BullhornClientConfiguration = BullhornClientConfiguration(), budget: BullhornCallBudget? = nil,
-        http: CurlHTTPClient? = nil
+        http: CurlHTTPClient? = nil, sessions: (any BullhornSessionStore)? = nil
     ) {
         self.configuration = configuration
         self.budget = budget ?? BullhornCallBudget(callsPerMinute: configuration.callsPerMinute, maxConcurrent: configuration.maxConcurrentCalls)
         let http = http ?? CurlHTTPClient(maxConcurrentRequests: max(configuration.maxConcurrentCalls, 2), userAgent: "tearsheet-sync")
         self.http = http
         authenticator = BullhornAuthenticator(
-            credentials: credentials, endpoints: endpoints, http: http, retry: configuration.retry, timeout: configuration.requestTimeout)
+            credentials: credentials, endpoints: endpoints, http: http, retry: configuration.retry, timeout: configuration.requestTimeout,
+            store: sessions)
     }
 
     /// Logs in now (rather than on the first call), to fail fast on bad credentials.

@@ -25,6 +25,9 @@ public struct BullhornError: Error, CustomStringConvertible, Sendable {
         /// No call token could be had (the fleet's shared budget lives in the database, and
         /// the database did not answer): nothing was sent.
         case budgetUnavailable
+        /// The fleet's shared REST session could not be read or kept (its database did not
+        /// answer): nothing was sent.
+        case sessionStoreUnavailable
     }
 
     public let code: Code
@@ -42,7 +45,7 @@ public struct BullhornError: Error, CustomStringConvertible, Sendable {
     /// True when the same call may succeed later (after backoff, or after re-checking state).
     public var isRetriable: Bool {
         switch code {
-        case .throttled, .transport, .ambiguousWrite, .budgetUnavailable: return true
+        case .throttled, .transport, .ambiguousWrite, .budgetUnavailable, .sessionStoreUnavailable: return true
         case .server: return (status ?? 0) >= 500
         case .authentication, .notFound, .validation, .malformedResponse, .protocolViolation: return false
         }

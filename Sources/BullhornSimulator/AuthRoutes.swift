@@ -62,12 +62,22 @@ struct AuthRoutes: Sendable {
         world.count("POST login")
         let parameters = try await SimulatorHTTP.parameters(request)
         guard parameters["version"] != nil else { return SimulatorHTTP.error(.badRequest, "version is required") }
-        let (flake, sessionCalls) = world.loginAttempt()
-        if flake {
+        let attempt = world.loginAttempt()
+        if attempt.flake {
             return SimulatorHTTP.error(.badRequest, "Invalid or expired OAuth access token.", key: "errors.authentication.invalidOAuthToken")
         }
-        guard let session = world.auth.restLogin(accessToken: parameters["access_token"] ?? "", sessionCalls: sessionCalls) else {
+        let login = world.auth.restLogin(
+            accessToken: parameters["access_token"] ?? "", sessionCalls: attempt.sessionCalls, limit: attempt.sessionLimit,
+            idleTimeout: attempt.sessionIdleTimeout)
+        let session: String
+        switch login {
+        case .session(let token):
+            session = token
+        case .invalidAccessToken:
             return SimulatorHTTP.error(.badRequest, "Invalid or expired OAuth access token.", key: "errors.authentication.invalidOAuthToken")
+        case .sessionLimitReached:
+            world.served("login refused: session limit")
+            return SimulatorHTTP.error(.forbidden, "Maximum number of concurrent API sessions reached.", key: "errors.authentication.maxSessions")
         }
         return SimulatorHTTP.json(
             .ok, ["BhRestToken": session, "restUrl": "\(base(request))/rest-services/\(BullhornSimulatorServer.corpToken)/"])

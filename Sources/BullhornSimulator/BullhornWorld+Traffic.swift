@@ -77,13 +77,13 @@ extension BullhornWorld {
         }
     }
 
-    /// Whether this REST login flakes, and how many calls the new session may make.
-    func loginAttempt() -> (flake: Bool, sessionCalls: Int?) {
+    /// Whether this REST login flakes, and what the new session may do.
+    func loginAttempt() -> (flake: Bool, sessionCalls: Int?, sessionLimit: Int?, sessionIdleTimeout: Duration) {
         state.withLock { state in
             state.logins += 1
             let flake = state.faults.loginFlakeEvery.map { state.logins % $0 == 0 } ?? false
             if flake { state.served("login flake") }
-            return (flake, state.faults.sessionExpiresAfterCalls)
+            return (flake, state.faults.sessionExpiresAfterCalls, state.faults.sessionLimit, state.faults.sessionIdleTimeout)
         }
     }
 

@@ -3,7 +3,8 @@ import Synchronization
 
 /// Bullhorn's OAuth server and REST login, as the simulator plays them: single-use codes
 /// (with a `:` that must survive URL encoding), access tokens that expire, refresh tokens that
-/// rotate on every use, and REST sessions that die after a number of calls.
+/// rotate on every use, and REST sessions that die after a number of calls or when left idle,
+/// at most so many at once.
 public final class SimulatedAuth: Sendable {
     public struct Account: Sendable {
         public var clientID: String
@@ -36,6 +37,10 @@ public final class SimulatedAuth: Sendable {
 
     struct Session {
         var callsLeft: Int?
+        var lastUsed: Date
+        let idleTimeout: TimeInterval
+
+        func isLive(at now: Date) -> Bool { now.timeIntervalSince(lastUsed) < idleTimeout }
     }
 
     struct State {
@@ -45,6 +50,8 @@ public final class SimulatedAuth: Sendable {
         var sessions: [String: Session] = [:]
         var issued = 0
         var everIssued: [String] = []
+        var sessionsOpened = 0
+        var mostLiveSessions = 0
     }
 
     public let accounts: [Account]
@@ -120,15 +127,31 @@ public final class SimulatedAuth: Sendable {
         return Tokens(accessToken: access, refreshToken: refresh, expiresIn: accessTokenLifetime)
     }
 
-    /// A BhRestToken for a live access token.
-    func restLogin(accessToken: String, sessionCalls: Int?) -> String? {
+    enum RestLogin {
+        case session(String)
+        case invalidAccessToken
+        case sessionLimitReached
+    }
+
+    /// A BhRestToken for a live access token, unless the corporation holds `limit` live
+    /// sessions already.
+    func restLogin(accessToken: String, sessionCalls: Int?, limit: Int?, idleTimeout: Duration) -> RestLogin {
         state.withLock { state in
-            guard let grant = state.accessTokens[accessToken], grant.expires > Date() else { return nil }
+            guard let grant = state.accessTokens[accessToken], grant.expires > Date() else { return .invalidAccessToken }
+            let now = Date()
+            state.sessions = state.sessions.filter { $0.value.isLive(at: now) }
+            if let limit, state.sessions.count >= limit { return .sessionLimitReached }
             let session = token("bh", &state)
-            state.sessions[session] = Session(callsLeft: sessionCalls)
-            return session
+            state.sessions[session] = Session(callsLeft: sessionCalls, lastUsed: now, idleTimeout: Double(idleTimeout.components.seconds) + Double(idleTimeout.components.attoseconds) / 1e18)
+            state.sessionsOpened += 1
+            state.mostLiveSessions = max(state.mostLiveSessions, state.sessions.count)
+            return .session(session)
         }
     }
+
+    /// REST sessions opened so far, and the most that were live at once.
+    public var sessionsOpened: Int { state.withLock { $0.sessionsOpened } }
+    public var mostLiveSessions: Int { state.withLock { $0.mostLiveSessions } }
 
     enum SessionCheck {
         case valid, expired
@@ -137,15 +160,20 @@ public final class SimulatedAuth: Sendable {
     /// Spends one call of the session's allowance.
     func use(session: String) -> SessionCheck {
         state.withLock { state in
-            guard var current = state.sessions[session] else { return .expired }
+            let now = Date()
+            guard var current = state.sessions[session], current.isLive(at: now) else {
+                state.sessions[session] = nil
+                return .expired
+            }
+            current.lastUsed = now
             if let left = current.callsLeft {
                 if left <= 0 {
                     state.sessions[session] = nil
                     return .expired
                 }
                 current.callsLeft = left - 1
-                state.sessions[session] = current
             }
+            state.sessions[session] = current
             return .valid
         }
     }

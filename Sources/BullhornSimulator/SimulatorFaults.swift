@@ -12,6 +12,13 @@ public struct SimulatorFaults: Sendable {
     public var sessionExpiresAfterCalls: Int?
     /// Every N-th REST login fails with the sporadic "Invalid or expired OAuth access token" 400.
     public var loginFlakeEvery: Int?
+    /// REST sessions the corporation may hold at once (Bullhorn: about 50, 25 on limited
+    /// editions): a REST login beyond it is refused. Bullhorn does not document its answer;
+    /// the simulator's is a 403 whose message says so.
+    public var sessionLimit: Int?
+    /// A REST session unused this long times out: it answers 401 and stops counting against
+    /// `sessionLimit` (Bullhorn: `ttl` at login, its default undocumented; 10 minutes here).
+    public var sessionIdleTimeout: Duration
     /// Added before every answer.
     public var latency: Duration
     /// Latency of particular endpoints instead (`PUT entity/JobSubmission`, `query/Tearsheet`,
@@ -29,8 +36,11 @@ public struct SimulatorFaults: Sendable {
         throttleEvery: Int? = nil, throttleBurst: Int = 3, capacityErrorEvery: Int? = nil,
         unavailableEvery: Int? = nil, sessionExpiresAfterCalls: Int? = nil, loginFlakeEvery: Int? = nil,
         latency: Duration = .zero, endpointLatency: [String: Duration] = [:], corruptEndpoints: Set<String> = [],
-        memberAddBumpsTearsheet: Bool = false, callsPerMinuteLimit: Int? = nil
+        memberAddBumpsTearsheet: Bool = false, callsPerMinuteLimit: Int? = nil, sessionLimit: Int? = nil,
+        sessionIdleTimeout: Duration = .seconds(600)
     ) {
+        self.sessionLimit = sessionLimit
+        self.sessionIdleTimeout = sessionIdleTimeout
         self.callsPerMinuteLimit = callsPerMinuteLimit
         self.endpointLatency = endpointLatency
         self.throttleEvery = throttleEvery

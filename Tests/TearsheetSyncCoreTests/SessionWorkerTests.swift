@@ -74,6 +74,9 @@ import Testing
             #expect(workers.map(\.totals.acknowledged).reduce(0, +) == expected)
             fixture.expectOneJobSubmissionPerMember(of: fixture.world.tearsheets, jobs: fixture.world.jobOrderIDs)
             #expect(try await fixture.pool.query("SELECT count(*) FROM worker_heartbeats").scalar(Int.self) == 0, "workers resign on stop")
+            // The publisher and three workers, each process with its own clients: one Bullhorn
+            // REST session an integration, not one a process.
+            #expect(fixture.world.auth.sessionsOpened == 6)
         }
     }
 

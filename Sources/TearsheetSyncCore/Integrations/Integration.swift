@@ -16,11 +16,18 @@ public struct Integration: Sendable {
     public let tearsheetsLastSyncedAt: Date?
     public let active: Bool
 
+    /// Whether a client built from `other` logs in as the same Bullhorn user as one built from
+    /// this row: the same client id, user, endpoints and sealed secrets.
+    public func logsInLike(_ other: Integration) -> Bool {
+        clientID == other.clientID && username == other.username && endpoints == other.endpoints && sealedSecrets == other.sealedSecrets
+    }
+
     /// Whose Bullhorn call budget this integration spends: its corporation's, or its own.
     public var budgetKey: String { corporation ?? id }
 
     /// A Bullhorn client for this integration whose calls spend the fleet-wide budget of its
-    /// corporation (`FleetTokenSource`, through `pool`); the secrets are opened only here.
+    /// corporation (`FleetTokenSource`, through `pool`) on the fleet's REST session for the
+    /// integration (`FleetBullhornSessions`); the secrets are opened only here.
     public func bullhornClient(
         secretKey: [UInt8], pool: PostgresPool, configuration: BullhornClientConfiguration? = nil, http: CurlHTTPClient? = nil
     ) throws -> BullhornClient {
@@ -32,8 +39,8 @@ public struct Integration: Sendable {
         let id = id
         effective.observeCall = { FleetMetrics.bullhornCall(id, status: $0) }
         FleetMetrics.bullhornBudget(id).record(Double(callsPerMinute) / 60)
-        return BullhornClient(
-            credentials: BullhornCredentials(clientID: clientID, clientSecret: secrets.clientSecret, username: username, password: secrets.password),
-            endpoints: endpoints, configuration: effective, budget: budget, http: http)
+        let credentials = BullhornCredentials(clientID: clientID, clientSecret: secrets.clientSecret, username: username, password: secrets.password)
+        let sessions = FleetBullhornSessions(pool: pool, integrationID: id, secretKey: secretKey, credentials: credentials, endpoints: endpoints)
+        return BullhornClient(credentials: credentials, endpoints: endpoints, configuration: effective, budget: budget, http: http, sessions: sessions)
     }
 }

@@ -22,17 +22,12 @@ public struct IntegrationSecrets: Sendable, Equatable, Codable, CustomStringConv
     }
 
     public func seal(key: [UInt8], integrationID: String) throws -> [UInt8] {
-        let plaintext = try JSONEncoder().encode(self)
-        let box = try AES.GCM.seal(plaintext, using: SymmetricKey(data: key), authenticating: Data(integrationID.utf8))
-        guard let combined = box.combined else { throw SecretsError("cannot seal the secrets") }
-        return Array(combined)
+        try SealedJSON.seal(self, key: key, context: integrationID)
     }
 
     public static func open(_ sealed: [UInt8], key: [UInt8], integrationID: String) throws -> IntegrationSecrets {
         do {
-            let box = try AES.GCM.SealedBox(combined: sealed)
-            let plaintext = try AES.GCM.open(box, using: SymmetricKey(data: key), authenticating: Data(integrationID.utf8))
-            return try JSONDecoder().decode(IntegrationSecrets.self, from: plaintext)
+            return try SealedJSON.open(sealed, as: IntegrationSecrets.self, key: key, context: integrationID)
         } catch {
             throw SecretsError("the Bullhorn secrets of integration \(integrationID) do not open with TSYNC_SECRET_KEY (wrong key, or sealed for another integration)")
         }

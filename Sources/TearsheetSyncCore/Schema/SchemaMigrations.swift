@@ -201,5 +201,18 @@ public enum SchemaMigrations {
                 ON CONFLICT (integration_id) DO NOTHING;
                 DROP TABLE publisher_marks;
                 """),
+        Migration(
+            version: 10, name: "shared Bullhorn sessions",
+            sql: """
+                -- Each integration's Bullhorn REST session and refresh token, sealed, shared by every
+                -- process of the fleet (see FleetBullhornSessions): Bullhorn counts a corporation's
+                -- concurrent sessions (about 50), and a process each, a pass each, approached it.
+                CREATE TABLE IF NOT EXISTS bullhorn_sessions (
+                    integration_id text PRIMARY KEY REFERENCES integrations (id) ON DELETE CASCADE,
+                    generation bigint NOT NULL,
+                    sealed bytea NOT NULL,
+                    established_at timestamptz NOT NULL
+                );
+                """),
     ]
 }

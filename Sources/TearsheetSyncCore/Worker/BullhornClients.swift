@@ -5,18 +5,28 @@ import PostgresClient
 import Synchronization
 
 /// One Bullhorn client per integration in this process, built on first use from the
-/// integration's row: its callers share its session and its call budget. Every integration's
-/// client sends through one pool of `connections` HTTP workers (a thread and a libcurl handle
-/// each): a worker holding 200 sessions held 200 × 16 of them, 195 MiB, before they were
-/// shared. Each integration still has at most its budget's calls in flight.
+/// integration's row: its callers share its session and its call budget. The row is read
+/// again at most every `recheckEvery`: a client whose credentials changed (a rotated password,
+/// another API user) is replaced, so a running worker takes the change within a minute.
+/// Every integration's client sends through one pool of `connections` HTTP workers (a thread
+/// and a libcurl handle each): a worker holding 200 sessions held 200 × 16 of them, 195 MiB,
+/// before they were shared. Each integration still has at most its budget's calls in flight.
 public final class BullhornClients: Sendable {
     private let pool: PostgresPool
     private let secretKey: [UInt8]
     private let configuration: BullhornClientConfiguration?
     private let http: CurlHTTPClient
-    private let clients = Mutex<[String: BullhornClient]>([:])
+    private let recheckEvery: Duration
+    private let clients = Mutex<[String: Built]>([:])
     /// Each session's share of the connections for JobSubmission creations.
     public let writeShares: WriteShares
+
+    /// A client, the row it was built from, and when that row was last found unchanged.
+    private struct Built {
+        let client: BullhornClient
+        let integration: Integration
+        var checkedAt: ContinuousClock.Instant
+    }
 
     /// 64 connections: ten busy sessions spending 1,500 calls a minute each, at 250 ms an
     /// answer, keep about 63 calls in flight; more busy sessions than that share the line.
@@ -24,11 +34,12 @@ public final class BullhornClients: Sendable {
     /// between the sessions creating (by default twice the connections).
     public init(
         pool: PostgresPool, secretKey: [UInt8], configuration: BullhornClientConfiguration? = nil, connections: Int = 64,
-        writesUnderWay: Int? = nil
+        writesUnderWay: Int? = nil, recheckEvery: Duration = .seconds(60)
     ) {
         self.pool = pool
         self.secretKey = secretKey
         self.configuration = configuration
+        self.recheckEvery = recheckEvery
         // Four threads: on two busy cores one thread carrying every integration's calls got less
         // of the CPU than the 64 it replaced (20 integrations' budget: 0.49 of it against 0.55).
         http = CurlHTTPClient(maxConcurrentRequests: max(connections, 1), userAgent: "tearsheet-sync", threads: 4)
@@ -36,14 +47,21 @@ public final class BullhornClients: Sendable {
     }
 
     public func client(for integrationID: String) async throws -> BullhornClient {
-        if let client = clients.withLock({ $0[integrationID] }) { return client }
+        let now = ContinuousClock.now
+        let cached = clients.withLock { $0[integrationID] }
+        if let cached, now - cached.checkedAt < recheckEvery { return cached.client }
         guard let integration = try await IntegrationStore(pool: pool).load(ids: [integrationID]).first else {
             throw ConfigurationError(setting: "integrations", "no integration \(integrationID)")
         }
+        if let cached, cached.integration.logsInLike(integration) {
+            clients.withLock { $0[integrationID]?.checkedAt = now }
+            return cached.client
+        }
         let client = try integration.bullhornClient(secretKey: secretKey, pool: pool, configuration: configuration, http: http)
         return clients.withLock { clients in
-            if let existing = clients[integrationID] { return existing }
-            clients[integrationID] = client
+            // Another caller may have built one from the same row meanwhile: one client a row.
+            if let existing = clients[integrationID], existing.integration.logsInLike(integration) { return existing.client }
+            clients[integrationID] = Built(client: client, integration: integration, checkedAt: now)
             return client
         }
     }

@@ -1,0 +1,134 @@
+import BullhornClient
+import BullhornSimulator
+import Foundation
+import IntegrationSupport
+import PostgresClient
+import Synchronization
+import Testing
+
+@testable import TearsheetSyncCore
+
+/// One Bullhorn REST session an integration for the whole fleet (`FleetBullhornSessions`),
+/// against the real database and a simulator that counts the corporation's sessions and
+/// refuses a login beyond its limit.
+@Suite struct SharedBullhornSessionTests {
+    static let seed = SimulatorSeed(candidates: 50, jobOrders: 1, tearsheets: [.init(members: 10, jobs: 1)])
+
+    /// A client as a separate process builds it: its own database pool, HTTP client and
+    /// budget, the integration's row read afresh.
+    private func processClient(_ fixture: FleetFixture) async throws -> (BullhornClient, PostgresPool) {
+        let pool = PostgresPool(connectionString: fixture.databaseURL, maxConnections: 2)
+        let integration = try #require(try await IntegrationStore(pool: pool).load(ids: [fixture.integrationID]).first)
+        return (try integration.bullhornClient(secretKey: fixture.secretKey, pool: pool, configuration: FleetFixture.clientConfiguration), pool)
+    }
+
+    /// Every client reads the tearsheet, all at once.
+    private func readAtOnce(_ clients: [BullhornClient], tearsheet: Int64) async throws {
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            for client in clients { group.addTask { try await client.tearsheets(ids: [tearsheet]).count } }
+            for try await found in group { #expect(found == 1) }
+        }
+    }
+
+    @Test func processesOfOneIntegrationLogInOnceAndRenewARefusedSessionOnce() async throws {
+        // One session allowed: a process that logged in for itself would be refused.
+        try await FleetFixture.run(seed: Self.seed, faults: SimulatorFaults(sessionLimit: 1)) { fixture in
+            var processes: [(BullhornClient, PostgresPool)] = []
+            for _ in 0..<3 { processes.append(try await processClient(fixture)) }
+            let tearsheet = fixture.world.tearsheets[0].id
+            try await readAtOnce(processes.map(\.0), tearsheet: tearsheet)
+            #expect(fixture.world.auth.sessionsOpened == 1, "three processes, one REST session")
+
+            // Bullhorn times the session out: every process is refused at once, one renews.
+            fixture.world.auth.expireAllSessions()
+            try await readAtOnce(processes.map(\.0), tearsheet: tearsheet)
+            #expect(fixture.world.auth.sessionsOpened == 2, "one renewal for the three")
+            let calls = fixture.world.callCounts
+            // The renewal refreshed with the refresh token the first login kept: no second
+            // password login (a process with a spent copy of the token would have needed one).
+            #expect(calls["GET oauth/authorize"] == 1)
+            #expect(calls["POST oauth/token"] == 2)
+            #expect(fixture.world.auth.mostLiveSessions == 1)
+            for (_, pool) in processes { await pool.close() }
+        }
+    }
+
+    @Test func theSessionIsKeptSealedWithTheCredentialsThatMadeIt() async throws {
+        try await FleetFixture.run(seed: Self.seed) { fixture in
+            let (client, pool) = try await processClient(fixture)
+            try await client.connect()
+            let sealed = try await fixture.pool.query("SELECT sealed FROM bullhorn_sessions").scalar(Data.self)
+            let tokens = fixture.world.auth.issuedTokens
+            #expect(tokens.count >= 4, "a code, an access and a refresh token, a session")
+            for token in tokens { #expect(sealed.range(of: Data(token.utf8)) == nil, "no token in clear at rest") }
+
+            // A client of the integration with another password does not use the kept session:
+            // it logs in for itself, and Bullhorn refuses the password.
+            let integration = try #require(try await IntegrationStore(pool: pool).load(ids: [fixture.integrationID]).first)
+            let account = SimulatedAuth.Account.standard
+            let otherCredentials = BullhornCredentials(
+                clientID: account.clientID, clientSecret: account.clientSecret, username: account.username, password: "not-the-password")
+            let sessions = FleetBullhornSessions(
+                pool: pool, integrationID: integration.id, secretKey: fixture.secretKey, credentials: otherCredentials, endpoints: integration.endpoints)
+            let stranger = BullhornClient(
+                credentials: otherCredentials, endpoints: integration.endpoints, configuration: FleetFixture.clientConfiguration, sessions: sessions)
+            let refused = await #expect(throws: BullhornError.self) { try await stranger.tearsheets(ids: [fixture.world.tearsheets[0].id]) }
+            #expect(refused?.code == .authentication)
+
+            // Nor does a process whose TSYNC_SECRET_KEY is another: the kept blob does not open.
+            let otherKey = FleetBullhornSessions(
+                pool: pool, integrationID: integration.id, secretKey: IntegrationSecrets.randomKey(),
+                credentials: BullhornCredentials(clientID: account.clientID, clientSecret: account.clientSecret, username: account.username, password: account.password),
+                endpoints: integration.endpoints)
+            #expect(try await otherKey.load() == nil)
+            #expect(try await sessions.load() == nil)
+            #expect(try await FleetBullhornSessions(
+                pool: pool, integrationID: integration.id, secretKey: fixture.secretKey,
+                credentials: BullhornCredentials(clientID: account.clientID, clientSecret: account.clientSecret, username: account.username, password: account.password),
+                endpoints: integration.endpoints).load()?.generation == 1)
+            await pool.close()
+        }
+    }
+
+    @Test func aLoopingPublisherAndItsWorkersShareTheIntegrationsSession() async throws {
+        try await FleetFixture.run(seed: Self.seed, faults: SimulatorFaults(sessionLimit: 1)) { fixture in
+            let tearsheet = fixture.world.tearsheets[0]
+            try await fixture.addCampaign(1, job: tearsheet.jobOrderIDs[0])
+            let outside = fixture.world.candidateIDs.filter { candidate in !tearsheet.members.contains { $0.candidateID == candidate } }
+            for pass in 0..<3 {
+                // Each later pass has a new member to publish.
+                if pass > 0 { fixture.world.addMembers([outside[pass]], to: tearsheet.id) }
+                let summaries = try await fixture.publisher().run()
+                #expect(summaries.allSatisfy { !$0.isFailure }, "pass \(pass): \(summaries)")
+            }
+            let worker = fixture.sessionWorker("w1")
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await worker.run() }
+                #expect(try await FleetFixture.eventually { try await fixture.rows() == 12 })
+                worker.stop()
+                try await group.waitForAll()
+            }
+            #expect(fixture.world.auth.sessionsOpened == 1, "three passes and a worker, one REST session")
+            #expect(fixture.world.faultsServed["login refused: session limit", default: 0] == 0)
+        }
+    }
+
+    @Test func aSessionStoreWhoseDatabaseIsGoneFailsTheCallAndSaysItMayPass() async throws {
+        try await FleetFixture.run(seed: Self.seed) { fixture in
+            let gone = PostgresPool(connectionString: "postgresql://tsync@127.0.0.1:1/none?connect_timeout=2", maxConnections: 1)
+            let integration = try #require(try await IntegrationStore(pool: fixture.pool).load(ids: [fixture.integrationID]).first)
+            let account = SimulatedAuth.Account.standard
+            let credentials = BullhornCredentials(
+                clientID: account.clientID, clientSecret: account.clientSecret, username: account.username, password: account.password)
+            let client = BullhornClient(
+                credentials: credentials, endpoints: integration.endpoints, configuration: FleetFixture.clientConfiguration,
+                sessions: FleetBullhornSessions(
+                    pool: gone, integrationID: integration.id, secretKey: fixture.secretKey, credentials: credentials, endpoints: integration.endpoints))
+            let error = await #expect(throws: BullhornError.self) { try await client.tearsheets(ids: [1]) }
+            #expect(error?.code == .sessionStoreUnavailable)
+            #expect(error?.isRetriable == true)
+            #expect(fixture.world.totalCalls == 0, "nothing reached Bullhorn")
+            await gone.close()
+        }
+    }
+}
