@@ -332,13 +332,15 @@ import Testing
             let expected = try await publishSixBusySessions(fixture, latency: .milliseconds(30))  // batches long enough to die in
             var processes = [try startWorkerProcess(fixture), try startWorkerProcess(fixture)]
             var addedAtKills: [Int] = []
-            for round in 0..<3 {
-                try await Task.sleep(for: .milliseconds(1_000))
+            for round in 1...3 {
+                // At a quarter, half and three quarters of the pairs, every worker is killed (one
+                // of them holds the busy sessions, mid-batch) and two new ones start: kills timed
+                // by the clock found the work done when the fleet was quick.
+                #expect(try await FleetFixture.eventually(.seconds(60)) { try await fixture.rows() >= expected * round / 4 })
                 addedAtKills.append(try await fixture.rows())
-                let victim = processes.remove(at: round % processes.count)
-                kill(victim.processIdentifier, SIGKILL)
-                await victim.exited()
-                processes.append(try startWorkerProcess(fixture))
+                for victim in processes { kill(victim.processIdentifier, SIGKILL) }
+                for victim in processes { await victim.exited() }
+                processes = [try startWorkerProcess(fixture), try startWorkerProcess(fixture)]
             }
             let done = try await FleetFixture.eventually(.seconds(60)) {
                 try await fixture.rows() >= expected

@@ -38,7 +38,10 @@ public struct FleetBullhornSessions: BullhornSessionStore {
     ) async throws -> SharedBullhornSession {
         try await pool.withTransaction { connection in
             // Held while Bullhorn logs in (a few calls): the integration's other processes that
-            // were refused meanwhile wait here, then find the new session and use it.
+            // were refused meanwhile wait here, then find the new session and use it. Not for
+            // ever: a login stuck on a silent Bullhorn fails the waiters' calls (retriable)
+            // rather than hold their database connections.
+            try await connection.query("SET LOCAL lock_timeout = '30s'")
             try await connection.advisoryTransactionLock(AdvisoryLockKey.key("tearsheet-sync.bullhorn-session", integrationID))
             let row = try await connection.query(
                 "SELECT generation, sealed FROM bullhorn_sessions WHERE integration_id = \(integrationID)"
