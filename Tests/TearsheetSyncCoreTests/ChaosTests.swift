@@ -207,6 +207,12 @@ struct ChaosRun {
         report.duplicates = perApplication.values.filter { $0 > 1 }.count
         report.missingSubmissions = applications.filter { perApplication[$0] == nil }.count
         #expect(report.duplicates == 0, "(candidate, job) with two JobSubmissions")
+        // One REST session an integration for the fleet, whatever was killed: a session each
+        // for the publisher and the workers (and each killed worker's, left to time out)
+        // would be 15 or more. Twice the integrations leaves room for a login a kill orphaned.
+        report.sessionsOpened = fixture.world.auth.sessionsOpened
+        report.mostLiveSessions = fixture.world.auth.mostLiveSessions
+        #expect(report.mostLiveSessions <= 2 * ChaosTests.integrations.count, "Bullhorn sessions live at once")
         #expect(report.missingSubmissions == 0)
         #expect(Set(perApplication.keys) == applications, "no JobSubmission beyond the pairs added")
 
@@ -426,6 +432,8 @@ struct ChaosReport {
     var deadLetters = 0
     var unexpectedDeadLetters = 0
     var drainSeconds = 0.0
+    var sessionsOpened = 0
+    var mostLiveSessions = 0
     var secretsChecked = 0
     var outputBytes = 0
     var secretsSeen = 0
@@ -442,6 +450,7 @@ struct ChaosReport {
             JobSubmissions \(jobSubmissions), duplicates \(duplicates), missing \(missingSubmissions); \
             dead letters \(deadLetters) (unexpected \(unexpectedDeadLetters)); drained \(String(format: "%.1f", drainSeconds)) s after the stretch; \
             processes that exited by themselves \(unexpectedExits)
+            chaos: Bullhorn REST sessions: \(sessionsOpened) opened, at most \(mostLiveSessions) live at once, for \(ChaosTests.integrations.count) integrations
             chaos: secrets: \(secretsChecked) (key, client secret, password, every code and token issued) looked for in \(outputBytes) bytes \
             of logs, process listings, metrics and dead-letter reasons: \(secretsSeen) found
             """ + notes.map { "\nchaos: \($0)" }.joined()

@@ -19,6 +19,9 @@ import Testing
             try await fixture.addCampaign(1, job: fixture.world.tearsheets[0].jobOrderIDs[0])
             // A recruiter changed the tearsheet 90 s ago: its pairs land between 90 and 120 s later.
             fixture.world.updateTearsheet(fixture.world.tearsheets[0].id, at: Int64(Date().timeIntervalSince1970 * 1000) - 90_000) { _ in }
+            // Bullhorn timed out the session the first pass opened: the publisher renews it (its
+            // first call), the worker uses the renewed one.
+            fixture.world.auth.expireAllSessions()
             let publisherPort = try HeldPort(listening: false).port
             let workerPort = try HeldPort(listening: false).port
             let publisher = try fixture.launch(["publish", "--every", "1h", "--metrics-port", "\(publisherPort)", "--metrics-address", "127.0.0.1"])
@@ -44,6 +47,9 @@ import Testing
             #expect(worked.contains(#"tsync_bullhorn_calls_total{integration="\#(fixture.integrationID)",status="200"}"#))
             #expect(worked.contains("tsync_bullhorn_budget_calls_per_second\(integration) 10000.0"))
             #expect(published.contains(#"tsync_bullhorn_calls_total{integration="\#(fixture.integrationID)",status="200"}"#))
+            // The publisher renewed the session; the worker, calling Bullhorn later, used the one it kept.
+            #expect(published.contains("tsync_bullhorn_sessions_opened_total\(integration) 1"))
+            #expect(worked.contains("tsync_bullhorn_sessions_opened_total\(integration) 0"))
             // Every pair carried its Bullhorn change time to the worker.
             #expect(worked.contains(#"tsync_pair_freshness_seconds_bucket{integration="\#(fixture.integrationID)",le="60.0"} 0"#))
             #expect(worked.contains(#"tsync_pair_freshness_seconds_bucket{integration="\#(fixture.integrationID)",le="120.0"} 25"#))

@@ -49,6 +49,7 @@ public struct FleetBullhornSessions: BullhornSessionStore {
             let kept = try row.flatMap(adoptable)
             if let kept, stale.map({ kept.generation > $0 }) ?? true { return kept }
             var fresh = try await establish(kept)
+            FleetMetrics.bullhornSessionsOpened(integrationID).increment()
             // The generation counts on past a session this client could not adopt, so that a
             // process still holding that one sees this one as newer.
             fresh.generation = try (row?.decode("generation", as: Int.self) ?? 0) + 1

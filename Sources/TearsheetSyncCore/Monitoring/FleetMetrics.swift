@@ -64,6 +64,10 @@ public enum FleetMetrics {
             .increment()
     }
 
+    /// A Bullhorn REST session this process opened for the fleet (a login, or a renewal after
+    /// Bullhorn refused the one kept): few an hour when sessions are shared and live long.
+    static func bullhornSessionsOpened(_ integration: String) -> Counter { counter("tsync_bullhorn_sessions_opened_total", integration) }
+
     /// The integration's budget, in calls a second (base units; the budget is set a minute):
     /// the line the calls are drawn against.
     static func bullhornBudget(_ integration: String) -> Gauge { gauge("tsync_bullhorn_budget_calls_per_second", integration) }
