@@ -49,6 +49,22 @@ import Testing
         }
     }
 
+    /// A pass that finds nothing changed makes two calls (changed tearsheets, added members)
+    /// and no login: the session the first pass opened is kept for the next. What a looping
+    /// publisher costs an idle integration against Bullhorn's monthly allowance (README).
+    @Test func aPassThatFindsNothingChangedMakesTwoCallsAndNoLogin() async throws {
+        try await FleetFixture.run(seed: Self.seed) { fixture in
+            for (index, job) in fixture.world.jobOrderIDs.enumerated() { try await fixture.addCampaign(Int64(index + 1), job: job) }
+            // No overlap: the seed's changes are all a moment old, and the window would read them again.
+            let publisher = fixture.publisher(options: PublisherOptions(overlap: .zero))
+            #expect(try await publisher.run().allSatisfy { !$0.isFailure })
+            fixture.world.resetCounters()
+            let summary = try #require(try await publisher.run().first)
+            #expect(!summary.isFailure && summary.pairsPublished == 0, "\(summary)")
+            #expect(fixture.world.callCounts == ["GET query/Tearsheet": 1, "GET query/TearsheetMember": 1])
+        }
+    }
+
     /// The member additions of a first pass's overlap window (here every member: four pages)
     /// are read while the pass reads the tearsheets' members, not after: the first additions
     /// query reaches Bullhorn before the last member query of the 1,200-member tearsheet (whose
