@@ -1,5 +1,6 @@
 import Foundation
 import IntegrationSupport
+import PostgresClient
 import AMQPClient
 import BullhornSimulator
 import Testing
@@ -171,7 +172,7 @@ import TearsheetSyncCore
     /// `publish` connects to the database and the broker at once: with both unreachable the
     /// database is still the one named (as when they were tried in turn), with only the
     /// broker unreachable the broker is; one line each, exit 2, no password.
-    @Test func publishNamesTheDatabaseWhenBothAreUnreachableAndTheBrokerWhenItAloneIs() async throws {
+    @Test func publishNamesTheDatabaseWhenBothAreUnreachableOrItIsNotMigratedAndTheBrokerWhenItAloneIs() async throws {
         let key = Data(count: 32).base64EncodedString()
         let badBroker = "amqp://app:s3cret-pw@127.0.0.1:1/%2F"
         let both = try await CommandRun.run(
@@ -179,11 +180,21 @@ import TearsheetSyncCore
         #expect(both.exitCode == 2)
         #expect(both.standardError.split(separator: "\n").count == 1)
         #expect(both.standardError.contains("TSYNC_DATABASE_URL"))
-        let broker = try await CommandRun.run(
-            ["publish"], environment: ["TSYNC_SECRET_KEY": key, "TSYNC_DATABASE_URL": TestServices.adminDatabaseURL, "TSYNC_AMQP_URL": badBroker])
+        let (broker, unmigrated) = try await TestServices.withDatabase { url in
+            let unmigrated = try await CommandRun.run(["publish"], environment: ["TSYNC_SECRET_KEY": key, "TSYNC_DATABASE_URL": url, "TSYNC_AMQP_URL": badBroker])
+            let connection = try await PostgresConnection.connect(url)
+            try await SchemaMigrator().migrate(connection)
+            await connection.close()
+            let broker = try await CommandRun.run(["publish"], environment: ["TSYNC_SECRET_KEY": key, "TSYNC_DATABASE_URL": url, "TSYNC_AMQP_URL": badBroker])
+            return (broker, unmigrated)
+        }
         #expect(broker.exitCode == 2)
         #expect(broker.standardError.split(separator: "\n").count == 1)
         #expect(broker.standardError.contains("TSYNC_AMQP_URL"))
+        // A database not migrated is named before the broker too, with what to run.
+        #expect(unmigrated.exitCode == 2)
+        #expect(unmigrated.standardError.split(separator: "\n").count == 1)
+        #expect(unmigrated.standardError.contains("database schema: at version 0") && unmigrated.standardError.contains("tearsheet-sync migrate"))
         for run in [both, broker] { #expect(!run.standardError.contains("s3cret-pw") && !run.standardError.contains("pa55-word")) }
     }
 

@@ -18,6 +18,7 @@ import Testing
 
     @Test func aDatabaseThatComesUpWithinThePatienceIsUsed() async throws {
         let url = try await TestServices.createDatabase()
+        try await Self.migrate(url)
         var components = URLComponents(string: url)!
         let proxyPort = try TCPProxy(toPort: components.port ?? 5432)  // listening, forwarding only once made
         proxyPort.close()  // now nothing listens on its port: connections are refused
@@ -31,6 +32,43 @@ import Testing
         try await late.value.close()
         await pool.close()
         try await TestServices.dropDatabase(url)
+    }
+
+    private static func migrate(_ url: String, migrations: [SchemaMigrations.Migration] = SchemaMigrations.all) async throws {
+        let connection = try await PostgresConnection.connect(url)
+        try await SchemaMigrator(migrations: migrations).migrate(connection)
+        await connection.close()
+    }
+
+    @Test func aDatabaseBehindThisBuildsSchemaStopsACommandAtOnceNamingMigrate() async throws {
+        try await TestServices.withDatabase { url in
+            let pool = PostgresPool(connectionString: url)
+            for applied in [0, SchemaMigrator.requiredVersion - 1] {
+                try await Self.migrate(url, migrations: SchemaMigrations.all.filter { $0.version <= applied })
+                let error = await #expect(throws: ConfigurationError.self) { try await StartupConnections.check(pool) }
+                #expect(error?.setting == "database schema")
+                #expect(error?.problem.contains("at version \(applied), this tearsheet-sync needs \(SchemaMigrator.requiredVersion)") == true)
+                #expect(error?.problem.contains("tearsheet-sync migrate") == true)
+            }
+            try await Self.migrate(url)
+            try await StartupConnections.check(pool)
+            await pool.close()
+        }
+    }
+
+    @Test func aServiceWaitsForAMigrationRunningBesideIt() async throws {
+        try await TestServices.withDatabase { url in
+            let pool = PostgresPool(connectionString: url)
+            let migration = Task {
+                try await Task.sleep(for: .seconds(1))
+                try await Self.migrate(url)
+            }
+            let started = ContinuousClock.now
+            try await StartupConnections.check(pool, patience: .seconds(20))
+            #expect(ContinuousClock.now - started >= .seconds(1), "it waited for the migration")
+            try await migration.value
+            await pool.close()
+        }
     }
 
     @Test func aWrongPasswordStopsAtOnceWhateverThePatience() async throws {

@@ -37,6 +37,9 @@ public struct SchemaMigrator: Sendable {
         }
     }
 
+    /// The schema version this build's code reads and writes: its last migration's.
+    public static let requiredVersion = SchemaMigrations.all.map(\.version).max() ?? 0
+
     /// The highest applied version, or 0 on an empty database.
     public func currentVersion(_ connection: PostgresConnection) async throws -> Int {
         let exists = try await connection.query("SELECT to_regclass('schema_migrations') IS NOT NULL").scalar(Bool.self)

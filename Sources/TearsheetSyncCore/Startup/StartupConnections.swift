@@ -23,14 +23,30 @@ public enum StartupConnections {
     public static let servicePatience = Duration.seconds(60)
 
     /// Opens `connections` pooled connections now (at least one; see `PostgresPool.warm`), so
-    /// that a bad database setting stops the command at start rather than at first use. Opening
-    /// one is the check (it logs in and sets the session up); no statement is needed beside it.
+    /// that a bad database setting stops the command at start rather than at first use, and
+    /// reads the schema's version: a database not migrated to this build's schema stops it too
+    /// (`tearsheet-sync migrate`), rather than fail every pass and batch on a missing table.
+    /// A service waits for a migration running beside it (a deployment's setup job) as it
+    /// waits for a server coming up.
     public static func check(_ pool: PostgresPool, connections: Int = 1, patience: Duration = .zero, logger: Logger? = nil) async throws {
         try await retrying(patience: patience, logger: logger, what: "database") {
             try await pool.warm(max(connections, 1))
+            let version = try await pool.withConnection { try await SchemaMigrator().currentVersion($0) }
+            guard version >= SchemaMigrator.requiredVersion else { throw SchemaBehind(version: version) }
         } failure: { error in
+            if let behind = error as? SchemaBehind {
+                return (ConfigurationError(setting: "database schema", "\(behind)"), mayPass: true)
+            }
             guard let error = error as? PostgresError, error.code == .connection else { return nil }
             return (ConfigurationError(setting: Settings.databaseURLVariable, "cannot connect: \(error.message)"), mayPass: isMomentary(error))
+        }
+    }
+
+    /// The database's schema is older than this build's.
+    private struct SchemaBehind: Error, CustomStringConvertible {
+        let version: Int
+        var description: String {
+            "at version \(version), this tearsheet-sync needs \(SchemaMigrator.requiredVersion): run `tearsheet-sync migrate` first"
         }
     }
 
