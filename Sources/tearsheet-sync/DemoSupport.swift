@@ -133,6 +133,7 @@ enum DemoProgress {
             skipped (already there)   \(published - added - Int(deadLettered))
             JobSubmissions created    \(submissions) (\(duplicates) duplicated)
             dead-lettered             \(deadLettered)
+            Bullhorn REST sessions    \(world.auth.sessionsOpened) (the publisher's and both workers', shared)
             elapsed                   \(String(format: "%.1f s", seconds))
             """)
     }
