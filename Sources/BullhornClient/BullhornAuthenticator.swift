@@ -72,16 +72,22 @@ actor BullhornAuthenticator {
 
     private func renewOnce(replacing stale: Int?) async throws -> BullhornSession {
         guard let store else {
-            let (token, restURL, _) = try await establish(refreshingWith: refreshToken)
-            generation += 1
-            let fresh = BullhornSession(bhRestToken: token, restURL: restURL, generation: generation)
-            session = fresh
-            return fresh
+            do {
+                let (token, restURL, newest) = try await establish(refreshingWith: refreshToken)
+                refreshToken = newest
+                generation += 1
+                let fresh = BullhornSession(bhRestToken: token, restURL: restURL, generation: generation)
+                session = fresh
+                return fresh
+            } catch let failure as BullhornRenewalFailure {
+                refreshToken = failure.refreshToken
+                throw failure.underlying
+            }
         }
         let kept = try await storeCall {
-            try await store.renew(replacing: stale) { kept in
-                let (token, restURL, refreshToken) = try await self.establish(refreshingWith: kept?.refreshToken)
-                return SharedBullhornSession(bhRestToken: token, restURL: restURL, refreshToken: refreshToken, generation: 0)
+            try await store.renew(replacing: stale) { keptRefreshToken in
+                let (token, restURL, newest) = try await self.establish(refreshingWith: keptRefreshToken)
+                return SharedBullhornSession(bhRestToken: token, restURL: restURL, refreshToken: newest, generation: 0)
             }
         }
         return adopt(kept)
@@ -94,12 +100,15 @@ actor BullhornAuthenticator {
         return adopted
     }
 
-    /// The store's failures that are not Bullhorn's (its database did not answer) are
-    /// `.sessionStoreUnavailable`: retriable, and nothing was sent to Bullhorn for them.
+    /// The store's own failures (its database did not answer, or the renewal another process
+    /// runs took too long) are `.sessionStoreUnavailable`, retriable: the call that needed the
+    /// session was not sent. Bullhorn's errors and cancellation pass as they are.
     private func storeCall<T>(_ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
         } catch let error as BullhornError {
+            throw error
+        } catch let error as CancellationError {
             throw error
         } catch {
             throw BullhornError(.sessionStoreUnavailable, endpoint: "session store", "the shared REST session could not be read or kept: \(error)")
@@ -108,35 +117,43 @@ actor BullhornAuthenticator {
 
     /// A new REST session: a refresh with `refreshToken` when there is one (a full login when
     /// it is refused), then the REST login. Returns the token, the REST base (ending in `/`)
-    /// and the newest refresh token.
+    /// and the newest refresh token. Fails with `BullhornRenewalFailure`, which carries the
+    /// refresh token to keep: a refresh spends the one it used, so the one it gave must not be
+    /// lost when the REST login after it fails.
     private func establish(refreshingWith refreshToken: String?) async throws -> (String, String, String) {
-        var tokens: OAuthTokens
-        if let refreshToken {
-            do {
-                tokens = try await refresh(refreshToken)
-            } catch let error as BullhornError where error.code == .authentication {
+        var newest = refreshToken
+        do {
+            var tokens: OAuthTokens
+            if let refreshToken {
+                do {
+                    tokens = try await refresh(refreshToken)
+                } catch let error as BullhornError where error.code == .authentication {
+                    newest = nil  // refused: spent or revoked
+                    tokens = try await fullLogin()
+                }
+            } else {
                 tokens = try await fullLogin()
             }
-        } else {
-            tokens = try await fullLogin()
-        }
-        self.refreshToken = tokens.refreshToken
-        var loginError: BullhornError?
-        // The REST login sometimes refuses a good access token; Bullhorn's advice is to retry.
-        for attempt in 0..<4 {
-            do {
-                let (token, restURL) = try await restLogin(accessToken: tokens.accessToken)
-                return (token, restURL.hasSuffix("/") ? restURL : restURL + "/", tokens.refreshToken)
-            } catch let error as BullhornError where error.code == .authentication {
-                loginError = error
-                if attempt == 2 {  // perhaps the access token did expire
-                    tokens = try await refresh(tokens.refreshToken)
-                    self.refreshToken = tokens.refreshToken
+            newest = tokens.refreshToken
+            var loginError: BullhornError?
+            // The REST login sometimes refuses a good access token; Bullhorn's advice is to retry.
+            for attempt in 0..<4 {
+                do {
+                    let (token, restURL) = try await restLogin(accessToken: tokens.accessToken)
+                    return (token, restURL.hasSuffix("/") ? restURL : restURL + "/", tokens.refreshToken)
+                } catch let error as BullhornError where error.code == .authentication {
+                    loginError = error
+                    if attempt == 2 {  // perhaps the access token did expire
+                        tokens = try await refresh(tokens.refreshToken)
+                        newest = tokens.refreshToken
+                    }
+                    try await Task.sleep(for: retry.delay(afterAttempt: attempt))
                 }
-                try await Task.sleep(for: retry.delay(afterAttempt: attempt))
             }
+            throw loginError!
+        } catch {
+            throw BullhornRenewalFailure(underlying: error, refreshToken: newest)
         }
-        throw loginError!
     }
 
     private func fullLogin() async throws -> OAuthTokens {

@@ -26,7 +26,7 @@ public struct BullhornError: Error, CustomStringConvertible, Sendable {
         /// the database did not answer): nothing was sent.
         case budgetUnavailable
         /// The fleet's shared REST session could not be read or kept (its database did not
-        /// answer): nothing was sent.
+        /// answer, or another process's renewal took too long): the call was not sent.
         case sessionStoreUnavailable
     }
 

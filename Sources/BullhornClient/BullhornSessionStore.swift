@@ -31,8 +31,24 @@ public protocol BullhornSessionStore: Sendable {
 
     /// Under the fleet's lock for this integration: the kept session when it is newer than
     /// `stale` (another process renewed it meanwhile; any kept one when `stale` is nil), else
-    /// `establish(kept)`'s, kept with the next generation. `establish` gets the kept session for its refresh token.
+    /// `establish(refreshToken)`'s, kept with the next generation. `establish` gets the kept
+    /// refresh token; when it fails with `BullhornRenewalFailure`, the store keeps the refresh
+    /// token that failure carries and throws its `underlying` error.
     func renew(
-        replacing stale: Int?, establish: @Sendable (SharedBullhornSession?) async throws -> SharedBullhornSession
+        replacing stale: Int?, establish: @Sendable (String?) async throws -> SharedBullhornSession
     ) async throws -> SharedBullhornSession
+}
+
+/// A renewal that failed, and the refresh token to keep after it: the newest one issued (a
+/// refresh spends the token it used), or nil when Bullhorn refused the one it had.
+public struct BullhornRenewalFailure: Error, CustomStringConvertible {
+    public let underlying: any Error
+    public let refreshToken: String?
+
+    public init(underlying: any Error, refreshToken: String?) {
+        self.underlying = underlying
+        self.refreshToken = refreshToken
+    }
+
+    public var description: String { "\(underlying)" }
 }

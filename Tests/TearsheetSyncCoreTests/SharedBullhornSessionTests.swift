@@ -113,6 +113,70 @@ import Testing
         }
     }
 
+    @Test func aLoginRefusedForGoodPausesTheFleetsNextLoginsForThatIntegration() async throws {
+        // The corporation holds every session it may: Bullhorn refuses each REST login.
+        try await FleetFixture.run(seed: Self.seed, faults: SimulatorFaults(sessionLimit: 0)) { fixture in
+            let (first, firstPool) = try await processClient(fixture)
+            let (second, secondPool) = try await processClient(fixture)
+            let tearsheet = fixture.world.tearsheets[0].id
+            let refused = await #expect(throws: BullhornError.self) { try await first.tearsheets(ids: [tearsheet]) }
+            #expect(refused?.code == .authentication)
+            let logins = fixture.world.callCounts["POST login", default: 0]
+            #expect(logins >= 1)
+
+            // Another process, and the first again, are told at once, without a login.
+            for client in [second, first] {
+                let paused = await #expect(throws: BullhornError.self) { try await client.tearsheets(ids: [tearsheet]) }
+                #expect(paused?.code == .authentication)
+                #expect(paused?.message.contains("the next is in") == true, "\(String(describing: paused))")
+                #expect(paused?.message.contains("Maximum number of concurrent API sessions") == true, "the refusal recorded says why")
+            }
+            #expect(fixture.world.callCounts["POST login", default: 0] == logins, "no login during the pause")
+            #expect(fixture.world.callCounts["GET oauth/authorize", default: 0] == 1)
+
+            // The pause over and the corporation's sessions freed: the next call logs in.
+            fixture.world.setFaults(SimulatorFaults())
+            try await fixture.pool.query("UPDATE bullhorn_sessions SET refused_at = refused_at - interval '31 seconds'")
+            #expect(try await second.tearsheets(ids: [tearsheet]).count == 1)
+            #expect(try await first.tearsheets(ids: [tearsheet]).count == 1)
+            #expect(fixture.world.auth.sessionsOpened == 1)
+            #expect(try await fixture.pool.query("SELECT refusals FROM bullhorn_sessions").scalar(Int.self) == 0)
+            await firstPool.close()
+            await secondPool.close()
+        }
+    }
+
+    @Test func theFleetPausesLongerWithEachRefusalInARow() {
+        #expect(FleetBullhornSessions.pause(refusals: 1) == .seconds(30))
+        #expect(FleetBullhornSessions.pause(refusals: 2) == .seconds(60))
+        #expect(FleetBullhornSessions.pause(refusals: 5) == .seconds(480))
+        #expect(FleetBullhornSessions.pause(refusals: 6) == .seconds(600))
+        #expect(FleetBullhornSessions.pause(refusals: 60) == .seconds(600))
+    }
+
+    @Test func aRenewalThatFailsAfterARefreshKeepsTheRefreshTokenItWasGiven() async throws {
+        try await FleetFixture.run(seed: Self.seed) { fixture in
+            let (client, pool) = try await processClient(fixture)
+            let tearsheet = fixture.world.tearsheets[0].id
+            _ = try await client.tearsheets(ids: [tearsheet])
+            // The session times out, and every REST login flakes: the renewal refreshes (the
+            // kept refresh token is spent, a new one given), then its REST logins fail.
+            fixture.world.auth.expireAllSessions()
+            fixture.world.setFaults(SimulatorFaults(loginFlakeEvery: 1))
+            await #expect(throws: BullhornError.self) { try await client.tearsheets(ids: [tearsheet]) }
+            #expect(fixture.world.callCounts["POST oauth/token", default: 0] >= 2, "the renewal refreshed")
+
+            // Bullhorn well again, the pause over: the next renewal refreshes with the token the
+            // failed one was given. Had the spent one been kept, Bullhorn would refuse it and
+            // the password login would run again.
+            fixture.world.setFaults(SimulatorFaults())
+            try await fixture.pool.query("UPDATE bullhorn_sessions SET refused_at = refused_at - interval '1 hour'")
+            #expect(try await client.tearsheets(ids: [tearsheet]).count == 1)
+            #expect(fixture.world.callCounts["GET oauth/authorize", default: 0] == 1, "one password login, the first")
+            await pool.close()
+        }
+    }
+
     @Test func aSessionStoreWhoseDatabaseIsGoneFailsTheCallAndSaysItMayPass() async throws {
         try await FleetFixture.run(seed: Self.seed) { fixture in
             let gone = PostgresPool(connectionString: "postgresql://tsync@127.0.0.1:1/none?connect_timeout=2", maxConnections: 1)

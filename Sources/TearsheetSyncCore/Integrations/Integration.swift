@@ -16,10 +16,13 @@ public struct Integration: Sendable {
     public let tearsheetsLastSyncedAt: Date?
     public let active: Bool
 
-    /// Whether a client built from `other` logs in as the same Bullhorn user as one built from
-    /// this row: the same client id, user, endpoints and sealed secrets.
-    public func logsInLike(_ other: Integration) -> Bool {
+    /// Whether a client built from `other` is the one built from this row: the same Bullhorn
+    /// user (client id, user, endpoints, sealed secrets: re-sealing the same secrets counts as a
+    /// change, which only costs a new client) and the same budget. The limit itself is not
+    /// compared: the fleet's budget reads it at each lease.
+    public func buildsTheSameClient(as other: Integration) -> Bool {
         clientID == other.clientID && username == other.username && endpoints == other.endpoints && sealedSecrets == other.sealedSecrets
+            && budgetKey == other.budgetKey
     }
 
     /// Whose Bullhorn call budget this integration spends: its corporation's, or its own.

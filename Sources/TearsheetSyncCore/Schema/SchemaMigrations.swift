@@ -207,11 +207,16 @@ public enum SchemaMigrations {
                 -- Each integration's Bullhorn REST session and refresh token, sealed, shared by every
                 -- process of the fleet (see FleetBullhornSessions): Bullhorn counts a corporation's
                 -- concurrent sessions (about 50), and a process each, a pass each, approached it.
+                -- A login Bullhorn refused for good (credentials, the session limit) pauses the
+                -- fleet's next ones for this integration, longer with each refusal in a row.
                 CREATE TABLE IF NOT EXISTS bullhorn_sessions (
                     integration_id text PRIMARY KEY REFERENCES integrations (id) ON DELETE CASCADE,
                     generation bigint NOT NULL,
                     sealed bytea NOT NULL,
-                    established_at timestamptz NOT NULL
+                    established_at timestamptz NULL,
+                    refusals integer NOT NULL DEFAULT 0,
+                    refused_at timestamptz NULL,
+                    refusal text NULL
                 );
                 """),
     ]

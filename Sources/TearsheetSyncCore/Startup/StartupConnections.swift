@@ -88,7 +88,7 @@ public enum StartupConnections {
             } catch {
                 guard let (named, mayPass) = failure(error) else { throw error }
                 guard mayPass, ContinuousClock.now - started + pause < patience else { throw named }
-                logger?.warning("\(what) not reachable yet; waiting for it", metadata: ["error": "\(named)"])
+                logger?.warning("\(what) not ready yet; waiting for it", metadata: ["error": "\(named)"])
                 try await Task.sleep(for: pause)
                 pause = min(pause * 2, .seconds(5))
             }

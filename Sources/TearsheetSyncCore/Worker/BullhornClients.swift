@@ -6,8 +6,9 @@ import Synchronization
 
 /// One Bullhorn client per integration in this process, built on first use from the
 /// integration's row: its callers share its session and its call budget. The row is read
-/// again at most every `recheckEvery`: a client whose credentials changed (a rotated password,
-/// another API user) is replaced, so a running worker takes the change within a minute.
+/// again at most every `recheckEvery`: a client whose credentials or corporation changed (a
+/// rotated password, another API user) is replaced, so a running worker takes the change
+/// within a minute; while the row cannot be read, the client in hand serves.
 /// Every integration's client sends through one pool of `connections` HTTP workers (a thread
 /// and a libcurl handle each): a worker holding 200 sessions held 200 × 16 of them, 195 MiB,
 /// before they were shared. Each integration still has at most its budget's calls in flight.
@@ -50,17 +51,25 @@ public final class BullhornClients: Sendable {
         let now = ContinuousClock.now
         let cached = clients.withLock { $0[integrationID] }
         if let cached, now - cached.checkedAt < recheckEvery { return cached.client }
-        guard let integration = try await IntegrationStore(pool: pool).load(ids: [integrationID]).first else {
-            throw ConfigurationError(setting: "integrations", "no integration \(integrationID)")
+        let integration: Integration
+        do {
+            guard let loaded = try await IntegrationStore(pool: pool).load(ids: [integrationID]).first else {
+                throw ConfigurationError(setting: "integrations", "no integration \(integrationID)")
+            }
+            integration = loaded
+        } catch let error as PostgresError {
+            // The row could not be read again: the client in hand serves until it can.
+            guard let cached else { throw error }
+            return cached.client
         }
-        if let cached, cached.integration.logsInLike(integration) {
+        if let cached, cached.integration.buildsTheSameClient(as: integration) {
             clients.withLock { $0[integrationID]?.checkedAt = now }
             return cached.client
         }
         let client = try integration.bullhornClient(secretKey: secretKey, pool: pool, configuration: configuration, http: http)
         return clients.withLock { clients in
             // Another caller may have built one from the same row meanwhile: one client a row.
-            if let existing = clients[integrationID], existing.integration.logsInLike(integration) { return existing.client }
+            if let existing = clients[integrationID], existing.integration.buildsTheSameClient(as: integration) { return existing.client }
             clients[integrationID] = Built(client: client, integration: integration, checkedAt: now)
             return client
         }
