@@ -134,9 +134,21 @@ import Testing
             #expect(fixture.world.callCounts["POST login", default: 0] == logins, "no login during the pause")
             #expect(fixture.world.callCounts["GET oauth/authorize", default: 0] == 1)
 
-            // The pause over and the corporation's sessions freed: the next call logs in.
-            fixture.world.setFaults(SimulatorFaults())
+            // The pause over: Bullhorn still refuses, and the pause doubles.
             try await fixture.pool.query("UPDATE bullhorn_sessions SET refused_at = refused_at - interval '31 seconds'")
+            await #expect(throws: BullhornError.self) { try await second.tearsheets(ids: [tearsheet]) }
+            #expect(fixture.world.callCounts["POST login", default: 0] > logins, "a login after the pause")
+            #expect(try await fixture.pool.query("SELECT refusals FROM bullhorn_sessions").scalar(Int.self) == 2)
+
+            // The corporation's sessions freed, the operator registers the integration again
+            // (as `integration add` does): the pause is lifted, the next call logs in.
+            fixture.world.setFaults(SimulatorFaults())
+            let account = SimulatedAuth.Account.standard
+            try await IntegrationStore(pool: fixture.pool).upsert(
+                id: fixture.integrationID, clientID: account.clientID, username: account.username,
+                endpoints: .discovered(loginInfoURL: "\(fixture.simulatorBase)/rest-services/loginInfo"),
+                secrets: IntegrationSecrets(clientSecret: account.clientSecret, password: account.password), secretKey: fixture.secretKey,
+                callsPerMinute: 600_000)
             #expect(try await second.tearsheets(ids: [tearsheet]).count == 1)
             #expect(try await first.tearsheets(ids: [tearsheet]).count == 1)
             #expect(fixture.world.auth.sessionsOpened == 1)

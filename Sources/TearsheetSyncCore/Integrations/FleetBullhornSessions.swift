@@ -40,6 +40,13 @@ public struct FleetBullhornSessions: BullhornSessionStore, CustomStringConvertib
         .seconds(min(30 << min(max(refusals - 1, 0), 5), 600))
     }
 
+    /// Lifts the pause after a refused login: the operator registered the integration again
+    /// (its credentials fixed, or what Bullhorn refused put right), so the next call tries.
+    static func forgetRefusals(of integrationID: String, pool: PostgresPool) async throws {
+        try await pool.query(
+            "UPDATE bullhorn_sessions SET refusals = 0, refused_at = NULL, refusal = NULL WHERE integration_id = \(integrationID) AND refusals > 0")
+    }
+
     public func load() async throws -> SharedBullhornSession? {
         try await row(on: nil)?.session
     }

@@ -11,7 +11,8 @@ public struct IntegrationStore: Sendable {
     }
 
     /// Registers or updates an integration. Its watermark is kept on update and empty when
-    /// new, so that the first pass covers every tearsheet.
+    /// new, so that the first pass covers every tearsheet; a pause after Bullhorn refused its
+    /// login is lifted (`FleetBullhornSessions`): registering it again is how it is fixed.
     public func upsert(
         id: String, clientID: String, username: String, endpoints: BullhornEndpoints, secrets: IntegrationSecrets,
         secretKey: [UInt8], callsPerMinute: Int, corporation: String? = nil
@@ -39,6 +40,7 @@ public struct IntegrationStore: Sendable {
                 sealed_secrets = EXCLUDED.sealed_secrets, calls_per_minute = EXCLUDED.calls_per_minute,
                 corporation = EXCLUDED.corporation, active = true, updated_at = now()
             """)
+        try await FleetBullhornSessions.forgetRefusals(of: id, pool: pool)
     }
 
     /// Active Bullhorn integrations, or those named (active or not: naming one is deliberate).
