@@ -63,6 +63,7 @@ struct AuthRoutes: Sendable {
         let parameters = try await SimulatorHTTP.parameters(request)
         guard parameters["version"] != nil else { return SimulatorHTTP.error(.badRequest, "version is required") }
         let attempt = world.loginAttempt()
+        if attempt.latency > .zero { try await Task.sleep(for: attempt.latency) }
         if attempt.flake {
             return SimulatorHTTP.error(.badRequest, "Invalid or expired OAuth access token.", key: "errors.authentication.invalidOAuthToken")
         }

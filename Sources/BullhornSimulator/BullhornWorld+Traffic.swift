@@ -77,13 +77,15 @@ extension BullhornWorld {
         }
     }
 
-    /// Whether this REST login flakes, and what the new session may do.
-    func loginAttempt() -> (flake: Bool, sessionCalls: Int?, sessionLimit: Int?, sessionIdleTimeout: Duration) {
+    /// Whether this REST login flakes, what the new session may do, and how long the login
+    /// takes to answer (`POST login`'s latency, else the general one).
+    func loginAttempt() -> (flake: Bool, sessionCalls: Int?, sessionLimit: Int?, sessionIdleTimeout: Duration, latency: Duration) {
         state.withLock { state in
             state.logins += 1
             let flake = state.faults.loginFlakeEvery.map { state.logins % $0 == 0 } ?? false
             if flake { state.served("login flake") }
-            return (flake, state.faults.sessionExpiresAfterCalls, state.faults.sessionLimit, state.faults.sessionIdleTimeout)
+            let faults = state.faults
+            return (flake, faults.sessionExpiresAfterCalls, faults.sessionLimit, faults.sessionIdleTimeout, faults.endpointLatency["POST login"] ?? faults.latency)
         }
     }
 

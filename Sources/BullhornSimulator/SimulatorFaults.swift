@@ -22,7 +22,8 @@ public struct SimulatorFaults: Sendable {
     /// Added before every answer.
     public var latency: Duration
     /// Latency of particular endpoints instead (`PUT entity/JobSubmission`, `query/Tearsheet`,
-    /// with or without the method): Bullhorn's writes and searches are slower than its reads.
+    /// with or without the method; `POST login`, the REST login): Bullhorn's writes and
+    /// searches are slower than its reads.
     public var endpointLatency: [String: Duration]
     /// Endpoints (such as `query/Tearsheet`) whose answers are cut short, invalid JSON.
     public var corruptEndpoints: Set<String>

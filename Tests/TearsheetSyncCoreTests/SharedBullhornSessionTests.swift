@@ -189,6 +189,20 @@ import Testing
         }
     }
 
+    @Test func aSlowLoginOutlastsTheServersIdleInTransactionTimeout() async throws {
+        // Managed PostgreSQL services often end a transaction left idle for a while; the
+        // renewal's stays open (its lock) while Bullhorn answers the login, here slowly.
+        try await FleetFixture.run(seed: Self.seed, faults: SimulatorFaults(endpointLatency: ["POST login": .milliseconds(600)])) { fixture in
+            let database = try #require(URLComponents(string: fixture.databaseURL)?.path.dropFirst())
+            try await fixture.pool.query("SELECT 1")
+            try await fixture.pool.withConnection { try await $0.executeScript(unsafeSQL: "ALTER DATABASE \(database) SET idle_in_transaction_session_timeout = '200ms'") }
+            let (client, pool) = try await processClient(fixture)  // its connections open after the change
+            #expect(try await client.tearsheets(ids: [fixture.world.tearsheets[0].id]).count == 1)
+            #expect(try await fixture.pool.query("SELECT generation FROM bullhorn_sessions").scalar(Int.self) == 1, "the session was kept")
+            await pool.close()
+        }
+    }
+
     @Test func aSessionStoreWhoseDatabaseIsGoneFailsTheCallAndSaysItMayPass() async throws {
         try await FleetFixture.run(seed: Self.seed) { fixture in
             let gone = PostgresPool(connectionString: "postgresql://tsync@127.0.0.1:1/none?connect_timeout=2", maxConnections: 1)

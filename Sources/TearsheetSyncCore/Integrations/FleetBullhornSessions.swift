@@ -57,12 +57,16 @@ public struct FleetBullhornSessions: BullhornSessionStore, CustomStringConvertib
         let started = ContinuousClock.now
         while true {
             let attempt = try await pool.withTransaction { connection -> Result<SharedBullhornSession, any Error>? in
-                // Held while Bullhorn logs in (a few calls). The others refused meanwhile do not
-                // queue on it with a connection each: they try again every 200 ms, and once it
-                // is free find the session it made.
+                // Held while Bullhorn logs in (a few calls), and released with the transaction
+                // however it ends. The others refused meanwhile do not queue on it with a
+                // connection each: they try again every 200 ms, and once it is free find the
+                // session it made.
                 guard try await connection.tryAdvisoryTransactionLock(AdvisoryLockKey.key("tearsheet-sync.bullhorn-session", integrationID)) else {
                     return nil
                 }
+                // A server's idle-in-transaction timeout (some managed services set one) must not
+                // end the transaction while Bullhorn answers.
+                try await connection.query("SET LOCAL idle_in_transaction_session_timeout = 0")
                 return try await renewLocked(on: connection, replacing: stale, establish: establish)
             }
             if let attempt { return try attempt.get() }
