@@ -66,6 +66,9 @@ actor BullhornAuthenticator {
             return fresh
         } catch {
             renewal = nil
+            // The refused session is dead: the next call looks for a new one rather than spend
+            // a call (and a token of the budget) on it first.
+            if let session, let stale, session.generation <= stale { self.session = nil }
             throw error
         }
     }

@@ -158,6 +158,21 @@ import Testing
         }
     }
 
+    @Test func aRefusedRenewalLeavesNoDeadSessionToSpendACallOn() async throws {
+        try await FleetFixture.run(seed: Self.seed) { fixture in
+            let (client, pool) = try await processClient(fixture)
+            let tearsheet = fixture.world.tearsheets[0].id
+            _ = try await client.tearsheets(ids: [tearsheet])
+            // Bullhorn ends the session and refuses every new one.
+            fixture.world.auth.expireAllSessions()
+            fixture.world.setFaults(SimulatorFaults(sessionLimit: 0))
+            for _ in 0..<3 { await #expect(throws: BullhornError.self) { try await client.tearsheets(ids: [tearsheet]) } }
+            // One call found the session dead; the next two were told of the pause before any call.
+            #expect(fixture.world.faultsServed["401 session expired", default: 0] == 1)
+            await pool.close()
+        }
+    }
+
     @Test func theFleetPausesLongerWithEachRefusalInARow() {
         #expect(FleetBullhornSessions.pause(refusals: 1) == .seconds(30))
         #expect(FleetBullhornSessions.pause(refusals: 2) == .seconds(60))

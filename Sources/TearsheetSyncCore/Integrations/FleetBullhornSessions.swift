@@ -113,8 +113,10 @@ public struct FleetBullhornSessions: BullhornSessionStore, CustomStringConvertib
             // A refusal that will not pass by itself pauses the fleet; one that may (Bullhorn
             // down, a timeout) does not: each call's own retries back off.
             let forGood = (failure.underlying as? BullhornError).map { !$0.isRetriable } ?? false
+            // The kept session, if any, is the refused one (it is not newer than `stale`): gone,
+            // so that no process spends a call on it before the next renewal.
             try await write(
-                on: connection, generation: generation, session: kept?.session, refreshToken: failure.refreshToken,
+                on: connection, generation: generation, session: nil, refreshToken: failure.refreshToken,
                 refusal: forGood ? "\(failure.underlying)" : kept?.refusal, refusals: forGood ? (kept?.refusals ?? 0) + 1 : (kept?.refusals ?? 0))
             return .failure(failure.underlying)
         }
