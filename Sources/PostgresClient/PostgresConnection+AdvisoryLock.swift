@@ -50,12 +50,6 @@ extension PostgresConnection {
         ).scalar(Int.self)
     }
 
-    /// Takes a lock that the current transaction releases when it ends, if it is free; false
-    /// when another session holds it.
-    public func tryAdvisoryTransactionLock(_ key: Int64) async throws -> Bool {
-        try await query("SELECT pg_try_advisory_xact_lock(\(key))").scalar(Bool.self)
-    }
-
     /// Takes a lock that the current transaction releases when it ends.
     public func advisoryTransactionLock(_ key: Int64) async throws {
         try await query("SELECT pg_advisory_xact_lock(\(key))")

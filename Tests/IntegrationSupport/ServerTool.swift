@@ -38,37 +38,46 @@ enum ServerTool {
         }
     }
 
-    /// A port nothing listens on right now (the kernel picks it).
+    /// A port nothing listens on right now, for a child process to bind (see `HeldPort`).
     static func freePort() throws -> Int {
         try HeldPort(listening: false).port
     }
 }
 
-/// A TCP port on 127.0.0.1 that the kernel picked, held while this lives: bound only (to
-/// learn a free port), or listening too (so that nothing else can listen on it).
+/// A free TCP port on 127.0.0.1, held while this lives: bound only (to learn a free port to
+/// hand on), or listening too (so that nothing else can listen on it).
 public final class HeldPort {
     public let port: Int
     private let descriptor: Int32
 
+    /// `listening: false` is a port to hand to another process, free when it binds it: it is
+    /// picked below the kernel's ephemeral range (32768 up), which every `bind` to port 0 and
+    /// every outgoing connection draws from. A port from that range was once taken, between
+    /// the pick and the child's bind, by a simulator started in a parallel test.
     public init(listening: Bool = true) throws {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bind(descriptor, pointer, length) == 0 && (!listening || listen(descriptor, 1) == 0)
-                    && getsockname(descriptor, pointer, &length) == 0
+        for _ in 0..<64 {
+            let candidate = listening ? 0 : UInt16.random(in: 20_000..<32_768)
+            let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            address.sin_port = candidate.bigEndian
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let bound = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                    bind(descriptor, pointer, length) == 0 && (!listening || listen(descriptor, 1) == 0)
+                        && getsockname(descriptor, pointer, &length) == 0
+                }
             }
+            guard bound else {
+                close(descriptor)
+                continue
+            }
+            self.descriptor = descriptor
+            port = Int(UInt16(bigEndian: address.sin_port))
+            return
         }
-        guard bound else {
-            close(descriptor)
-            throw ScratchServerError(description: "no free port")
-        }
-        self.descriptor = descriptor
-        port = Int(UInt16(bigEndian: address.sin_port))
+        throw ScratchServerError(description: "no free port")
     }
 
     deinit { close(descriptor) }

@@ -205,8 +205,8 @@ import Testing
     }
 
     @Test func aSlowLoginOutlastsTheServersIdleInTransactionTimeout() async throws {
-        // Managed PostgreSQL services often end a transaction left idle for a while; the
-        // renewal's stays open (its lock) while Bullhorn answers the login, here slowly.
+        // Managed PostgreSQL services often end a transaction left idle for a while: a renewal
+        // must keep none open while Bullhorn answers the login, here slowly.
         try await FleetFixture.run(seed: Self.seed, faults: SimulatorFaults(endpointLatency: ["POST login": .milliseconds(600)])) { fixture in
             let database = try #require(URLComponents(string: fixture.databaseURL)?.path.dropFirst())
             try await fixture.pool.query("SELECT 1")
@@ -214,6 +214,22 @@ import Testing
             let (client, pool) = try await processClient(fixture)  // its connections open after the change
             #expect(try await client.tearsheets(ids: [fixture.world.tearsheets[0].id]).count == 1)
             #expect(try await fixture.pool.query("SELECT generation FROM bullhorn_sessions").scalar(Int.self) == 1, "the session was kept")
+            await pool.close()
+        }
+    }
+
+    @Test func aLoginUnderWayHoldsNoDatabaseConnection() async throws {
+        // A worker starting with many sessions logs in for each: were a login to hold one of its
+        // few database connections, every other statement would wait behind the logins.
+        try await FleetFixture.run(seed: Self.seed, faults: SimulatorFaults(endpointLatency: ["POST login": .seconds(2)])) { fixture in
+            let pool = PostgresPool(connectionString: fixture.databaseURL, maxConnections: 1)
+            let integration = try #require(try await IntegrationStore(pool: pool).load(ids: [fixture.integrationID]).first)
+            let client = try integration.bullhornClient(secretKey: fixture.secretKey, pool: pool, configuration: FleetFixture.clientConfiguration)
+            let call = Task { try await client.tearsheets(ids: [fixture.world.tearsheets[0].id]).count }
+            #expect(try await FleetFixture.eventually { fixture.world.callCounts["POST login", default: 0] == 1 }, "the login is under way")
+            #expect(try await pool.query("SELECT 1").scalar(Int.self) == 1)
+            #expect(fixture.world.auth.sessionsOpened == 0, "the pool's one connection answered while Bullhorn was still logging in")
+            #expect(try await call.value == 1)
             await pool.close()
         }
     }

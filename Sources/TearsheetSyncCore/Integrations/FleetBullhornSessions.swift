@@ -6,7 +6,7 @@ import PostgresClient
 /// One integration's Bullhorn REST session, shared by every process of the fleet through
 /// `bullhorn_sessions`: a publisher pass, the workers, `trace`, on any machine, use the
 /// session kept there instead of logging in for themselves, and a session Bullhorn refused is
-/// renewed by one process at a time, under an advisory lock, with the refresh token kept
+/// renewed by one process at a time, under a lease in the row, with the refresh token kept
 /// beside it (refresh tokens work once). Without it every process, and every pass of a
 /// looping publisher, opened a session of its own, and Bullhorn counts them against the
 /// corporation's limit (about 50) until each times out.
@@ -25,6 +25,9 @@ public struct FleetBullhornSessions: BullhornSessionStore, CustomStringConvertib
 
     /// How long a process waits for another's renewal before its call fails (retriable).
     static let renewalWait = Duration.seconds(60)
+    /// How long a renewal's lease lasts: longer than a login takes, even a slow one with its
+    /// retries; a process that dies holding it delays the next renewal this long at most.
+    static let leaseSeconds = 90
 
     public init(pool: PostgresPool, integrationID: String, secretKey: [UInt8], credentials: BullhornCredentials, endpoints: BullhornEndpoints) {
         self.pool = pool
@@ -48,77 +51,103 @@ public struct FleetBullhornSessions: BullhornSessionStore, CustomStringConvertib
     }
 
     public func load() async throws -> SharedBullhornSession? {
-        try await row(on: nil)?.session
+        try await row()?.session
     }
 
     public func renew(
         replacing stale: Int?, establish: @Sendable (String?) async throws -> SharedBullhornSession
     ) async throws -> SharedBullhornSession {
         let started = ContinuousClock.now
+        let lease = UUID().uuidString
         while true {
-            let attempt = try await pool.withTransaction { connection -> Result<SharedBullhornSession, any Error>? in
-                // Held while Bullhorn logs in (a few calls), and released with the transaction
-                // however it ends. The others refused meanwhile do not queue on it with a
-                // connection each: they try again every 200 ms, and once it is free find the
-                // session it made.
-                guard try await connection.tryAdvisoryTransactionLock(AdvisoryLockKey.key("tearsheet-sync.bullhorn-session", integrationID)) else {
-                    return nil
+            switch try await takeLease(lease, replacing: stale) {
+            case .kept(let session):
+                return session
+            case .refused(let error):
+                throw error
+            case .taken(let kept):
+                return try await renewHolding(lease, kept: kept, establish: establish)
+            case .busy:
+                // Another process is logging in: look again in a moment for the session it makes.
+                try await Task.sleep(for: .milliseconds(200))
+                guard ContinuousClock.now - started < Self.renewalWait else {
+                    throw SessionStoreBusy(integrationID: integrationID, waited: Self.renewalWait)
                 }
-                // A server's idle-in-transaction timeout (some managed services set one) must not
-                // end the transaction while Bullhorn answers.
-                try await connection.query("SET LOCAL idle_in_transaction_session_timeout = 0")
-                return try await renewLocked(on: connection, replacing: stale, establish: establish)
-            }
-            if let attempt { return try attempt.get() }
-            try await Task.sleep(for: .milliseconds(200))
-            guard ContinuousClock.now - started < Self.renewalWait else {
-                throw SessionStoreBusy(integrationID: integrationID, waited: Self.renewalWait)
             }
         }
     }
 
-    /// Under the lock: the kept session if newer than `stale`, the recorded refusal while the
-    /// fleet pauses, else a login, kept (or its failure, and the refresh token it leaves).
-    /// The login's failure is returned, not thrown, so that what it leaves is committed.
-    private func renewLocked(
-        on connection: PostgresConnection, replacing stale: Int?, establish: @Sendable (String?) async throws -> SharedBullhornSession
-    ) async throws -> Result<SharedBullhornSession, any Error> {
-        let kept = try await row(on: connection)
-        if let session = kept?.session, stale.map({ session.generation > $0 }) ?? true { return .success(session) }
+    private enum LeaseAttempt {
+        case kept(SharedBullhornSession)
+        case refused(BullhornError)
+        case taken(Kept)
+        case busy
+    }
+
+    /// The kept session if newer than `stale`; the recorded refusal while the fleet pauses;
+    /// else the lease on the row's renewal, unless another process holds it. The lease is a
+    /// column, not a lock held by a connection: the login that follows takes seconds against
+    /// Bullhorn, and a worker starting with 200 sessions would otherwise hold its 8 database
+    /// connections with 8 logins at a time while every other statement waited.
+    private func takeLease(_ lease: String, replacing stale: Int?) async throws -> LeaseAttempt {
+        guard let kept = try await row() else {
+            try await pool.query("INSERT INTO bullhorn_sessions (integration_id) VALUES (\(integrationID)) ON CONFLICT (integration_id) DO NOTHING")
+            return try await takeLease(lease, replacing: stale)
+        }
+        if let session = kept.session, stale.map({ session.generation > $0 }) ?? true { return .kept(session) }
         // A refusal of these credentials pauses them; new credentials (a password fixed after
         // a refusal) try at once.
-        if let kept, kept.isOurs, let refusal = kept.refusal, kept.refusals > 0, let since = kept.secondsSinceRefusal {
+        if kept.isOurs, let refusal = kept.refusal, kept.refusals > 0, let since = kept.secondsSinceRefusal {
             let pause = Self.pause(refusals: kept.refusals)
             if since < pause.timeInterval {
                 let left = Int((pause.timeInterval - since).rounded(.up))
-                return .failure(
+                return .refused(
                     BullhornError(
                         .authentication, endpoint: "POST login",
                         "the fleet's last login for this integration was refused \(Int(since)) s ago, the next is in \(left) s: \(refusal)"))
             }
         }
-        // Whose row it is: ours (or none) is kept on failure; another's credentials' is left.
-        let ours = kept.map { $0.isOurs } ?? true
-        let generation = kept?.generation ?? 0
+        guard kept.leaseFree else { return .busy }
+        // Taken only if no renewal ended since the row was read (its generation unchanged).
+        let taken = try await pool.query(
+            """
+            UPDATE bullhorn_sessions SET renewal_lease = \(lease), renewing_until = now() + \(Self.leaseSeconds) * interval '1 second'
+             WHERE integration_id = \(integrationID) AND generation = \(kept.generation)
+               AND (renewing_until IS NULL OR renewing_until < now())
+            RETURNING integration_id
+            """
+        ).rows
+        return taken.isEmpty ? .busy : .taken(kept)
+    }
+
+    /// Logs in while holding the lease, then keeps the session (or, on failure, the refresh
+    /// token the attempt leaves and the refusal), releasing the lease in the same statement.
+    private func renewHolding(
+        _ lease: String, kept: Kept, establish: @Sendable (String?) async throws -> SharedBullhornSession
+    ) async throws -> SharedBullhornSession {
         do {
-            var fresh = try await establish(ours ? kept?.refreshToken : nil)
-            fresh.generation = generation + 1
-            try await write(
-                on: connection, generation: fresh.generation, session: fresh, refreshToken: fresh.refreshToken, refusal: nil,
-                refusals: 0)
+            var fresh = try await establish(kept.isOurs ? kept.refreshToken : nil)
+            fresh.generation = kept.generation + 1
+            try await write(lease, generation: fresh.generation, session: fresh, refreshToken: fresh.refreshToken, refusal: nil, refusals: 0)
             FleetMetrics.bullhornSessionsOpened(integrationID).increment()
-            return .success(fresh)
+            return fresh
         } catch let failure as BullhornRenewalFailure {
-            guard ours else { return .failure(failure.underlying) }
+            guard kept.isOurs else {
+                try? await release(lease)  // another's credentials' row is left as it is
+                throw failure.underlying
+            }
             // A refusal that will not pass by itself pauses the fleet; one that may (Bullhorn
-            // down, a timeout) does not: each call's own retries back off.
+            // down, a timeout) does not: each call's own retries back off. The kept session,
+            // if any, is the refused one (not newer than `stale`): dropped, so that no process
+            // spends a call on it before the next renewal.
             let forGood = (failure.underlying as? BullhornError).map { !$0.isRetriable } ?? false
-            // The kept session, if any, is the refused one (it is not newer than `stale`): gone,
-            // so that no process spends a call on it before the next renewal.
             try await write(
-                on: connection, generation: generation, session: nil, refreshToken: failure.refreshToken,
-                refusal: forGood ? "\(failure.underlying)" : kept?.refusal, refusals: forGood ? (kept?.refusals ?? 0) + 1 : (kept?.refusals ?? 0))
-            return .failure(failure.underlying)
+                lease, generation: kept.generation, session: nil, refreshToken: failure.refreshToken,
+                refusal: forGood ? "\(failure.underlying)" : kept.refusal, refusals: forGood ? kept.refusals + 1 : kept.refusals)
+            throw failure.underlying
+        } catch {
+            try? await release(lease)  // the database failed us (or we were cancelled): the next may try
+            throw error
         }
     }
 
@@ -129,10 +158,14 @@ public struct FleetBullhornSessions: BullhornSessionStore, CustomStringConvertib
         /// another key) or only a refresh token.
         let session: SharedBullhornSession?
         let refreshToken: String?
+        /// Whether the row is this client's to write after a failed login: made with its
+        /// credentials, or holding nothing yet.
         let isOurs: Bool
         let refusals: Int
         let refusal: String?
         let secondsSinceRefusal: Double?
+        /// No process holds the renewal's lease (or its holder's time ran out).
+        let leaseFree: Bool
     }
 
     /// What is sealed: the session (none after a login failed before one was made), the
@@ -144,20 +177,21 @@ public struct FleetBullhornSessions: BullhornSessionStore, CustomStringConvertib
         let credentials: String
     }
 
-    private func row(on connection: PostgresConnection?) async throws -> Kept? {
-        let statement: PostgresQuery = """
-            SELECT generation, sealed, refusals, refusal, extract(epoch FROM now() - refused_at)::float8 AS since_refusal
+    private func row() async throws -> Kept? {
+        let rows = try await pool.query(
+            """
+            SELECT generation, sealed, refusals, refusal, extract(epoch FROM now() - refused_at)::float8 AS since_refusal,
+                   (renewing_until IS NULL OR renewing_until < now()) AS lease_free
               FROM bullhorn_sessions WHERE integration_id = \(integrationID)
             """
-        let result: PostgresResult
-        if let connection { result = try await connection.query(statement) } else { result = try await pool.query(statement) }
-        let rows = result.rows
+        ).rows
         guard let row = rows.first else { return nil }
         let generation = try row.decode("generation", as: Int.self)
+        let blob = try row.decode("sealed", as: Data?.self)
         // A blob that does not open (sealed under another key) or was made with other
         // credentials holds nothing for this client.
-        let sealed = try? SealedJSON.open(Array(try row.decode("sealed", as: Data.self)), as: Sealed.self, key: secretKey, context: sealingContext)
-        let ours = sealed?.credentials == credentialsDigest
+        let sealed = blob.flatMap { try? SealedJSON.open(Array($0), as: Sealed.self, key: secretKey, context: sealingContext) }
+        let ours = blob == nil || sealed?.credentials == credentialsDigest
         var session: SharedBullhornSession?
         if ours, let sealed, let token = sealed.bhRestToken, let restURL = sealed.restURL {
             session = SharedBullhornSession(bhRestToken: token, restURL: restURL, refreshToken: sealed.refreshToken, generation: generation)
@@ -165,31 +199,33 @@ public struct FleetBullhornSessions: BullhornSessionStore, CustomStringConvertib
         return Kept(
             generation: generation, session: session, refreshToken: ours ? sealed?.refreshToken : nil, isOurs: ours,
             refusals: try row.decode("refusals", as: Int.self), refusal: try row.decode("refusal", as: String?.self),
-            secondsSinceRefusal: try row.decode("since_refusal", as: Double?.self))
+            secondsSinceRefusal: try row.decode("since_refusal", as: Double?.self), leaseFree: try row.decode("lease_free", as: Bool.self))
     }
 
+    /// Writes the row and releases the lease, if this process still holds it (a login that
+    /// outlived `leaseSeconds` may have lost it: its session is used, not kept).
     private func write(
-        on connection: PostgresConnection, generation: Int, session: SharedBullhornSession?, refreshToken: String?, refusal: String?,
-        refusals: Int
+        _ lease: String, generation: Int, session: SharedBullhornSession?, refreshToken: String?, refusal: String?, refusals: Int
     ) async throws {
         let sealed = Data(
             try SealedJSON.seal(
                 Sealed(bhRestToken: session?.bhRestToken, restURL: session?.restURL, refreshToken: refreshToken, credentials: credentialsDigest),
                 key: secretKey, context: sealingContext))
-        let established = session != nil && refusals == 0 && refusal == nil
-        try await connection.query(
+        try await pool.query(
             """
-            INSERT INTO bullhorn_sessions (integration_id, generation, sealed, established_at, refusals, refused_at, refusal)
-            VALUES (\(integrationID), \(generation), \(sealed), CASE WHEN \(established) THEN now() END, \(refusals),
-                    CASE WHEN \(refusals) > 0 THEN now() END, \(refusal))
-            ON CONFLICT (integration_id) DO UPDATE SET
-                generation = EXCLUDED.generation, sealed = EXCLUDED.sealed,
-                established_at = coalesce(EXCLUDED.established_at, bullhorn_sessions.established_at),
-                refusals = EXCLUDED.refusals,
-                refused_at = CASE WHEN EXCLUDED.refusals > bullhorn_sessions.refusals THEN now()
-                                  WHEN EXCLUDED.refusals = 0 THEN NULL ELSE bullhorn_sessions.refused_at END,
-                refusal = EXCLUDED.refusal
+            UPDATE bullhorn_sessions SET
+                generation = \(generation), sealed = \(sealed),
+                established_at = CASE WHEN \(session != nil) THEN now() ELSE established_at END,
+                refused_at = CASE WHEN \(refusals) > refusals THEN now() WHEN \(refusals) = 0 THEN NULL ELSE refused_at END,
+                refusals = \(refusals), refusal = \(refusal),
+                renewal_lease = NULL, renewing_until = NULL
+             WHERE integration_id = \(integrationID) AND renewal_lease = \(lease)
             """)
+    }
+
+    private func release(_ lease: String) async throws {
+        try await pool.query(
+            "UPDATE bullhorn_sessions SET renewal_lease = NULL, renewing_until = NULL WHERE integration_id = \(integrationID) AND renewal_lease = \(lease)")
     }
 
     private var sealingContext: String { "bullhorn-session:\(integrationID)" }

@@ -208,15 +208,19 @@ public enum SchemaMigrations {
                 -- process of the fleet (see FleetBullhornSessions): Bullhorn counts a corporation's
                 -- concurrent sessions (about 50), and a process each, a pass each, approached it.
                 -- A login Bullhorn refused for good (credentials, the session limit) pauses the
-                -- fleet's next ones for this integration, longer with each refusal in a row.
+                -- fleet's next ones for this integration, longer with each refusal in a row. The
+                -- process renewing holds the lease (renewal_lease until renewing_until), not a
+                -- lock on a connection: a login takes seconds.
                 CREATE TABLE IF NOT EXISTS bullhorn_sessions (
                     integration_id text PRIMARY KEY REFERENCES integrations (id) ON DELETE CASCADE,
-                    generation bigint NOT NULL,
-                    sealed bytea NOT NULL,
+                    generation bigint NOT NULL DEFAULT 0,
+                    sealed bytea NULL,
                     established_at timestamptz NULL,
                     refusals integer NOT NULL DEFAULT 0,
                     refused_at timestamptz NULL,
-                    refusal text NULL
+                    refusal text NULL,
+                    renewal_lease text NULL,
+                    renewing_until timestamptz NULL
                 );
                 """),
     ]
