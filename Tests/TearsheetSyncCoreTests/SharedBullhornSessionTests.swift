@@ -234,6 +234,25 @@ import Testing
         }
     }
 
+    @Test func aLeaseLeftByAProcessKilledMidLoginRunsOutAndAnotherRenews() async throws {
+        try await FleetFixture.run(seed: Self.seed) { fixture in
+            let (client, pool) = try await processClient(fixture)
+            let tearsheet = fixture.world.tearsheets[0].id
+            _ = try await client.tearsheets(ids: [tearsheet])
+            fixture.world.auth.expireAllSessions()
+            // A process took the renewal's lease and was killed during its login: the lease has
+            // a second and a half left.
+            try await fixture.pool.query(
+                "UPDATE bullhorn_sessions SET renewal_lease = 'killed', renewing_until = now() + interval '1.5 seconds'")
+            let started = ContinuousClock.now
+            #expect(try await client.tearsheets(ids: [tearsheet]).count == 1)
+            #expect(ContinuousClock.now - started >= .seconds(1), "it waited for the lease to run out, then renewed")
+            #expect(try await fixture.pool.query("SELECT generation FROM bullhorn_sessions").scalar(Int.self) == 2)
+            #expect(try await fixture.pool.query("SELECT renewal_lease IS NULL FROM bullhorn_sessions").scalar(Bool.self), "and released it")
+            await pool.close()
+        }
+    }
+
     @Test func aSessionStoreWhoseDatabaseIsGoneFailsTheCallAndSaysItMayPass() async throws {
         try await FleetFixture.run(seed: Self.seed) { fixture in
             let gone = PostgresPool(connectionString: "postgresql://tsync@127.0.0.1:1/none?connect_timeout=2", maxConnections: 1)

@@ -128,8 +128,10 @@ public struct FleetBullhornSessions: BullhornSessionStore, CustomStringConvertib
         do {
             var fresh = try await establish(kept.isOurs ? kept.refreshToken : nil)
             fresh.generation = kept.generation + 1
-            try await write(lease, generation: fresh.generation, session: fresh, refreshToken: fresh.refreshToken, refusal: nil, refusals: 0)
             FleetMetrics.bullhornSessionsOpened(integrationID).increment()
+            // Kept for the fleet. Should the database fail just now, this process still uses the
+            // session; the others renew once the lease runs out.
+            try? await write(lease, generation: fresh.generation, session: fresh, refreshToken: fresh.refreshToken, refusal: nil, refusals: 0)
             return fresh
         } catch let failure as BullhornRenewalFailure {
             guard kept.isOurs else {
