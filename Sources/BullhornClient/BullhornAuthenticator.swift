@@ -15,8 +15,8 @@ struct BullhornSession: Sendable {
 /// Refresh tokens rotate: each works once, so the newest is always kept. When a refresh is
 /// refused (`invalid_grant`), the full login runs again. Only one renewal runs at a time;
 /// callers that hit 401 together share it. With a `store`, the session (and its refresh
-/// token) is the fleet's: adopted from the store when one is kept, renewed under the store's
-/// lock, so that every process of an integration shares one REST session.
+/// token) is the fleet's: adopted from the store when one is kept, renewed by one process at
+/// a time through the store, so that every process of an integration shares one REST session.
 actor BullhornAuthenticator {
     private let credentials: BullhornCredentials
     private let endpoints: BullhornEndpoints
@@ -204,6 +204,7 @@ actor BullhornAuthenticator {
                     "Bullhorn refused the client id, username or password for \(credentials.username) (it answered its login page)",
                     status: 200)
             }
+            try Self.throwIfOutage(response, endpoint: "GET oauth/authorize")
             throw BullhornError(.authentication, endpoint: "GET oauth/authorize", "no authorization code in the answer", status: response.status)
         }
         // The code arrives URL-encoded (it contains ':'); URLComponents decodes it once.
@@ -218,6 +219,7 @@ actor BullhornAuthenticator {
         if response.status == 200 {
             return try BullhornJSON.decode(response.body, endpoint: "POST oauth/token")
         }
+        try Self.throwIfOutage(response, endpoint: "POST oauth/token")
         let error = (try? JSONDecoder().decode(OAuthErrorBody.self, from: Data(response.body)))?.error ?? "HTTP \(response.status)"
         throw BullhornError(.authentication, endpoint: "POST oauth/token", "token request refused: \(error)", status: response.status)
     }
@@ -227,11 +229,24 @@ actor BullhornAuthenticator {
         let query = FormEncoding.encode([("version", "*"), ("access_token", accessToken)])
         let response = try await send(HTTPClientRequest(method: "POST", url: "\(restBase)/login?\(query)", timeout: timeout), endpoint: "POST login")
         guard response.status == 200 else {
+            try Self.throwIfOutage(response, endpoint: "POST login")
             let body = try? JSONDecoder().decode(BullhornErrorBody.self, from: Data(response.body))
             throw BullhornError(.authentication, endpoint: "POST login", body?.errorMessage ?? "REST login refused", status: response.status)
         }
         let login: RestLogin = try BullhornJSON.decode(response.body, endpoint: "POST login")
         return (login.BhRestToken, login.restUrl)
+    }
+
+    /// A login step answered by throttling or an outage (429, 5xx) has not refused anything:
+    /// it may pass (`.throttled`, `.server`), and must not count as a refusal of the
+    /// credentials (the fleet pauses its logins after those).
+    private static func throwIfOutage(_ response: HTTPClientResponse, endpoint: String) throws {
+        if response.status == 429 {
+            throw BullhornError(.throttled, endpoint: endpoint, "throttled while logging in", status: 429)
+        }
+        if response.status >= 500 {
+            throw BullhornError(.server, endpoint: endpoint, "Bullhorn failed while logging in", status: response.status)
+        }
     }
 
     /// Auth calls retry transport failures with backoff; statuses are for the caller to read.

@@ -29,11 +29,11 @@ public protocol BullhornSessionStore: Sendable {
     /// The session kept now, if any (and made with this client's credentials).
     func load() async throws -> SharedBullhornSession?
 
-    /// Under the fleet's lock for this integration: the kept session when it is newer than
-    /// `stale` (another process renewed it meanwhile; any kept one when `stale` is nil), else
-    /// `establish(refreshToken)`'s, kept with the next generation. `establish` gets the kept
-    /// refresh token; when it fails with `BullhornRenewalFailure`, the store keeps the refresh
-    /// token that failure carries and throws its `underlying` error.
+    /// One process of the fleet at a time for this integration: the kept session when it is
+    /// newer than `stale` (another process renewed it meanwhile; any kept one when `stale` is
+    /// nil), else `establish(refreshToken)`'s, kept with the next generation. `establish` gets
+    /// the kept refresh token; when it fails with `BullhornRenewalFailure`, the store keeps the
+    /// refresh token that failure carries and throws its `underlying` error.
     func renew(
         replacing stale: Int?, establish: @Sendable (String?) async throws -> SharedBullhornSession
     ) async throws -> SharedBullhornSession

@@ -64,6 +64,9 @@ struct AuthRoutes: Sendable {
         guard parameters["version"] != nil else { return SimulatorHTTP.error(.badRequest, "version is required") }
         let attempt = world.loginAttempt()
         if attempt.latency > .zero { try await Task.sleep(for: attempt.latency) }
+        if attempt.unavailable {
+            return SimulatorHTTP.html(.serviceUnavailable, "<html><body>503 Service Temporarily Unavailable</body></html>")
+        }
         if attempt.flake {
             return SimulatorHTTP.error(.badRequest, "Invalid or expired OAuth access token.", key: "errors.authentication.invalidOAuthToken")
         }

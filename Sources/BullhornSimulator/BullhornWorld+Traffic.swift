@@ -79,13 +79,19 @@ extension BullhornWorld {
 
     /// Whether this REST login flakes, what the new session may do, and how long the login
     /// takes to answer (`POST login`'s latency, else the general one).
-    func loginAttempt() -> (flake: Bool, sessionCalls: Int?, sessionLimit: Int?, sessionIdleTimeout: Duration, latency: Duration) {
+    func loginAttempt() -> (
+        flake: Bool, unavailable: Bool, sessionCalls: Int?, sessionLimit: Int?, sessionIdleTimeout: Duration, latency: Duration
+    ) {
         state.withLock { state in
             state.logins += 1
             let flake = state.faults.loginFlakeEvery.map { state.logins % $0 == 0 } ?? false
             if flake { state.served("login flake") }
             let faults = state.faults
-            return (flake, faults.sessionExpiresAfterCalls, faults.sessionLimit, faults.sessionIdleTimeout, faults.endpointLatency["POST login"] ?? faults.latency)
+            if faults.loginUnavailable { state.served("login 503") }
+            return (
+                flake, faults.loginUnavailable, faults.sessionExpiresAfterCalls, faults.sessionLimit, faults.sessionIdleTimeout,
+                faults.endpointLatency["POST login"] ?? faults.latency
+            )
         }
     }
 

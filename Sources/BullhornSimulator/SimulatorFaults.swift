@@ -12,6 +12,8 @@ public struct SimulatorFaults: Sendable {
     public var sessionExpiresAfterCalls: Int?
     /// Every N-th REST login fails with the sporadic "Invalid or expired OAuth access token" 400.
     public var loginFlakeEvery: Int?
+    /// Every REST login answers 503 (Bullhorn's login service down).
+    public var loginUnavailable: Bool
     /// REST sessions the corporation may hold at once (Bullhorn: about 50, 25 on limited
     /// editions): a REST login beyond it is refused. Bullhorn does not document its answer;
     /// the simulator's is a 403 whose message says so.
@@ -38,8 +40,9 @@ public struct SimulatorFaults: Sendable {
         unavailableEvery: Int? = nil, sessionExpiresAfterCalls: Int? = nil, loginFlakeEvery: Int? = nil,
         latency: Duration = .zero, endpointLatency: [String: Duration] = [:], corruptEndpoints: Set<String> = [],
         memberAddBumpsTearsheet: Bool = false, callsPerMinuteLimit: Int? = nil, sessionLimit: Int? = nil,
-        sessionIdleTimeout: Duration = .seconds(600)
+        sessionIdleTimeout: Duration = .seconds(600), loginUnavailable: Bool = false
     ) {
+        self.loginUnavailable = loginUnavailable
         self.sessionLimit = sessionLimit
         self.sessionIdleTimeout = sessionIdleTimeout
         self.callsPerMinuteLimit = callsPerMinuteLimit

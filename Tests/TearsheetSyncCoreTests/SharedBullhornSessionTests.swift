@@ -62,30 +62,37 @@ import Testing
             #expect(tokens.count >= 4, "a code, an access and a refresh token, a session")
             for token in tokens { #expect(sealed.range(of: Data(token.utf8)) == nil, "no token in clear at rest") }
 
-            // A client of the integration with another password does not use the kept session:
-            // it logs in for itself, and Bullhorn refuses the password.
             let integration = try #require(try await IntegrationStore(pool: pool).load(ids: [fixture.integrationID]).first)
             let account = SimulatedAuth.Account.standard
+            let goodCredentials = BullhornCredentials(
+                clientID: account.clientID, clientSecret: account.clientSecret, username: account.username, password: account.password)
+            // A process whose TSYNC_SECRET_KEY is another does not use the kept session: the
+            // blob does not open.
+            let otherKey = FleetBullhornSessions(
+                pool: pool, integrationID: integration.id, secretKey: IntegrationSecrets.randomKey(), credentials: goodCredentials,
+                endpoints: integration.endpoints)
+            #expect(try await otherKey.load() == nil)
+            let good = FleetBullhornSessions(
+                pool: pool, integrationID: integration.id, secretKey: fixture.secretKey, credentials: goodCredentials, endpoints: integration.endpoints)
+            #expect(try await good.load()?.generation == 1)
+
+            // Nor does a client of the integration with another password (registered since): it
+            // logs in for itself, Bullhorn refuses the password, and the refusal, now the
+            // integration's, pauses these credentials' next logins.
             let otherCredentials = BullhornCredentials(
                 clientID: account.clientID, clientSecret: account.clientSecret, username: account.username, password: "not-the-password")
             let sessions = FleetBullhornSessions(
                 pool: pool, integrationID: integration.id, secretKey: fixture.secretKey, credentials: otherCredentials, endpoints: integration.endpoints)
+            #expect(try await sessions.load() == nil)
             let stranger = BullhornClient(
                 credentials: otherCredentials, endpoints: integration.endpoints, configuration: FleetFixture.clientConfiguration, sessions: sessions)
-            let refused = await #expect(throws: BullhornError.self) { try await stranger.tearsheets(ids: [fixture.world.tearsheets[0].id]) }
-            #expect(refused?.code == .authentication)
-
-            // Nor does a process whose TSYNC_SECRET_KEY is another: the kept blob does not open.
-            let otherKey = FleetBullhornSessions(
-                pool: pool, integrationID: integration.id, secretKey: IntegrationSecrets.randomKey(),
-                credentials: BullhornCredentials(clientID: account.clientID, clientSecret: account.clientSecret, username: account.username, password: account.password),
-                endpoints: integration.endpoints)
-            #expect(try await otherKey.load() == nil)
-            #expect(try await sessions.load() == nil)
-            #expect(try await FleetBullhornSessions(
-                pool: pool, integrationID: integration.id, secretKey: fixture.secretKey,
-                credentials: BullhornCredentials(clientID: account.clientID, clientSecret: account.clientSecret, username: account.username, password: account.password),
-                endpoints: integration.endpoints).load()?.generation == 1)
+            for _ in 0..<2 {
+                let refused = await #expect(throws: BullhornError.self) { try await stranger.tearsheets(ids: [fixture.world.tearsheets[0].id]) }
+                #expect(refused?.code == .authentication)
+            }
+            #expect(fixture.world.callCounts["GET oauth/authorize"] == 2, "the first login, and the stranger's once: then paused")
+            // The good client goes on with the session in hand.
+            #expect(try await client.tearsheets(ids: [fixture.world.tearsheets[0].id]).count == 1)
             await pool.close()
         }
     }
@@ -169,6 +176,20 @@ import Testing
             for _ in 0..<3 { await #expect(throws: BullhornError.self) { try await client.tearsheets(ids: [tearsheet]) } }
             // One call found the session dead; the next two were told of the pause before any call.
             #expect(fixture.world.faultsServed["401 session expired", default: 0] == 1)
+            await pool.close()
+        }
+    }
+
+    @Test func aLoginThatFailsForAnOutageIsNoRefusalAndPausesNothing() async throws {
+        try await FleetFixture.run(seed: Self.seed, faults: SimulatorFaults(loginUnavailable: true)) { fixture in
+            let (client, pool) = try await processClient(fixture)
+            let tearsheet = fixture.world.tearsheets[0].id
+            let failed = await #expect(throws: BullhornError.self) { try await client.tearsheets(ids: [tearsheet]) }
+            #expect(failed?.isRetriable == true, "\(String(describing: failed))")
+            #expect(try await fixture.pool.query("SELECT refusals FROM bullhorn_sessions").scalar(Int.self) == 0)
+            // Bullhorn back: the next call logs in at once, no pause to wait out.
+            fixture.world.setFaults(SimulatorFaults())
+            #expect(try await client.tearsheets(ids: [tearsheet]).count == 1)
             await pool.close()
         }
     }

@@ -26,8 +26,10 @@ public struct FleetBullhornSessions: BullhornSessionStore, CustomStringConvertib
     /// How long a process waits for another's renewal before its call fails (retriable).
     static let renewalWait = Duration.seconds(60)
     /// How long a renewal's lease lasts: longer than a login takes, even a slow one with its
-    /// retries; a process that dies holding it delays the next renewal this long at most.
-    static let leaseSeconds = 90
+    /// retries; a process that dies holding it delays the next renewal this long at most, and
+    /// less than `renewalWait`, so that the processes waiting then take over. (A login that
+    /// outlives it still serves its process; another may renew meanwhile.)
+    static let leaseSeconds = 45
 
     public init(pool: PostgresPool, integrationID: String, secretKey: [UInt8], credentials: BullhornCredentials, endpoints: BullhornEndpoints) {
         self.pool = pool
@@ -47,7 +49,10 @@ public struct FleetBullhornSessions: BullhornSessionStore, CustomStringConvertib
     /// (its credentials fixed, or what Bullhorn refused put right), so the next call tries.
     static func forgetRefusals(of integrationID: String, pool: PostgresPool) async throws {
         try await pool.query(
-            "UPDATE bullhorn_sessions SET refusals = 0, refused_at = NULL, refusal = NULL WHERE integration_id = \(integrationID) AND refusals > 0")
+            """
+            UPDATE bullhorn_sessions SET refusals = 0, refused_at = NULL, refusal = NULL, revision = revision + 1
+             WHERE integration_id = \(integrationID) AND refusals > 0
+            """)
     }
 
     public func load() async throws -> SharedBullhornSession? {
@@ -65,8 +70,8 @@ public struct FleetBullhornSessions: BullhornSessionStore, CustomStringConvertib
                 return session
             case .refused(let error):
                 throw error
-            case .taken(let kept):
-                return try await renewHolding(lease, kept: kept, establish: establish)
+            case .taken(let kept, let revision):
+                return try await renewHolding(lease, revision: revision, kept: kept, establish: establish)
             case .busy:
                 // Another process is logging in: look again in a moment for the session it makes.
                 try await Task.sleep(for: .milliseconds(200))
@@ -80,7 +85,7 @@ public struct FleetBullhornSessions: BullhornSessionStore, CustomStringConvertib
     private enum LeaseAttempt {
         case kept(SharedBullhornSession)
         case refused(BullhornError)
-        case taken(Kept)
+        case taken(Kept, revision: Int)
         case busy
     }
 
@@ -108,54 +113,79 @@ public struct FleetBullhornSessions: BullhornSessionStore, CustomStringConvertib
             }
         }
         guard kept.leaseFree else { return .busy }
-        // Taken only if no renewal ended since the row was read (its generation unchanged).
+        // Taken only if the row is as it was read: no renewal ended, failed or was let go, and
+        // no pause was lifted since (every write moves `revision`).
         let taken = try await pool.query(
             """
-            UPDATE bullhorn_sessions SET renewal_lease = \(lease), renewing_until = now() + \(Self.leaseSeconds) * interval '1 second'
-             WHERE integration_id = \(integrationID) AND generation = \(kept.generation)
+            UPDATE bullhorn_sessions SET renewal_lease = \(lease), renewing_until = now() + \(Self.leaseSeconds) * interval '1 second',
+                   revision = revision + 1
+             WHERE integration_id = \(integrationID) AND revision = \(kept.revision)
                AND (renewing_until IS NULL OR renewing_until < now())
-            RETURNING integration_id
+            RETURNING revision
             """
         ).rows
-        return taken.isEmpty ? .busy : .taken(kept)
+        guard let revision = try taken.first?.decode("revision", as: Int.self) else { return .busy }
+        return .taken(kept, revision: revision)
     }
 
     /// Logs in while holding the lease, then keeps the session (or, on failure, the refresh
     /// token the attempt leaves and the refusal), releasing the lease in the same statement.
+    /// The row is written only if nothing changed it since the lease was taken (`revision`):
+    /// an `integration add` meanwhile (its pause lifted) is not undone.
     private func renewHolding(
-        _ lease: String, kept: Kept, establish: @Sendable (String?) async throws -> SharedBullhornSession
+        _ lease: String, revision: Int, kept: Kept, establish: @Sendable (String?) async throws -> SharedBullhornSession
     ) async throws -> SharedBullhornSession {
+        let fresh: SharedBullhornSession
         do {
-            var fresh = try await establish(kept.isOurs ? kept.refreshToken : nil)
-            fresh.generation = kept.generation + 1
-            FleetMetrics.bullhornSessionsOpened(integrationID).increment()
-            // Kept for the fleet. Should the database fail just now, this process still uses the
-            // session; the others renew once the lease runs out.
-            try? await write(lease, generation: fresh.generation, session: fresh, refreshToken: fresh.refreshToken, refusal: nil, refusals: 0)
-            return fresh
+            var made = try await establish(kept.isOurs ? kept.refreshToken : nil)
+            made.generation = kept.generation + 1
+            fresh = made
         } catch let failure as BullhornRenewalFailure {
-            guard kept.isOurs else {
-                try? await release(lease)  // another's credentials' row is left as it is
-                throw failure.underlying
-            }
             // A refusal that will not pass by itself pauses the fleet; one that may (Bullhorn
-            // down, a timeout) does not: each call's own retries back off. The kept session,
-            // if any, is the refused one (not newer than `stale`): dropped, so that no process
-            // spends a call on it before the next renewal.
+            // down, throttling, a timeout) does not: each call's own retries back off. The
+            // kept session, if any, is the refused one (not newer than `stale`): dropped, so
+            // that no process spends a call on it before the next renewal. A row of other
+            // credentials is taken over: these credentials are the ones now registered (a
+            // client of the old ones is replaced within a minute), and their refusal must pause.
             let forGood = (failure.underlying as? BullhornError).map { !$0.isRetriable } ?? false
-            try await write(
-                lease, generation: kept.generation, session: nil, refreshToken: failure.refreshToken,
-                refusal: forGood ? "\(failure.underlying)" : kept.refusal, refusals: forGood ? kept.refusals + 1 : kept.refusals)
+            let refusals = kept.isOurs ? kept.refusals : 0
+            await keep(
+                lease, revision: revision, generation: kept.generation, session: nil, refreshToken: failure.refreshToken,
+                refusal: forGood ? "\(failure.underlying)" : (kept.isOurs ? kept.refusal : nil), refusals: forGood ? refusals + 1 : refusals)
             throw failure.underlying
         } catch {
-            try? await release(lease)  // the database failed us (or we were cancelled): the next may try
+            await keep(lease, revision: revision, generation: kept.generation, session: nil, refreshToken: nil, refusal: nil, refusals: nil)
             throw error
         }
+        FleetMetrics.bullhornSessionsOpened(integrationID).increment()
+        // Should the database fail just now, this process still uses the session; the others
+        // renew once the lease is released or runs out.
+        await keep(lease, revision: revision, generation: fresh.generation, session: fresh, refreshToken: fresh.refreshToken, refusal: nil, refusals: 0)
+        return fresh
+    }
+
+    /// Writes the row and releases the lease; when the write cannot be made (the database
+    /// failed, or the row changed meanwhile), releases the lease alone, so that the next
+    /// renewal need not wait for it to run out. `refusals` nil: release only.
+    private func keep(
+        _ lease: String, revision: Int, generation: Int, session: SharedBullhornSession?, refreshToken: String?, refusal: String?,
+        refusals: Int?
+    ) async {
+        if let refusals,
+            (try? await write(
+                lease, revision: revision, generation: generation, session: session, refreshToken: refreshToken, refusal: refusal,
+                refusals: refusals)) == true
+        {
+            return
+        }
+        try? await release(lease)
     }
 
     /// The integration's row as this client reads it.
     private struct Kept {
         let generation: Int
+        /// Moves with every write of the row: a lease is taken only on the row as it was read.
+        let revision: Int
         /// Nil when the row holds none this client may use (none made, another's credentials,
         /// another key) or only a refresh token.
         let session: SharedBullhornSession?
@@ -182,7 +212,7 @@ public struct FleetBullhornSessions: BullhornSessionStore, CustomStringConvertib
     private func row() async throws -> Kept? {
         let rows = try await pool.query(
             """
-            SELECT generation, sealed, refusals, refusal, extract(epoch FROM now() - refused_at)::float8 AS since_refusal,
+            SELECT generation, revision, sealed, refusals, refusal, extract(epoch FROM now() - refused_at)::float8 AS since_refusal,
                    (renewing_until IS NULL OR renewing_until < now()) AS lease_free
               FROM bullhorn_sessions WHERE integration_id = \(integrationID)
             """
@@ -199,35 +229,41 @@ public struct FleetBullhornSessions: BullhornSessionStore, CustomStringConvertib
             session = SharedBullhornSession(bhRestToken: token, restURL: restURL, refreshToken: sealed.refreshToken, generation: generation)
         }
         return Kept(
-            generation: generation, session: session, refreshToken: ours ? sealed?.refreshToken : nil, isOurs: ours,
+            generation: generation, revision: try row.decode("revision", as: Int.self), session: session, refreshToken: ours ? sealed?.refreshToken : nil, isOurs: ours,
             refusals: try row.decode("refusals", as: Int.self), refusal: try row.decode("refusal", as: String?.self),
             secondsSinceRefusal: try row.decode("since_refusal", as: Double?.self), leaseFree: try row.decode("lease_free", as: Bool.self))
     }
 
-    /// Writes the row and releases the lease, if this process still holds it (a login that
-    /// outlived `leaseSeconds` may have lost it: its session is used, not kept).
+    /// Writes the row and releases the lease, if the row is as this process's lease left it;
+    /// false when it is not (a login that outlived `leaseSeconds`, an `integration add`).
     private func write(
-        _ lease: String, generation: Int, session: SharedBullhornSession?, refreshToken: String?, refusal: String?, refusals: Int
-    ) async throws {
+        _ lease: String, revision: Int, generation: Int, session: SharedBullhornSession?, refreshToken: String?, refusal: String?,
+        refusals: Int
+    ) async throws -> Bool {
         let sealed = Data(
             try SealedJSON.seal(
                 Sealed(bhRestToken: session?.bhRestToken, restURL: session?.restURL, refreshToken: refreshToken, credentials: credentialsDigest),
                 key: secretKey, context: sealingContext))
-        try await pool.query(
+        return try await !pool.query(
             """
             UPDATE bullhorn_sessions SET
                 generation = \(generation), sealed = \(sealed),
                 established_at = CASE WHEN \(session != nil) THEN now() ELSE established_at END,
                 refused_at = CASE WHEN \(refusals) > refusals THEN now() WHEN \(refusals) = 0 THEN NULL ELSE refused_at END,
                 refusals = \(refusals), refusal = \(refusal),
-                renewal_lease = NULL, renewing_until = NULL
-             WHERE integration_id = \(integrationID) AND renewal_lease = \(lease)
-            """)
+                renewal_lease = NULL, renewing_until = NULL, revision = revision + 1
+             WHERE integration_id = \(integrationID) AND renewal_lease = \(lease) AND revision = \(revision)
+            RETURNING revision
+            """
+        ).rows.isEmpty
     }
 
     private func release(_ lease: String) async throws {
         try await pool.query(
-            "UPDATE bullhorn_sessions SET renewal_lease = NULL, renewing_until = NULL WHERE integration_id = \(integrationID) AND renewal_lease = \(lease)")
+            """
+            UPDATE bullhorn_sessions SET renewal_lease = NULL, renewing_until = NULL, revision = revision + 1
+             WHERE integration_id = \(integrationID) AND renewal_lease = \(lease)
+            """)
     }
 
     private var sealingContext: String { "bullhorn-session:\(integrationID)" }

@@ -220,7 +220,8 @@ public enum SchemaMigrations {
                     refused_at timestamptz NULL,
                     refusal text NULL,
                     renewal_lease text NULL,
-                    renewing_until timestamptz NULL
+                    renewing_until timestamptz NULL,
+                    revision bigint NOT NULL DEFAULT 0
                 );
                 """),
     ]
