@@ -96,10 +96,11 @@ actor BullhornAuthenticator {
         return adopt(kept)
     }
 
+    /// The store's session as this client's. Its refresh token stays with the store, which
+    /// hands it to the next renewal (`refreshToken` is the store-less client's own).
     private func adopt(_ kept: SharedBullhornSession) -> BullhornSession {
         let adopted = BullhornSession(bhRestToken: kept.bhRestToken, restURL: kept.restURL, generation: kept.generation)
         session = adopted
-        refreshToken = kept.refreshToken
         return adopted
     }
 

@@ -62,17 +62,18 @@ struct AuthRoutes: Sendable {
         world.count("POST login")
         let parameters = try await SimulatorHTTP.parameters(request)
         guard parameters["version"] != nil else { return SimulatorHTTP.error(.badRequest, "version is required") }
-        let attempt = world.loginAttempt()
-        if attempt.latency > .zero { try await Task.sleep(for: attempt.latency) }
-        if attempt.unavailable {
+        let (flake, faults) = world.loginAttempt()
+        let latency = faults.latency(of: "POST login")
+        if latency > .zero { try await Task.sleep(for: latency) }
+        if faults.loginUnavailable {
             return SimulatorHTTP.html(.serviceUnavailable, "<html><body>503 Service Temporarily Unavailable</body></html>")
         }
-        if attempt.flake {
+        if flake {
             return SimulatorHTTP.error(.badRequest, "Invalid or expired OAuth access token.", key: "errors.authentication.invalidOAuthToken")
         }
         let login = world.auth.restLogin(
-            accessToken: parameters["access_token"] ?? "", sessionCalls: attempt.sessionCalls, limit: attempt.sessionLimit,
-            idleTimeout: attempt.sessionIdleTimeout)
+            accessToken: parameters["access_token"] ?? "", sessionCalls: faults.sessionExpiresAfterCalls, limit: faults.sessionLimit,
+            idleTimeout: faults.sessionIdleTimeout)
         let session: String
         switch login {
         case .session(let token):

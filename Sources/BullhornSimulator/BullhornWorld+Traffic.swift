@@ -72,26 +72,19 @@ extension BullhornWorld {
             }
             if let fault { state.served(overLimit ? "429 over the limit" : fault.kind) }
             let bareEndpoint = endpoint.split(separator: " ", maxSplits: 1).last.map(String.init) ?? endpoint
-            let latency = faults.endpointLatency[endpoint] ?? faults.endpointLatency[bareEndpoint] ?? faults.latency
-            return (fault, faults.corruptEndpoints.contains(bareEndpoint), latency)
+            return (fault, faults.corruptEndpoints.contains(bareEndpoint), faults.latency(of: endpoint))
         }
     }
 
-    /// Whether this REST login flakes, what the new session may do, and how long the login
-    /// takes to answer (`POST login`'s latency, else the general one).
-    func loginAttempt() -> (
-        flake: Bool, unavailable: Bool, sessionCalls: Int?, sessionLimit: Int?, sessionIdleTimeout: Duration, latency: Duration
-    ) {
+    /// Whether this REST login flakes, and the faults it meets (whether the login is down, what
+    /// the new session may do, how long the login takes).
+    func loginAttempt() -> (flake: Bool, faults: SimulatorFaults) {
         state.withLock { state in
             state.logins += 1
             let flake = state.faults.loginFlakeEvery.map { state.logins % $0 == 0 } ?? false
             if flake { state.served("login flake") }
-            let faults = state.faults
-            if faults.loginUnavailable { state.served("login 503") }
-            return (
-                flake, faults.loginUnavailable, faults.sessionExpiresAfterCalls, faults.sessionLimit, faults.sessionIdleTimeout,
-                faults.endpointLatency["POST login"] ?? faults.latency
-            )
+            if state.faults.loginUnavailable { state.served("login 503") }
+            return (flake, state.faults)
         }
     }
 

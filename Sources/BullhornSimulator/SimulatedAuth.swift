@@ -37,10 +37,10 @@ public final class SimulatedAuth: Sendable {
 
     struct Session {
         var callsLeft: Int?
-        var lastUsed: Date
-        let idleTimeout: TimeInterval
+        var lastUsed: ContinuousClock.Instant
+        let idleTimeout: Duration
 
-        func isLive(at now: Date) -> Bool { now.timeIntervalSince(lastUsed) < idleTimeout }
+        func isLive(at now: ContinuousClock.Instant) -> Bool { now - lastUsed < idleTimeout }
     }
 
     struct State {
@@ -138,11 +138,11 @@ public final class SimulatedAuth: Sendable {
     func restLogin(accessToken: String, sessionCalls: Int?, limit: Int?, idleTimeout: Duration) -> RestLogin {
         state.withLock { state in
             guard let grant = state.accessTokens[accessToken], grant.expires > Date() else { return .invalidAccessToken }
-            let now = Date()
+            let now = ContinuousClock.now
             state.sessions = state.sessions.filter { $0.value.isLive(at: now) }
             if let limit, state.sessions.count >= limit { return .sessionLimitReached }
             let session = token("bh", &state)
-            state.sessions[session] = Session(callsLeft: sessionCalls, lastUsed: now, idleTimeout: Double(idleTimeout.components.seconds) + Double(idleTimeout.components.attoseconds) / 1e18)
+            state.sessions[session] = Session(callsLeft: sessionCalls, lastUsed: now, idleTimeout: idleTimeout)
             state.sessionsOpened += 1
             state.mostLiveSessions = max(state.mostLiveSessions, state.sessions.count)
             return .session(session)
@@ -160,7 +160,7 @@ public final class SimulatedAuth: Sendable {
     /// Spends one call of the session's allowance.
     func use(session: String) -> SessionCheck {
         state.withLock { state in
-            let now = Date()
+            let now = ContinuousClock.now
             guard var current = state.sessions[session], current.isLive(at: now) else {
                 state.sessions[session] = nil
                 return .expired

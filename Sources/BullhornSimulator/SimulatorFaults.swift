@@ -58,6 +58,13 @@ public struct SimulatorFaults: Sendable {
         self.memberAddBumpsTearsheet = memberAddBumpsTearsheet
     }
 
+    /// How long `endpoint` (`GET query/Tearsheet`, `POST login`) waits before it answers: its
+    /// own latency, with or without the method, else the general one.
+    func latency(of endpoint: String) -> Duration {
+        let bare = endpoint.split(separator: " ", maxSplits: 1).last.map(String.init) ?? endpoint
+        return endpointLatency[endpoint] ?? endpointLatency[bare] ?? latency
+    }
+
     /// Every fault at once, at rates a client with retries must absorb.
     public static let hostile = SimulatorFaults(
         throttleEvery: 23, throttleBurst: 3, capacityErrorEvery: 37, unavailableEvery: 41,

@@ -22,6 +22,16 @@ import Testing
         return (try integration.bullhornClient(secretKey: fixture.secretKey, pool: pool, configuration: FleetFixture.clientConfiguration), pool)
     }
 
+    /// A process's client that opened the integration's session (kept in the store), which
+    /// Bullhorn has since ended; and the tearsheet it read.
+    private func clientWhoseSessionBullhornEnded(_ fixture: FleetFixture) async throws -> (BullhornClient, PostgresPool, Int64) {
+        let (client, pool) = try await processClient(fixture)
+        let tearsheet = fixture.world.tearsheets[0].id
+        _ = try await client.tearsheets(ids: [tearsheet])
+        fixture.world.auth.expireAllSessions()
+        return (client, pool, tearsheet)
+    }
+
     /// Every client reads the tearsheet, all at once.
     private func readAtOnce(_ clients: [BullhornClient], tearsheet: Int64) async throws {
         try await withThrowingTaskGroup(of: Int.self) { group in
@@ -167,11 +177,8 @@ import Testing
 
     @Test func aRefusedRenewalLeavesNoDeadSessionToSpendACallOn() async throws {
         try await FleetFixture.run(seed: Self.seed) { fixture in
-            let (client, pool) = try await processClient(fixture)
-            let tearsheet = fixture.world.tearsheets[0].id
-            _ = try await client.tearsheets(ids: [tearsheet])
-            // Bullhorn ends the session and refuses every new one.
-            fixture.world.auth.expireAllSessions()
+            let (client, pool, tearsheet) = try await clientWhoseSessionBullhornEnded(fixture)
+            // Bullhorn refuses every new session.
             fixture.world.setFaults(SimulatorFaults(sessionLimit: 0))
             for _ in 0..<3 { await #expect(throws: BullhornError.self) { try await client.tearsheets(ids: [tearsheet]) } }
             // One call found the session dead; the next two were told of the pause before any call.
@@ -204,12 +211,9 @@ import Testing
 
     @Test func aRenewalThatFailsAfterARefreshKeepsTheRefreshTokenItWasGiven() async throws {
         try await FleetFixture.run(seed: Self.seed) { fixture in
-            let (client, pool) = try await processClient(fixture)
-            let tearsheet = fixture.world.tearsheets[0].id
-            _ = try await client.tearsheets(ids: [tearsheet])
-            // The session times out, and every REST login flakes: the renewal refreshes (the
-            // kept refresh token is spent, a new one given), then its REST logins fail.
-            fixture.world.auth.expireAllSessions()
+            let (client, pool, tearsheet) = try await clientWhoseSessionBullhornEnded(fixture)
+            // Every REST login flakes: the renewal refreshes (the kept refresh token is spent, a
+            // new one given), then its REST logins fail.
             fixture.world.setFaults(SimulatorFaults(loginFlakeEvery: 1))
             await #expect(throws: BullhornError.self) { try await client.tearsheets(ids: [tearsheet]) }
             #expect(fixture.world.callCounts["POST oauth/token", default: 0] >= 2, "the renewal refreshed")
@@ -257,10 +261,7 @@ import Testing
 
     @Test func aLeaseLeftByAProcessKilledMidLoginRunsOutAndAnotherRenews() async throws {
         try await FleetFixture.run(seed: Self.seed) { fixture in
-            let (client, pool) = try await processClient(fixture)
-            let tearsheet = fixture.world.tearsheets[0].id
-            _ = try await client.tearsheets(ids: [tearsheet])
-            fixture.world.auth.expireAllSessions()
+            let (client, pool, tearsheet) = try await clientWhoseSessionBullhornEnded(fixture)
             // A process took the renewal's lease and was killed during its login: the lease has
             // a second and a half left.
             try await fixture.pool.query(

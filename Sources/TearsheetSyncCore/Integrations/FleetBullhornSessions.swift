@@ -154,7 +154,7 @@ public struct FleetBullhornSessions: BullhornSessionStore, CustomStringConvertib
                 refusal: forGood ? "\(failure.underlying)" : (kept.isOurs ? kept.refusal : nil), refusals: forGood ? refusals + 1 : refusals)
             throw failure.underlying
         } catch {
-            await keep(lease, revision: revision, generation: kept.generation, session: nil, refreshToken: nil, refusal: nil, refusals: nil)
+            try? await release(lease)
             throw error
         }
         FleetMetrics.bullhornSessionsOpened(integrationID).increment()
@@ -166,19 +166,14 @@ public struct FleetBullhornSessions: BullhornSessionStore, CustomStringConvertib
 
     /// Writes the row and releases the lease; when the write cannot be made (the database
     /// failed, or the row changed meanwhile), releases the lease alone, so that the next
-    /// renewal need not wait for it to run out. `refusals` nil: release only.
+    /// renewal need not wait for it to run out.
     private func keep(
         _ lease: String, revision: Int, generation: Int, session: SharedBullhornSession?, refreshToken: String?, refusal: String?,
-        refusals: Int?
+        refusals: Int
     ) async {
-        if let refusals,
-            (try? await write(
-                lease, revision: revision, generation: generation, session: session, refreshToken: refreshToken, refusal: refusal,
-                refusals: refusals)) == true
-        {
-            return
-        }
-        try? await release(lease)
+        let written = try? await write(
+            lease, revision: revision, generation: generation, session: session, refreshToken: refreshToken, refusal: refusal, refusals: refusals)
+        if written != true { try? await release(lease) }
     }
 
     /// The integration's row as this client reads it.

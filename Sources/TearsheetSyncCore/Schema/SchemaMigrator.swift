@@ -40,10 +40,14 @@ public struct SchemaMigrator: Sendable {
     /// The schema version this build's code reads and writes: its last migration's.
     public static let requiredVersion = SchemaMigrations.all.map(\.version).max() ?? 0
 
-    /// The highest applied version, or 0 on an empty database.
+    /// The highest applied version, or 0 on an empty database. One statement: every command's
+    /// start reads it (`StartupConnections.check`); a missing table (42P01, undefined_table)
+    /// is version 0. Not for use inside a transaction, which that error would abort.
     public func currentVersion(_ connection: PostgresConnection) async throws -> Int {
-        let exists = try await connection.query("SELECT to_regclass('schema_migrations') IS NOT NULL").scalar(Bool.self)
-        guard exists else { return 0 }
-        return try await connection.query("SELECT coalesce(max(version), 0) FROM schema_migrations").scalar(Int.self)
+        do {
+            return try await connection.query("SELECT coalesce(max(version), 0) FROM schema_migrations").scalar(Int.self)
+        } catch let error as PostgresError where error.sqlState == "42P01" {
+            return 0
+        }
     }
 }
