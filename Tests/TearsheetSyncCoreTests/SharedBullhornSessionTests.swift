@@ -275,6 +275,38 @@ import Testing
         }
     }
 
+    @Test func aLoginThatOutlastsItsLeaseKeepsItAndOtherProcessesWaitForItsSession() async throws {
+        // Bullhorn answers the login in 2.5 s; the lease is 0.6 s unless extended. A process
+        // that took a lease run out would log in too: a second session.
+        try await FleetFixture.run(seed: Self.seed, faults: SimulatorFaults(endpointLatency: ["POST login": .milliseconds(2_500)])) { fixture in
+            let integration = try #require(try await IntegrationStore(pool: fixture.pool).load(ids: [fixture.integrationID]).first)
+            let account = SimulatedAuth.Account.standard
+            let credentials = BullhornCredentials(
+                clientID: account.clientID, clientSecret: account.clientSecret, username: account.username, password: account.password)
+            func process() -> (BullhornClient, PostgresPool) {
+                let pool = PostgresPool(connectionString: fixture.databaseURL, maxConnections: 2)
+                let sessions = FleetBullhornSessions(
+                    pool: pool, integrationID: integration.id, secretKey: fixture.secretKey, credentials: credentials, endpoints: integration.endpoints,
+                    lease: .milliseconds(600))
+                return (BullhornClient(credentials: credentials, endpoints: integration.endpoints, configuration: FleetFixture.clientConfiguration, sessions: sessions), pool)
+            }
+            let tearsheet = fixture.world.tearsheets[0].id
+            let (first, firstPool) = process()
+            let firstCall = Task { try await first.tearsheets(ids: [tearsheet]).count }
+            #expect(try await FleetFixture.eventually { fixture.world.callCounts["POST login", default: 0] == 1 }, "the first login is under way")
+            try await Task.sleep(for: .seconds(1))  // past the lease's first length
+            let (second, secondPool) = process()
+            #expect(try await second.tearsheets(ids: [tearsheet]).count == 1)
+            #expect(try await firstCall.value == 1)
+            #expect(fixture.world.auth.sessionsOpened == 1, "the second process waited for the first's session")
+            #expect(fixture.world.callCounts["POST login"] == 1)
+            #expect(try await fixture.pool.query("SELECT generation FROM bullhorn_sessions").scalar(Int.self) == 1, "the first kept its session")
+            #expect(try await fixture.pool.query("SELECT renewal_lease IS NULL FROM bullhorn_sessions").scalar(Bool.self), "and released the lease")
+            await firstPool.close()
+            await secondPool.close()
+        }
+    }
+
     @Test func aSessionStoreWhoseDatabaseIsGoneFailsTheCallAndSaysItMayPass() async throws {
         try await FleetFixture.run(seed: Self.seed) { fixture in
             let gone = PostgresPool(connectionString: "postgresql://tsync@127.0.0.1:1/none?connect_timeout=2", maxConnections: 1)

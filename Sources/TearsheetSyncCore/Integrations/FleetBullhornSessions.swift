@@ -25,17 +25,22 @@ public struct FleetBullhornSessions: BullhornSessionStore, CustomStringConvertib
 
     /// How long a process waits for another's renewal before its call fails (retriable).
     static let renewalWait = Duration.seconds(60)
-    /// How long a renewal's lease lasts: longer than a login takes, even a slow one with its
-    /// retries; a process that dies holding it delays the next renewal this long at most, and
-    /// less than `renewalWait`, so that the processes waiting then take over. (A login that
-    /// outlives it still serves its process; another may renew meanwhile.)
-    static let leaseSeconds = 45
+    /// How long a renewal's lease lasts unless its holder extends it: a process that dies
+    /// holding it delays the next renewal this long at most, less than `renewalWait`, so that
+    /// the processes waiting then take over. Its holder extends it every third of it while
+    /// the login runs (`extendingLease`).
+    let leaseLength: Duration
 
-    public init(pool: PostgresPool, integrationID: String, secretKey: [UInt8], credentials: BullhornCredentials, endpoints: BullhornEndpoints) {
+    /// `lease` (its length) is shorter only in tests.
+    public init(
+        pool: PostgresPool, integrationID: String, secretKey: [UInt8], credentials: BullhornCredentials, endpoints: BullhornEndpoints,
+        lease: Duration = .seconds(45)
+    ) {
         self.pool = pool
         self.integrationID = integrationID
         self.secretKey = secretKey
         credentialsDigest = Self.digest(credentials, endpoints)
+        leaseLength = lease
     }
 
     public var description: String { "FleetBullhornSessions(\(integrationID))" }
@@ -117,7 +122,7 @@ public struct FleetBullhornSessions: BullhornSessionStore, CustomStringConvertib
         // no pause was lifted since (every write moves `revision`).
         let taken = try await pool.query(
             """
-            UPDATE bullhorn_sessions SET renewal_lease = \(lease), renewing_until = now() + \(Self.leaseSeconds) * interval '1 second',
+            UPDATE bullhorn_sessions SET renewal_lease = \(lease), renewing_until = now() + \(leaseMilliseconds) * interval '1 millisecond',
                    revision = revision + 1
              WHERE integration_id = \(integrationID) AND revision = \(kept.revision)
                AND (renewing_until IS NULL OR renewing_until < now())
@@ -137,7 +142,7 @@ public struct FleetBullhornSessions: BullhornSessionStore, CustomStringConvertib
     ) async throws -> SharedBullhornSession {
         let fresh: SharedBullhornSession
         do {
-            var made = try await establish(kept.isOurs ? kept.refreshToken : nil)
+            var made = try await extendingLease(lease) { try await establish(kept.isOurs ? kept.refreshToken : nil) }
             made.generation = kept.generation + 1
             fresh = made
         } catch let failure as BullhornRenewalFailure {
@@ -163,6 +168,35 @@ public struct FleetBullhornSessions: BullhornSessionStore, CustomStringConvertib
         await keep(lease, revision: revision, generation: fresh.generation, session: fresh, refreshToken: fresh.refreshToken, refusal: nil, refusals: 0)
         return fresh
     }
+
+    /// Runs `login` while extending the lease every third of its length: Bullhorn's retries
+    /// and backoff on a bad day can make a login outlast the lease, and another process would
+    /// then log in too (a second session against the corporation's limit). So only a
+    /// process that dies, or cannot reach the database, lets its lease run out.
+    private func extendingLease<Value>(_ lease: String, _ login: () async throws -> Value) async throws -> Value {
+        let extending = Task {
+            while true {
+                try await Task.sleep(for: leaseLength / 3)
+                // Failing, it leaves the lease to run out, as a dead holder's does.
+                try? await extend(lease)
+            }
+        }
+        defer { extending.cancel() }
+        return try await login()
+    }
+
+    /// Moves the lease's end; not `revision`, which the holder's own write of the row checks,
+    /// and which no other process needs to see move: a waiter takes the lease only once
+    /// `renewing_until` has passed, whatever it read.
+    private func extend(_ lease: String) async throws {
+        try await pool.query(
+            """
+            UPDATE bullhorn_sessions SET renewing_until = now() + \(leaseMilliseconds) * interval '1 millisecond'
+             WHERE integration_id = \(integrationID) AND renewal_lease = \(lease)
+            """)
+    }
+
+    private var leaseMilliseconds: Int64 { leaseLength.components.seconds * 1000 + leaseLength.components.attoseconds / 1_000_000_000_000_000 }
 
     /// Writes the row and releases the lease; when the write cannot be made (the database
     /// failed, or the row changed meanwhile), releases the lease alone, so that the next
@@ -230,7 +264,8 @@ public struct FleetBullhornSessions: BullhornSessionStore, CustomStringConvertib
     }
 
     /// Writes the row and releases the lease, if the row is as this process's lease left it;
-    /// false when it is not (a login that outlived `leaseSeconds`, an `integration add`).
+    /// false when it is not (a lease that ran out while the database was away, an
+    /// `integration add`).
     private func write(
         _ lease: String, revision: Int, generation: Int, session: SharedBullhornSession?, refreshToken: String?, refusal: String?,
         refusals: Int
