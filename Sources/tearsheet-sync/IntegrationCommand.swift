@@ -6,7 +6,29 @@ import TearsheetSyncCore
 
 struct IntegrationCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "integration", abstract: "Bullhorn integrations.", subcommands: [Add.self])
+        commandName: "integration", abstract: "Bullhorn integrations.", subcommands: [Add.self, List.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Lists the integrations: budget, watermark, last pass, and the fleet's Bullhorn session for each.",
+            discussion: """
+                Shows which integration's logins are paused after Bullhorn refused one, and why; reads the database \
+                only (TSYNC_DATABASE_URL), and nothing sealed.
+                """)
+
+        @OptionGroup var options: GlobalOptions
+        @Flag(help: "One JSON object, for scripts.") var json = false
+
+        func run() async throws {
+            try await runCommand(options) { settings in
+                let pool = PostgresPool(connectionString: try settings.databaseURL(), maxConnections: 1)
+                try await StartupConnections.check(pool)
+                let list = try await IntegrationList.load(pool: pool)
+                await pool.close()
+                print(json ? try list.json() : list.text())
+            }
+        }
+    }
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

@@ -60,6 +60,43 @@ public struct FleetBullhornSessions: BullhornSessionStore, CustomStringConvertib
             """)
     }
 
+    /// What the fleet's session of an integration is doing, as `integration list` shows it:
+    /// never the session or its tokens, which stay sealed.
+    public struct Standing: Sendable, Codable, Equatable {
+        /// When the session the fleet uses was made; nil when none is kept (none made yet, or
+        /// Bullhorn refused the last).
+        public let establishedAt: Date?
+        /// Sessions made for the integration so far.
+        public let generation: Int
+        /// A process is logging in for the fleet now.
+        public let renewing: Bool
+        /// Logins Bullhorn refused in a row, and why the last was.
+        public let refusals: Int
+        public let refusal: String?
+        /// Seconds until the fleet logs in again, while a refusal pauses it.
+        public let pausedForSeconds: Int?
+    }
+
+    /// Every integration's standing that has a row (one that never called Bullhorn has none).
+    public static func standings(pool: PostgresPool) async throws -> [String: Standing] {
+        var standings: [String: Standing] = [:]
+        for row in try await pool.query(
+            """
+            SELECT integration_id, established_at, generation, refusals, refusal, renewing_until > now() AS renewing,
+                   extract(epoch FROM now() - refused_at)::float8 AS since_refusal
+              FROM bullhorn_sessions
+            """
+        ).rows {
+            let refusals = try row.decode("refusals", as: Int.self)
+            let left = try row.decode("since_refusal", as: Double?.self).map { pause(refusals: refusals).timeInterval - $0 }
+            standings[try row.decode("integration_id")] = Standing(
+                establishedAt: try row.decode("established_at"), generation: try row.decode("generation"),
+                renewing: try row.decode("renewing", as: Bool?.self) ?? false, refusals: refusals, refusal: try row.decode("refusal"),
+                pausedForSeconds: refusals > 0 ? left.flatMap { $0 > 0 ? Int($0.rounded(.up)) : nil } : nil)
+        }
+        return standings
+    }
+
     public func load() async throws -> SharedBullhornSession? {
         try await row()?.session
     }
@@ -278,7 +315,7 @@ public struct FleetBullhornSessions: BullhornSessionStore, CustomStringConvertib
             """
             UPDATE bullhorn_sessions SET
                 generation = \(generation), sealed = \(sealed),
-                established_at = CASE WHEN \(session != nil) THEN now() ELSE established_at END,
+                established_at = CASE WHEN \(session != nil) THEN now() END,
                 refused_at = CASE WHEN \(refusals) > refusals THEN now() WHEN \(refusals) = 0 THEN NULL ELSE refused_at END,
                 refusals = \(refusals), refusal = \(refusal),
                 renewal_lease = NULL, renewing_until = NULL, revision = revision + 1

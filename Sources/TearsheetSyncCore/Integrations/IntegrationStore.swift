@@ -103,6 +103,37 @@ public struct IntegrationStore: Sendable {
         }
     }
 
+    /// An integration as `integration list` shows it: its registration and its passes, and
+    /// nothing sealed.
+    public struct Registration: Sendable, Codable, Equatable {
+        public let id: String
+        public let provider: String
+        public let active: Bool
+        public let username: String?
+        public let callsPerMinute: Int
+        /// Whose call budget it spends: nil when its own.
+        public let corporation: String?
+        public let watermark: Date?
+        public let lastPassAt: Date?
+        public let lastPassOutcome: String?
+    }
+
+    /// Every integration, active or not, by id.
+    public func registrations() async throws -> [Registration] {
+        try await pool.query(
+            """
+            SELECT id, provider, active, username, calls_per_minute, corporation, tearsheets_last_synced_at, last_pass_at, last_pass_outcome
+              FROM integrations ORDER BY id
+            """
+        ).rows.map { row in
+            Registration(
+                id: try row.decode("id"), provider: try row.decode("provider"), active: try row.decode("active"),
+                username: try row.decode("username"), callsPerMinute: try row.decode("calls_per_minute"),
+                corporation: try row.decode("corporation"), watermark: try row.decode("tearsheets_last_synced_at"),
+                lastPassAt: try row.decode("last_pass_at"), lastPassOutcome: try row.decode("last_pass_outcome"))
+        }
+    }
+
     public func watermark(of id: String) async throws -> Date? {
         try await pool.query("SELECT tearsheets_last_synced_at FROM integrations WHERE id = \(id)").scalar(Date?.self)
     }
