@@ -86,7 +86,7 @@ struct BudgetBenchmark {
             try await IntegrationStore(pool: environment.pool).upsert(
                 id: id, clientID: account.clientID, username: account.username,
                 endpoints: .discovered(loginInfoURL: "\(simulatorBases[index])/rest-services/loginInfo"),
-                secrets: IntegrationSecrets(clientSecret: account.clientSecret, password: account.password), secretKey: key,
+                secrets: IntegrationSecrets(clientSecret: account.clientSecret, password: account.password), keys: SealingKeys(current: key),
                 callsPerMinute: options.callsPerMinute)
             try await CampaignStore(pool: environment.pool).upsert(id: Int64(index + 1), integrationID: id, atsJobID: world.tearsheets[0].jobOrderIDs[0])
         }
@@ -100,14 +100,14 @@ struct BudgetBenchmark {
             return SessionWorker(
                 workerID: "budget-\(index)", databaseURL: environment.databaseURL,
                 connectBroker: { try await AMQPConnection.connect(url: environment.amqpURL) },
-                processor: PairProcessor(pool: pool, clients: BullhornClients(pool: pool, secretKey: key)), logger: quiet)
+                processor: PairProcessor(pool: pool, clients: BullhornClients(pool: pool, keys: SealingKeys(current: key))), logger: quiet)
         }
         let publisherBroker = try await AMQPConnection.connect(url: environment.amqpURL)
         // As `publish` sizes it: a connection per pass for its lock, one per pass for the rest.
         let publisherOptions = PublisherOptions()
         let publisherPool = PostgresPool(connectionString: environment.databaseURL, maxConnections: publisherOptions.concurrency * 2 + 1)
         let publisher = TearsheetPublisher(
-            pool: publisherPool, broker: publisherBroker, topology: environment.topology, secretKey: key, options: publisherOptions, logger: quiet)
+            pool: publisherPool, broker: publisherBroker, topology: environment.topology, keys: SealingKeys(current: key), options: publisherOptions, logger: quiet)
         let total = integrations * members
         let run = try await withThrowingTaskGroup(of: Void.self) { group in
             for worker in workers { group.addTask { try await worker.run() } }

@@ -70,7 +70,7 @@ struct CallsPerPassBenchmark {
         try await IntegrationStore(pool: environment.pool).upsert(
             id: "calls", clientID: account.clientID, username: account.username,
             endpoints: .discovered(loginInfoURL: "\(simulatorBase)/rest-services/loginInfo"),
-            secrets: IntegrationSecrets(clientSecret: account.clientSecret, password: account.password), secretKey: key, callsPerMinute: 600_000)
+            secrets: IntegrationSecrets(clientSecret: account.clientSecret, password: account.password), keys: SealingKeys(current: key), callsPerMinute: 600_000)
         var campaignJobs = Set<Int64>()
         for (index, job) in world.jobOrderIDs.enumerated() where index % 5 < 3 {
             try await CampaignStore(pool: environment.pool).upsert(id: Int64(index + 1), integrationID: "calls", atsJobID: job)
@@ -80,7 +80,7 @@ struct CallsPerPassBenchmark {
         quiet.logLevel = BenchmarkOptions.logLevel
         let broker = try await AMQPConnection.connect(url: environment.amqpURL)
         let pool = PostgresPool(connectionString: environment.databaseURL, maxConnections: 3)
-        let publisher = TearsheetPublisher(pool: pool, broker: broker, topology: environment.topology, secretKey: key, logger: quiet)
+        let publisher = TearsheetPublisher(pool: pool, broker: broker, topology: environment.topology, keys: SealingKeys(current: key), logger: quiet)
         func pass(reading tearsheetIDs: [Int64]) async throws -> Pass {
             world.resetCounters()
             let summaries = try await publisher.run()

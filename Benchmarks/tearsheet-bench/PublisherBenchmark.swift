@@ -46,7 +46,7 @@ struct PublisherBenchmark {
         try await IntegrationStore(pool: pool).upsert(
             id: "bench", clientID: account.clientID, username: account.username,
             endpoints: .discovered(loginInfoURL: "\(simulatorBase)/rest-services/loginInfo"),
-            secrets: IntegrationSecrets(clientSecret: account.clientSecret, password: account.password), secretKey: key, callsPerMinute: 6_000)
+            secrets: IntegrationSecrets(clientSecret: account.clientSecret, password: account.password), keys: SealingKeys(current: key), callsPerMinute: 6_000)
         let job = world.tearsheets[0].jobOrderIDs[0]
         for campaign in 1...Int64(campaigns) {
             try await CampaignStore(pool: pool).upsert(id: campaign, integrationID: "bench", atsJobID: job)

@@ -58,7 +58,7 @@ struct PythonPeerBenchmark {
             // Never called: the dedup path makes no Bullhorn call.
             try await IntegrationStore(pool: pool).upsert(
                 id: id, clientID: "peer", username: "peer", endpoints: .discovered(loginInfoURL: "http://127.0.0.1:9/rest-services/loginInfo"),
-                secrets: IntegrationSecrets(clientSecret: "peer", password: "peer"), secretKey: key, callsPerMinute: 1_500)
+                secrets: IntegrationSecrets(clientSecret: "peer", password: "peer"), keys: SealingKeys(current: key), callsPerMinute: 1_500)
             let campaign = Int64(index + 1)
             let job = Int64(1_000 + index)
             try await CampaignStore(pool: pool).upsert(id: campaign, integrationID: id, atsJobID: job)

@@ -52,7 +52,7 @@ struct SessionScaleBenchmark {
             try await IntegrationStore(pool: pool).upsert(
                 id: id, clientID: account.clientID, username: account.username,
                 endpoints: .discovered(loginInfoURL: "\(simulatorBase)/rest-services/loginInfo"),
-                secrets: IntegrationSecrets(clientSecret: account.clientSecret, password: account.password), secretKey: key, callsPerMinute: 600_000)
+                secrets: IntegrationSecrets(clientSecret: account.clientSecret, password: account.password), keys: SealingKeys(current: key), callsPerMinute: 600_000)
             try await CampaignStore(pool: pool).upsert(id: Int64(index + 1), integrationID: id, atsJobID: world.jobOrderIDs[index % world.jobOrderIDs.count])
         }
 
@@ -80,7 +80,7 @@ struct SessionScaleBenchmark {
         let workers = (0..<2).map { index in
             SessionWorker(
                 workerID: "bench-\(index)", databaseURL: databaseURL, connectBroker: { try await AMQPConnection.connect(url: amqpURL) },
-                processor: PairProcessor(pool: PostgresPool(connectionString: databaseURL, maxConnections: 8), clients: BullhornClients(pool: pool, secretKey: key)),
+                processor: PairProcessor(pool: PostgresPool(connectionString: databaseURL, maxConnections: 8), clients: BullhornClients(pool: pool, keys: SealingKeys(current: key))),
                 logger: quiet)
         }
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -155,7 +155,7 @@ struct SessionScaleBenchmark {
         }
         let survivor = SessionWorker(
             workerID: "bench-survivor", databaseURL: databaseURL, connectBroker: { try await AMQPConnection.connect(url: amqpURL) },
-            processor: PairProcessor(pool: PostgresPool(connectionString: databaseURL, maxConnections: 8), clients: BullhornClients(pool: pool, secretKey: key)),
+            processor: PairProcessor(pool: PostgresPool(connectionString: databaseURL, maxConnections: 8), clients: BullhornClients(pool: pool, keys: SealingKeys(current: key))),
             logger: quiet)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await survivor.run() }
@@ -194,7 +194,7 @@ struct SessionScaleBenchmark {
         let pool = PostgresPool(connectionString: databaseURL, maxConnections: 8)
         try await SessionWorker(
             workerID: "bench-child", databaseURL: databaseURL, connectBroker: { try await AMQPConnection.connect(url: amqpURL) },
-            processor: PairProcessor(pool: pool, clients: BullhornClients(pool: pool, secretKey: Array(key))), logger: quiet
+            processor: PairProcessor(pool: pool, clients: BullhornClients(pool: pool, keys: SealingKeys(current: Array(key)))), logger: quiet
         ).run()
     }
 

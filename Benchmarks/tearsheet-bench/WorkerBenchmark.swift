@@ -93,7 +93,7 @@ struct WorkerBenchmark {
             pools.append(pool)
             return SessionWorker(
                 workerID: "bench-\(index)", databaseURL: databaseURL, connectBroker: { try await AMQPConnection.connect(url: amqpURL) },
-                processor: PairProcessor(pool: pool, clients: BullhornClients(pool: pool, secretKey: key)),
+                processor: PairProcessor(pool: pool, clients: BullhornClients(pool: pool, keys: SealingKeys(current: key))),
                 options: WorkerOptions(batchSize: options.batchSize), logger: quiet)
         }
         let measurement = try await withThrowingTaskGroup(of: Void.self) { group in
@@ -127,7 +127,7 @@ struct WorkerBenchmark {
             try await IntegrationStore(pool: pool).upsert(
                 id: id, clientID: account.clientID, username: account.username,
                 endpoints: .discovered(loginInfoURL: "\(simulatorBase)/rest-services/loginInfo"),
-                secrets: IntegrationSecrets(clientSecret: account.clientSecret, password: account.password), secretKey: key,
+                secrets: IntegrationSecrets(clientSecret: account.clientSecret, password: account.password), keys: SealingKeys(current: key),
                 callsPerMinute: 600_000)
             let tearsheet = world.tearsheets[index]
             let job = world.jobOrderIDs[index]

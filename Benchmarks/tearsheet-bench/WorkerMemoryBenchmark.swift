@@ -35,7 +35,7 @@ struct WorkerMemoryBenchmark {
             try await IntegrationStore(pool: environment.pool).upsert(
                 id: id, clientID: account.clientID, username: account.username,
                 endpoints: .discovered(loginInfoURL: "\(simulatorBase)/rest-services/loginInfo"),
-                secrets: IntegrationSecrets(clientSecret: account.clientSecret, password: account.password), secretKey: key, callsPerMinute: 1_500)
+                secrets: IntegrationSecrets(clientSecret: account.clientSecret, password: account.password), keys: SealingKeys(current: key), callsPerMinute: 1_500)
             let job = world.jobOrderIDs[index % world.jobOrderIDs.count]
             try await CampaignStore(pool: environment.pool).upsert(id: Int64(index + 1), integrationID: id, atsJobID: job)
             for k in 0..<pairsPerSession {

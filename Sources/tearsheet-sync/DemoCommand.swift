@@ -45,18 +45,18 @@ struct DemoCommand: AsyncParsableCommand {
             try await purge.close()
 
             let world = BullhornWorld(seed: .demo(seed: seed))
-            let key = IntegrationSecrets.randomKey()
+            let keys = SealingKeys(current: IntegrationSecrets.randomKey())
             try await BullhornSimulatorServer(world: world).run { base in
                 print("Bullhorn simulator on \(base): \(world.tearsheets.count) tearsheets, \(world.candidateIDs.count) candidates")
-                let campaigns = try await DemoData.register(world: world, simulatorBase: base, pool: pool, secretKey: key)
+                let campaigns = try await DemoData.register(world: world, simulatorBase: base, pool: pool, keys: keys)
                 print("registered 3 integrations and \(campaigns) campaigns")
 
-                let publisher = TearsheetPublisher(pool: pool, broker: broker, topology: topology, secretKey: key, logger: quiet)
+                let publisher = TearsheetPublisher(pool: pool, broker: broker, topology: topology, keys: keys, logger: quiet)
                 let summaries = try await publisher.run()
                 for summary in summaries { print("publish  \(summary)") }
                 let published = summaries.map(\.pairsPublished).reduce(0, +)
 
-                let clients = BullhornClients(pool: pool, secretKey: key)
+                let clients = BullhornClients(pool: pool, keys: keys)
                 let workers = (1...2).map { index in
                     SessionWorker(
                         workerID: "demo-worker-\(index)", databaseURL: databaseURL, connectBroker: { try await AMQPConnection.connect(amqp) },

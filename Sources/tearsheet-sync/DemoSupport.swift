@@ -77,7 +77,7 @@ struct DemoRefusal: Error, CustomStringConvertible {
 enum DemoData {
     static let integrationIDs = ["acme-staffing", "globex-recruiting", "initech-talent"]
 
-    static func register(world: BullhornWorld, simulatorBase: String, pool: PostgresPool, secretKey: [UInt8]) async throws -> Int {
+    static func register(world: BullhornWorld, simulatorBase: String, pool: PostgresPool, keys: SealingKeys) async throws -> Int {
         let account = SimulatedAuth.Account.standard
         let jobs = Array(Set(world.tearsheets.filter { !$0.isPrivate && !$0.isDeleted }.flatMap(\.jobOrderIDs))).sorted()
         var campaign: Int64 = 1000
@@ -85,7 +85,7 @@ enum DemoData {
             try await IntegrationStore(pool: pool).upsert(
                 id: id, clientID: account.clientID, username: account.username,
                 endpoints: .discovered(loginInfoURL: "\(simulatorBase)/rest-services/loginInfo"),
-                secrets: IntegrationSecrets(clientSecret: account.clientSecret, password: account.password), secretKey: secretKey,
+                secrets: IntegrationSecrets(clientSecret: account.clientSecret, password: account.password), keys: keys,
                 callsPerMinute: 60_000)  // the simulator is not rate-limited; real Bullhorn is (about 1,500)
             // Every third job, offset per agency: agencies do not share jobs.
             for job in jobs.enumerated().filter({ $0.offset % 3 == index }).map(\.element) {

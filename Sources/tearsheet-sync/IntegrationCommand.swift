@@ -6,7 +6,40 @@ import TearsheetSyncCore
 
 struct IntegrationCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "integration", abstract: "Bullhorn integrations.", subcommands: [Add.self, List.self])
+        commandName: "integration", abstract: "Bullhorn integrations.", subcommands: [Add.self, List.self, Rekey.self])
+
+    struct Rekey: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Seals every integration's Bullhorn secrets and kept session again under TSYNC_SECRET_KEY.",
+            discussion: """
+                The second step of rotating the key: every process already has the new key as TSYNC_SECRET_KEY and \
+                the old one as TSYNC_PREVIOUS_SECRET_KEY, which still opens what it sealed. Once this has run, \
+                TSYNC_PREVIOUS_SECRET_KEY can go. Exit 1 when some integration's secrets open with neither key \
+                (they are left as they are: register the integration again with `integration add`).
+                """)
+
+        @OptionGroup var options: GlobalOptions
+
+        func run() async throws {
+            try await runCommand(options) { settings in
+                let keys = try settings.sealingKeys()
+                let pool = PostgresPool(connectionString: try settings.databaseURL(), maxConnections: 1)
+                try await StartupConnections.check(pool)
+                let secrets = try await IntegrationStore(pool: pool).reseal(keys: keys)
+                let sessions = try await FleetBullhornSessions.reseal(pool: pool, keys: keys)
+                await pool.close()
+                print(
+                    "sealed again under TSYNC_SECRET_KEY: the Bullhorn secrets of \(secrets.resealed.count) integration(s) "
+                        + "(\(secrets.current.count) already were) and \(sessions) kept Bullhorn session(s)")
+                guard secrets.unopened.isEmpty else {
+                    printError(
+                        "the Bullhorn secrets of \(secrets.unopened.joined(separator: ", ")) open with neither TSYNC_SECRET_KEY nor "
+                            + "TSYNC_PREVIOUS_SECRET_KEY: left as they are; register them again with `integration add`")
+                    throw ExitCode(1)
+                }
+            }
+        }
+    }
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -67,7 +100,7 @@ struct IntegrationCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await runCommand(options) { settings in
-                let key = try settings.secretKey()
+                let keys = try settings.sealingKeys()
                 let secrets = try IntegrationSecrets.load(file: secretsFile)
                 let endpoints: BullhornEndpoints =
                     if let authURL, let restURL { .fixed(authURL: authURL, restURL: restURL) }
@@ -75,7 +108,7 @@ struct IntegrationCommand: AsyncParsableCommand {
                 let pool = PostgresPool(connectionString: try settings.databaseURL(), maxConnections: 1)
                 try await StartupConnections.check(pool)
                 try await IntegrationStore(pool: pool).upsert(
-                    id: id, clientID: clientID, username: username, endpoints: endpoints, secrets: secrets, secretKey: key,
+                    id: id, clientID: clientID, username: username, endpoints: endpoints, secrets: secrets, keys: keys,
                     callsPerMinute: callsPerMinute, corporation: corporation)
                 await pool.close()
                 print("integration \(id) registered (\(username), \(callsPerMinute) calls/min\(corporation.map { ", corporation \($0)" } ?? ""))")

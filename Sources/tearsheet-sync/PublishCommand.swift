@@ -41,7 +41,7 @@ struct PublishCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await runCommand(options) { settings in
-            let key = try settings.secretKey()
+            let keys = try settings.sealingKeys()
             let topology = try self.topology.load(settings)
             let pool = PostgresPool(connectionString: try settings.databaseURL(), maxConnections: concurrency * 2 + 1)
             _ = try settings.amqp()
@@ -50,7 +50,7 @@ struct PublishCommand: AsyncParsableCommand {
                 every: every?.duration, pool: pool, settings: settings, integrationIDs: integrations,
                 logger: Logger(label: "tearsheet-sync.publisher"), reportsAsLogs: try settings.logFormat() == .json
             ) { broker in
-                TearsheetPublisher(pool: pool, broker: broker, topology: topology, secretKey: key, options: options)
+                TearsheetPublisher(pool: pool, broker: broker, topology: topology, keys: keys, options: options)
             }
             try await closing(pool) {
                 try await runServices(loop, metrics: metrics.server { loop.isReady }, handlingSignals: every != nil, logger: loop.logger)

@@ -10,7 +10,8 @@ struct TearsheetSyncCommand: AsyncParsableCommand {
         abstract: "Keeps sourcing campaigns in step with Bullhorn tearsheets.",
         discussion: """
             Settings come from the environment (TSYNC_AMQP_URL, TSYNC_DATABASE_URL, TSYNC_TOPOLOGY, \
-            TSYNC_LOG_FORMAT, TSYNC_LOG_LEVEL, TSYNC_SECRET_KEY, TSYNC_MANAGEMENT_URL); the flags \
+            TSYNC_LOG_FORMAT, TSYNC_LOG_LEVEL, TSYNC_SECRET_KEY, TSYNC_PREVIOUS_SECRET_KEY while rotating it, \
+            TSYNC_MANAGEMENT_URL); the flags \
             below override them. A bad setting stops the command with exit code 2.
             """,
         version: BuildInfo.version,

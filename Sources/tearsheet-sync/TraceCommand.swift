@@ -26,14 +26,14 @@ struct TraceCommand: AsyncParsableCommand {
     func run() async throws {
         try await runCommand(options) { settings in
             let topology = try self.topology.load(settings)
-            let key = try settings.secretKey()
+            let keys = try settings.sealingKeys()
             let pool = PostgresPool(connectionString: try settings.databaseURL(), maxConnections: 2, applicationName: "tearsheet-sync trace")
             try await closing(pool) {
                 try await StartupConnections.check(pool)
                 let broker = try await StartupConnections.broker(settings)
                 let trace: PairTrace
                 do {
-                    trace = try await PairTracer(pool: pool, broker: broker, topology: topology, secretKey: key)
+                    trace = try await PairTracer(pool: pool, broker: broker, topology: topology, keys: keys)
                         .trace(integrationID: integration, candidateID: candidate, campaignID: campaign)
                 } catch {
                     await broker.close()

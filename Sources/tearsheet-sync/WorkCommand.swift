@@ -43,7 +43,7 @@ struct WorkCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await runCommand(options) { settings in
-            let key = try settings.secretKey()
+            let keys = try settings.sealingKeys()
             // Read for its errors: a worker with a broken topology file should not start.
             _ = try topology.load(settings)
             let databaseURL = try settings.databaseURL()
@@ -55,7 +55,7 @@ struct WorkCommand: AsyncParsableCommand {
                 workerID: workerID, databaseURL: databaseURL,
                 connectBroker: { try await AMQPConnection.connect(amqp) },
                 processor: PairProcessor(
-                    pool: pool, clients: BullhornClients(pool: pool, secretKey: key), uncertainWriteGrace: uncertainWriteGrace.duration),
+                    pool: pool, clients: BullhornClients(pool: pool, keys: keys), uncertainWriteGrace: uncertainWriteGrace.duration),
                 options: WorkerOptions(batchSize: batch, prefetch: prefetch, maxSessions: maxSessions, maxInHand: maxInHand), logger: logger)
             try await closing(pool) {
                 try await runServices(

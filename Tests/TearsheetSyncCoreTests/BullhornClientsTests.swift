@@ -11,9 +11,9 @@ import Testing
     @Test func aClientIsReplacedOnceItsIntegrationsCredentialsChangeAndKeptOtherwise() async throws {
         try await FleetFixture.run(seed: SharedBullhornSessionTests.seed) { fixture in
             let id = fixture.integrationID
-            let eager = BullhornClients(pool: fixture.pool, secretKey: fixture.secretKey, configuration: FleetFixture.clientConfiguration, recheckEvery: .zero)
+            let eager = BullhornClients(pool: fixture.pool, keys: fixture.keys, configuration: FleetFixture.clientConfiguration, recheckEvery: .zero)
             let patient = BullhornClients(
-                pool: fixture.pool, secretKey: fixture.secretKey, configuration: FleetFixture.clientConfiguration, recheckEvery: .seconds(3_600))
+                pool: fixture.pool, keys: fixture.keys, configuration: FleetFixture.clientConfiguration, recheckEvery: .seconds(3_600))
             let first = try await eager.client(for: id)
             let patientFirst = try await patient.client(for: id)
             try await first.connect()
@@ -27,7 +27,7 @@ import Testing
             try await IntegrationStore(pool: fixture.pool).upsert(
                 id: id, clientID: account.clientID, username: account.username,
                 endpoints: .discovered(loginInfoURL: "\(fixture.simulatorBase)/rest-services/loginInfo"),
-                secrets: IntegrationSecrets(clientSecret: account.clientSecret, password: "rotated-Qp83vLx"), secretKey: fixture.secretKey,
+                secrets: IntegrationSecrets(clientSecret: account.clientSecret, password: "rotated-Qp83vLx"), keys: fixture.keys,
                 callsPerMinute: 1_200)
             let second = try await eager.client(for: id)
             #expect(second !== first, "a new client for the new credentials")

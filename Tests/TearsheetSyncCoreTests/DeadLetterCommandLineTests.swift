@@ -21,7 +21,7 @@ import Testing
                 AMQPPublish(exchange: Topology.pairsExchange, routingKey: partition.routingKey, message: AMQPMessage(body: Array("nope".utf8), properties: AMQPProperties(messageID: "junk"))),
                 AMQPPublish(exchange: Topology.pairsExchange, routingKey: partition.routingKey, message: pair.amqpMessage()),
             ])
-            let processor = PairProcessor(pool: fixture.pool, clients: BullhornClients(pool: fixture.pool, secretKey: fixture.secretKey, configuration: FleetFixture.clientConfiguration))
+            let processor = PairProcessor(pool: fixture.pool, clients: BullhornClients(pool: fixture.pool, keys: fixture.keys, configuration: FleetFixture.clientConfiguration))
             let consumer = SessionConsumer(
                 broker: fixture.broker, session: partition, processor: processor,
                 options: WorkerOptions(batchSize: 10, batchWait: .milliseconds(50)), logger: FleetFixture.quietLogger)

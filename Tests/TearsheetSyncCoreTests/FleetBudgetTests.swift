@@ -103,7 +103,7 @@ import Testing
                 let worker = SessionWorker(
                     workerID: "in-flight", databaseURL: fixture.databaseURL,
                     connectBroker: { try await AMQPConnection.connect(url: fixture.amqpURL) },
-                    processor: PairProcessor(pool: fixture.pool, clients: BullhornClients(pool: fixture.pool, secretKey: fixture.secretKey, configuration: configuration)),
+                    processor: PairProcessor(pool: fixture.pool, clients: BullhornClients(pool: fixture.pool, keys: fixture.keys, configuration: configuration)),
                     options: WorkerOptions(batchSize: 60), tick: .milliseconds(200), logger: FleetFixture.quietLogger)
                 let before = try await fixture.rows()
                 let run = Task { try await worker.run() }
@@ -175,7 +175,7 @@ import Testing
             for integration in integrations {
                 try await IntegrationStore(pool: pool).upsert(
                     id: integration.id, clientID: "client", username: "user", endpoints: .discovered(loginInfoURL: "http://127.0.0.1:1/loginInfo"),
-                    secrets: IntegrationSecrets(clientSecret: "s", password: "p"), secretKey: key, callsPerMinute: integration.callsPerMinute,
+                    secrets: IntegrationSecrets(clientSecret: "s", password: "p"), keys: SealingKeys(current: key), callsPerMinute: integration.callsPerMinute,
                     corporation: integration.corporation)
             }
             try await body(databaseURL)

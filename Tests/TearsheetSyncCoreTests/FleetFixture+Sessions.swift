@@ -15,7 +15,7 @@ extension FleetFixture {
             id: id, clientID: account.clientID, username: account.username,
             endpoints: .discovered(loginInfoURL: "\(simulatorBase)/rest-services/loginInfo"),
             secrets: IntegrationSecrets(clientSecret: account.clientSecret, password: account.password),
-            secretKey: secretKey, callsPerMinute: callsPerMinute)
+            keys: keys, callsPerMinute: callsPerMinute)
     }
 
     /// A worker as one `work` process runs it, with a quick tick for tests; its lease session
@@ -30,7 +30,7 @@ extension FleetFixture {
             // The simulator applies a write at once: a short grace covers the PUTs a killed
             // worker left without an answer.
             processor: PairProcessor(
-                pool: pool, clients: BullhornClients(pool: pool, secretKey: secretKey, configuration: Self.clientConfiguration),
+                pool: pool, clients: BullhornClients(pool: pool, keys: keys, configuration: Self.clientConfiguration),
                 uncertainWriteGrace: .seconds(5)),
             options: options, tick: .milliseconds(200), heartbeatExpiry: .seconds(2), logger: Self.quietLogger)
     }

@@ -23,6 +23,9 @@ struct FleetFixture: Sendable {
     let secretKey: [UInt8]
     let integrationID: String
 
+    /// The fixture's sealing keys: `secretKey` alone.
+    var keys: SealingKeys { SealingKeys(current: secretKey) }
+
     static let clientConfiguration = BullhornClientConfiguration(
         callsPerMinute: 600_000, maxConcurrentCalls: 4,
         retry: BullhornRetryPolicy(baseDelay: .milliseconds(1), maxDelay: .milliseconds(20), maxAttempts: 12))
@@ -52,7 +55,7 @@ struct FleetFixture: Sendable {
                 try await IntegrationStore(pool: pool).upsert(
                     id: integrationID, clientID: account.clientID, username: account.username,
                     endpoints: .discovered(loginInfoURL: "\(base)/rest-services/loginInfo"),
-                    secrets: IntegrationSecrets(clientSecret: account.clientSecret, password: account.password), secretKey: key,
+                    secrets: IntegrationSecrets(clientSecret: account.clientSecret, password: account.password), keys: SealingKeys(current: key),
                     callsPerMinute: 600_000)
                 let fixture = FleetFixture(
                     world: world, simulatorBase: base, databaseURL: databaseURL, pool: pool, vhost: vhost, amqpURL: amqpURL, broker: broker,
@@ -78,7 +81,7 @@ struct FleetFixture: Sendable {
 
     func publisher(options: PublisherOptions = PublisherOptions()) -> TearsheetPublisher {
         TearsheetPublisher(
-            pool: pool, broker: broker, topology: topology, secretKey: secretKey, options: options,
+            pool: pool, broker: broker, topology: topology, keys: keys, options: options,
             clientConfiguration: Self.clientConfiguration, logger: Self.quietLogger)
     }
 

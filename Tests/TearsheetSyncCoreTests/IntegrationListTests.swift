@@ -27,7 +27,7 @@ import Testing
 
             // A call: the fleet's session is kept.
             let integration = try #require(try await IntegrationStore(pool: fixture.pool).load(ids: [fixture.integrationID]).first)
-            let client = try integration.bullhornClient(secretKey: fixture.secretKey, pool: fixture.pool, configuration: FleetFixture.clientConfiguration)
+            let client = try integration.bullhornClient(keys: fixture.keys, pool: fixture.pool, configuration: FleetFixture.clientConfiguration)
             let tearsheet = fixture.world.tearsheets[0].id
             _ = try await client.tearsheets(ids: [tearsheet])
             list = try await IntegrationList.load(pool: fixture.pool)

@@ -59,13 +59,13 @@ import Testing
     @Test func secretsOpenOnlyWithTheKeyAndTheIntegrationTheyWereSealedFor() throws {
         let key = (0..<32).map { UInt8($0) }
         let secrets = IntegrationSecrets(clientSecret: "cs-123", password: "pw-456")
-        let sealed = try secrets.seal(key: key, integrationID: "acme")
+        let sealed = try secrets.seal(keys: SealingKeys(current: key), integrationID: "acme")
         #expect(!String(decoding: sealed, as: UTF8.self).contains("pw-456"))
-        #expect(try IntegrationSecrets.open(sealed, key: key, integrationID: "acme") == secrets)
-        #expect(throws: SecretsError.self) { try IntegrationSecrets.open(sealed, key: key, integrationID: "globex") }
+        #expect(try IntegrationSecrets.open(sealed, keys: SealingKeys(current: key), integrationID: "acme") == secrets)
+        #expect(throws: SecretsError.self) { try IntegrationSecrets.open(sealed, keys: SealingKeys(current: key), integrationID: "globex") }
         var otherKey = key
         otherKey[0] ^= 1
-        #expect(throws: SecretsError.self) { try IntegrationSecrets.open(sealed, key: otherKey, integrationID: "acme") }
+        #expect(throws: SecretsError.self) { try IntegrationSecrets.open(sealed, keys: SealingKeys(current: otherKey), integrationID: "acme") }
         #expect(!"\(secrets)".contains("pw-456"))
     }
 

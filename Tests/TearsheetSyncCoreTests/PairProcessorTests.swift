@@ -13,7 +13,7 @@ import Testing
     private func processor(_ fixture: FleetFixture, afterCreate: (@Sendable (Int64, Int64) throws -> Void)? = nil) -> PairProcessor {
         PairProcessor(
             pool: fixture.pool,
-            clients: BullhornClients(pool: fixture.pool, secretKey: fixture.secretKey, configuration: FleetFixture.clientConfiguration),
+            clients: BullhornClients(pool: fixture.pool, keys: fixture.keys, configuration: FleetFixture.clientConfiguration),
             afterSubmissionCreated: afterCreate)
     }
 
@@ -121,7 +121,7 @@ import Testing
             configuration.maxConcurrentCalls = 16
             let processor = PairProcessor(
                 pool: fixture.pool,
-                clients: BullhornClients(pool: fixture.pool, secretKey: fixture.secretKey, configuration: configuration, writesUnderWay: 4))
+                clients: BullhornClients(pool: fixture.pool, keys: fixture.keys, configuration: configuration, writesUnderWay: 4))
             let alone = fixture.world.candidateIDs[0..<12].map { pair(fixture, campaign: 1, candidate: $0, job: job) }
             let outcome = try await processor.process(alone, integrationID: fixture.integrationID)
             #expect(outcome.submissionsCreated == 12)
@@ -213,7 +213,7 @@ import Testing
             var configuration = FleetFixture.clientConfiguration
             configuration.requestTimeout = .seconds(1)
             let processor = PairProcessor(
-                pool: fixture.pool, clients: BullhornClients(pool: fixture.pool, secretKey: fixture.secretKey, configuration: configuration),
+                pool: fixture.pool, clients: BullhornClients(pool: fixture.pool, keys: fixture.keys, configuration: configuration),
                 uncertainWriteGrace: .seconds(8))
             let pairs = candidates.map { PairKey(campaignID: 1, candidateID: $0) }
             fixture.world.delayNextWrites(count: 3, by: .seconds(5))  // past the 1 s deadline, then applied
@@ -248,7 +248,7 @@ import Testing
             let pairs = candidates.map { PairKey(campaignID: 1, candidateID: $0) }
             let worker = {
                 PairProcessor(
-                    pool: fixture.pool, clients: BullhornClients(pool: fixture.pool, secretKey: fixture.secretKey, configuration: FleetFixture.clientConfiguration),
+                    pool: fixture.pool, clients: BullhornClients(pool: fixture.pool, keys: fixture.keys, configuration: FleetFixture.clientConfiguration),
                     uncertainWriteGrace: .seconds(30))
             }
             let (first, second) = (worker(), worker())

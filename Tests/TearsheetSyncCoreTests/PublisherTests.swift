@@ -201,7 +201,7 @@ import Testing
             fixture.world.setFaults(SimulatorFaults(latency: .milliseconds(30)))  // a slow pass, to cut into
             let broker = try await AMQPConnection.connect(url: fixture.amqpURL)
             let publisher = TearsheetPublisher(
-                pool: fixture.pool, broker: broker, topology: fixture.topology, secretKey: fixture.secretKey,
+                pool: fixture.pool, broker: broker, topology: fixture.topology, keys: fixture.keys,
                 clientConfiguration: FleetFixture.clientConfiguration, logger: FleetFixture.quietLogger)
             let (published, signal) = AsyncStream<Void>.makeStream()
             async let interruption: Void = {

@@ -12,7 +12,7 @@ import Testing
 /// One session consumed against the real broker, the real database and the simulator.
 @Suite struct SessionConsumerTests {
     private func consumer(_ fixture: FleetFixture, options: WorkerOptions, configuration: BullhornClientConfiguration = FleetFixture.clientConfiguration) -> SessionConsumer {
-        let processor = PairProcessor(pool: fixture.pool, clients: BullhornClients(pool: fixture.pool, secretKey: fixture.secretKey, configuration: configuration))
+        let processor = PairProcessor(pool: fixture.pool, clients: BullhornClients(pool: fixture.pool, keys: fixture.keys, configuration: configuration))
         return SessionConsumer(
             broker: fixture.broker, session: SessionQueue(integrationID: fixture.integrationID),
             processor: processor, options: options, logger: FleetFixture.quietLogger)
@@ -55,7 +55,7 @@ import Testing
             let deadLetterBroker = try await AMQPConnection.connect(url: fixture.amqpURL)
             let partition = SessionQueue(integrationID: fixture.integrationID)
             let processor = PairProcessor(
-                pool: fixture.pool, clients: BullhornClients(pool: fixture.pool, secretKey: fixture.secretKey, configuration: FleetFixture.clientConfiguration))
+                pool: fixture.pool, clients: BullhornClients(pool: fixture.pool, keys: fixture.keys, configuration: FleetFixture.clientConfiguration))
             let consumer = SessionConsumer(
                 broker: fixture.broker, deadLetterBroker: deadLetterBroker, session: partition, processor: processor,
                 options: WorkerOptions(batchSize: 20, batchWait: .milliseconds(20)), logger: FleetFixture.quietLogger)
@@ -122,7 +122,7 @@ import Testing
                 VALUES (\(fixture.integrationID), \(held), \(job), now())
                 """)
             let processor = PairProcessor(
-                pool: fixture.pool, clients: BullhornClients(pool: fixture.pool, secretKey: fixture.secretKey, configuration: FleetFixture.clientConfiguration),
+                pool: fixture.pool, clients: BullhornClients(pool: fixture.pool, keys: fixture.keys, configuration: FleetFixture.clientConfiguration),
                 uncertainWriteGrace: .seconds(10))
             let consumer = SessionConsumer(
                 broker: fixture.broker, session: SessionQueue(integrationID: fixture.integrationID), processor: processor,
@@ -231,7 +231,7 @@ import Testing
             // 429: certainly not applied (a 500 may have been, and would wait out the uncertain-write grace).
             fixture.world.refuseJobSubmissions(forCandidates: [unlucky], status: 429)
             let processor = PairProcessor(
-                pool: fixture.pool, clients: BullhornClients(pool: fixture.pool, secretKey: fixture.secretKey, configuration: FleetFixture.clientConfiguration))
+                pool: fixture.pool, clients: BullhornClients(pool: fixture.pool, keys: fixture.keys, configuration: FleetFixture.clientConfiguration))
             let consumer = SessionConsumer(
                 broker: fixture.broker, session: partition, processor: processor,
                 options: WorkerOptions(batchSize: 10, batchWait: .milliseconds(50), backoff: .milliseconds(10), maxBackoff: .milliseconds(20), pairAttempts: 3),

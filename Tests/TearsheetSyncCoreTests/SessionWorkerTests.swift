@@ -120,7 +120,7 @@ import Testing
             let stranded = SessionWorker(
                 workerID: "no-broker", databaseURL: fixture.databaseURL,
                 connectBroker: { try await AMQPConnection.connect(url: "amqp://guest:guest@127.0.0.1:1/%2F") },
-                processor: PairProcessor(pool: fixture.pool, clients: BullhornClients(pool: fixture.pool, secretKey: fixture.secretKey)),
+                processor: PairProcessor(pool: fixture.pool, clients: BullhornClients(pool: fixture.pool, keys: fixture.keys)),
                 tick: .milliseconds(200), logger: FleetFixture.quietLogger)
             let healthy = fixture.sessionWorker("healthy", options: WorkerOptions(batchSize: 10, batchWait: .milliseconds(20)))
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -177,7 +177,7 @@ import Testing
                     return connection
                 },
                 processor: PairProcessor(
-                    pool: fixture.pool, clients: BullhornClients(pool: fixture.pool, secretKey: fixture.secretKey, configuration: FleetFixture.clientConfiguration)),
+                    pool: fixture.pool, clients: BullhornClients(pool: fixture.pool, keys: fixture.keys, configuration: FleetFixture.clientConfiguration)),
                 options: WorkerOptions(batchSize: 50, batchWait: .milliseconds(50)), tick: .milliseconds(200), heartbeatExpiry: .seconds(2),
                 logger: FleetFixture.quietLogger)
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -199,7 +199,7 @@ import Testing
             try await fixture.addCampaign(1, job: fixture.world.tearsheets[0].jobOrderIDs[0])
             let connections = Mutex<[AMQPConnection]>([])
             let processor = PairProcessor(
-                pool: fixture.pool, clients: BullhornClients(pool: fixture.pool, secretKey: fixture.secretKey, configuration: FleetFixture.clientConfiguration))
+                pool: fixture.pool, clients: BullhornClients(pool: fixture.pool, keys: fixture.keys, configuration: FleetFixture.clientConfiguration))
             let worker = SessionWorker(
                 workerID: "reconnecting", databaseURL: fixture.databaseURL,
                 connectBroker: {

@@ -19,7 +19,7 @@ import Testing
     private func processClient(_ fixture: FleetFixture) async throws -> (BullhornClient, PostgresPool) {
         let pool = PostgresPool(connectionString: fixture.databaseURL, maxConnections: 2)
         let integration = try #require(try await IntegrationStore(pool: pool).load(ids: [fixture.integrationID]).first)
-        return (try integration.bullhornClient(secretKey: fixture.secretKey, pool: pool, configuration: FleetFixture.clientConfiguration), pool)
+        return (try integration.bullhornClient(keys: fixture.keys, pool: pool, configuration: FleetFixture.clientConfiguration), pool)
     }
 
     /// A process's client that opened the integration's session (kept in the store), which
@@ -79,11 +79,11 @@ import Testing
             // A process whose TSYNC_SECRET_KEY is another does not use the kept session: the
             // blob does not open.
             let otherKey = FleetBullhornSessions(
-                pool: pool, integrationID: integration.id, secretKey: IntegrationSecrets.randomKey(), credentials: goodCredentials,
+                pool: pool, integrationID: integration.id, keys: SealingKeys(current: IntegrationSecrets.randomKey()), credentials: goodCredentials,
                 endpoints: integration.endpoints)
             #expect(try await otherKey.load() == nil)
             let good = FleetBullhornSessions(
-                pool: pool, integrationID: integration.id, secretKey: fixture.secretKey, credentials: goodCredentials, endpoints: integration.endpoints)
+                pool: pool, integrationID: integration.id, keys: fixture.keys, credentials: goodCredentials, endpoints: integration.endpoints)
             #expect(try await good.load()?.generation == 1)
 
             // Nor does a client of the integration with another password (registered since): it
@@ -92,7 +92,7 @@ import Testing
             let otherCredentials = BullhornCredentials(
                 clientID: account.clientID, clientSecret: account.clientSecret, username: account.username, password: "not-the-password")
             let sessions = FleetBullhornSessions(
-                pool: pool, integrationID: integration.id, secretKey: fixture.secretKey, credentials: otherCredentials, endpoints: integration.endpoints)
+                pool: pool, integrationID: integration.id, keys: fixture.keys, credentials: otherCredentials, endpoints: integration.endpoints)
             #expect(try await sessions.load() == nil)
             let stranger = BullhornClient(
                 credentials: otherCredentials, endpoints: integration.endpoints, configuration: FleetFixture.clientConfiguration, sessions: sessions)
@@ -164,7 +164,7 @@ import Testing
             try await IntegrationStore(pool: fixture.pool).upsert(
                 id: fixture.integrationID, clientID: account.clientID, username: account.username,
                 endpoints: .discovered(loginInfoURL: "\(fixture.simulatorBase)/rest-services/loginInfo"),
-                secrets: IntegrationSecrets(clientSecret: account.clientSecret, password: account.password), secretKey: fixture.secretKey,
+                secrets: IntegrationSecrets(clientSecret: account.clientSecret, password: account.password), keys: fixture.keys,
                 callsPerMinute: 600_000)
             #expect(try await second.tearsheets(ids: [tearsheet]).count == 1)
             #expect(try await first.tearsheets(ids: [tearsheet]).count == 1)
@@ -249,7 +249,7 @@ import Testing
         try await FleetFixture.run(seed: Self.seed, faults: SimulatorFaults(endpointLatency: ["POST login": .seconds(2)])) { fixture in
             let pool = PostgresPool(connectionString: fixture.databaseURL, maxConnections: 1)
             let integration = try #require(try await IntegrationStore(pool: pool).load(ids: [fixture.integrationID]).first)
-            let client = try integration.bullhornClient(secretKey: fixture.secretKey, pool: pool, configuration: FleetFixture.clientConfiguration)
+            let client = try integration.bullhornClient(keys: fixture.keys, pool: pool, configuration: FleetFixture.clientConfiguration)
             let call = Task { try await client.tearsheets(ids: [fixture.world.tearsheets[0].id]).count }
             #expect(try await FleetFixture.eventually { fixture.world.callCounts["POST login", default: 0] == 1 }, "the login is under way")
             #expect(try await pool.query("SELECT 1").scalar(Int.self) == 1)
@@ -286,7 +286,7 @@ import Testing
             func process() -> (BullhornClient, PostgresPool) {
                 let pool = PostgresPool(connectionString: fixture.databaseURL, maxConnections: 2)
                 let sessions = FleetBullhornSessions(
-                    pool: pool, integrationID: integration.id, secretKey: fixture.secretKey, credentials: credentials, endpoints: integration.endpoints,
+                    pool: pool, integrationID: integration.id, keys: fixture.keys, credentials: credentials, endpoints: integration.endpoints,
                     lease: .milliseconds(600))
                 return (BullhornClient(credentials: credentials, endpoints: integration.endpoints, configuration: FleetFixture.clientConfiguration, sessions: sessions), pool)
             }
@@ -317,7 +317,7 @@ import Testing
             let client = BullhornClient(
                 credentials: credentials, endpoints: integration.endpoints, configuration: FleetFixture.clientConfiguration,
                 sessions: FleetBullhornSessions(
-                    pool: gone, integrationID: integration.id, secretKey: fixture.secretKey, credentials: credentials, endpoints: integration.endpoints))
+                    pool: gone, integrationID: integration.id, keys: fixture.keys, credentials: credentials, endpoints: integration.endpoints))
             let error = await #expect(throws: BullhornError.self) { try await client.tearsheets(ids: [1]) }
             #expect(error?.code == .sessionStoreUnavailable)
             #expect(error?.isRetriable == true)

@@ -13,6 +13,7 @@ public struct Settings: Sendable {
     public static let logFormatVariable = "TSYNC_LOG_FORMAT"
     public static let logLevelVariable = "TSYNC_LOG_LEVEL"
     public static let secretKeyVariable = "TSYNC_SECRET_KEY"
+    public static let previousSecretKeyVariable = "TSYNC_PREVIOUS_SECRET_KEY"
     public static let managementURLVariable = "TSYNC_MANAGEMENT_URL"
 
     public static let defaultAMQPURL = "amqp://guest:guest@127.0.0.1:5672/%2F"
@@ -86,13 +87,20 @@ public struct Settings: Sendable {
         return level
     }
 
-    /// The 32-byte key that seals Bullhorn secrets at rest.
-    public func secretKey() throws -> [UInt8] {
+    /// The 32-byte key that seals Bullhorn secrets and sessions at rest, and during a rotation
+    /// the one it replaces, which still opens what it sealed.
+    public func sealingKeys() throws -> SealingKeys {
         guard let raw = value(Self.secretKeyVariable) else {
             throw ConfigurationError(setting: Self.secretKeyVariable, "not set (base64 of 32 random bytes, e.g. `openssl rand -base64 32`)")
         }
+        return SealingKeys(
+            current: try Self.key(raw, setting: Self.secretKeyVariable),
+            previous: try value(Self.previousSecretKeyVariable).map { try Self.key($0, setting: Self.previousSecretKeyVariable) })
+    }
+
+    private static func key(_ raw: String, setting: String) throws -> [UInt8] {
         guard let data = Data(base64Encoded: raw), data.count == 32 else {
-            throw ConfigurationError(setting: Self.secretKeyVariable, "must be base64 of exactly 32 bytes")
+            throw ConfigurationError(setting: setting, "must be base64 of exactly 32 bytes")
         }
         return Array(data)
     }

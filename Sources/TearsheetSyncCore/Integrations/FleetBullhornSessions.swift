@@ -20,7 +20,7 @@ import PostgresClient
 public struct FleetBullhornSessions: BullhornSessionStore, CustomStringConvertible {
     let pool: PostgresPool
     let integrationID: String
-    let secretKey: [UInt8]
+    let keys: SealingKeys
     let credentialsDigest: String
 
     /// How long a process waits for another's renewal before its call fails (retriable).
@@ -33,12 +33,12 @@ public struct FleetBullhornSessions: BullhornSessionStore, CustomStringConvertib
 
     /// `lease` (its length) is shorter only in tests.
     public init(
-        pool: PostgresPool, integrationID: String, secretKey: [UInt8], credentials: BullhornCredentials, endpoints: BullhornEndpoints,
+        pool: PostgresPool, integrationID: String, keys: SealingKeys, credentials: BullhornCredentials, endpoints: BullhornEndpoints,
         lease: Duration = .seconds(45)
     ) {
         self.pool = pool
         self.integrationID = integrationID
-        self.secretKey = secretKey
+        self.keys = keys
         credentialsDigest = Self.digest(credentials, endpoints)
         leaseLength = lease
     }
@@ -95,6 +95,28 @@ public struct FleetBullhornSessions: BullhornSessionStore, CustomStringConvertib
                 pausedForSeconds: refusals > 0 ? left.flatMap { $0 > 0 ? Int($0.rounded(.up)) : nil } : nil)
         }
         return standings
+    }
+
+    /// Seals again under the current key every kept session the previous key sealed
+    /// (`integration rekey`), so that the fleet keeps its sessions once the previous key is
+    /// gone; the number resealed. A blob that opens with neither key is left: the
+    /// integration's next login replaces it. `revision` does not move: the session is the
+    /// same, and a renewal under way may still write its own.
+    public static func reseal(pool: PostgresPool, keys: SealingKeys) async throws -> Int {
+        var resealed = 0
+        let currentOnly = SealingKeys(current: keys.current)
+        for row in try await pool.query("SELECT integration_id, sealed FROM bullhorn_sessions WHERE sealed IS NOT NULL").rows {
+            let id = try row.decode("integration_id", as: String.self)
+            let blob = try row.decode("sealed", as: Data.self)
+            let context = sealingContext(of: id)
+            guard (try? SealedJSON.open(Array(blob), as: Sealed.self, keys: currentOnly, context: context)) == nil,
+                let sealed = try? SealedJSON.open(Array(blob), as: Sealed.self, keys: keys, context: context)
+            else { continue }
+            let fresh = Data(try SealedJSON.seal(sealed, keys: keys, context: context))
+            try await pool.query("UPDATE bullhorn_sessions SET sealed = \(fresh) WHERE integration_id = \(id) AND sealed = \(blob)")
+            resealed += 1
+        }
+        return resealed
     }
 
     public func load() async throws -> SharedBullhornSession? {
@@ -288,7 +310,7 @@ public struct FleetBullhornSessions: BullhornSessionStore, CustomStringConvertib
         let blob = try row.decode("sealed", as: Data?.self)
         // A blob that does not open (sealed under another key) or was made with other
         // credentials holds nothing for this client.
-        let sealed = blob.flatMap { try? SealedJSON.open(Array($0), as: Sealed.self, key: secretKey, context: sealingContext) }
+        let sealed = blob.flatMap { try? SealedJSON.open(Array($0), as: Sealed.self, keys: keys, context: sealingContext) }
         let ours = blob == nil || sealed?.credentials == credentialsDigest
         var session: SharedBullhornSession?
         if ours, let sealed, let token = sealed.bhRestToken, let restURL = sealed.restURL {
@@ -310,7 +332,7 @@ public struct FleetBullhornSessions: BullhornSessionStore, CustomStringConvertib
         let sealed = Data(
             try SealedJSON.seal(
                 Sealed(bhRestToken: session?.bhRestToken, restURL: session?.restURL, refreshToken: refreshToken, credentials: credentialsDigest),
-                key: secretKey, context: sealingContext))
+                keys: keys, context: sealingContext))
         return try await !pool.query(
             """
             UPDATE bullhorn_sessions SET
@@ -333,7 +355,9 @@ public struct FleetBullhornSessions: BullhornSessionStore, CustomStringConvertib
             """)
     }
 
-    private var sealingContext: String { "bullhorn-session:\(integrationID)" }
+    private var sealingContext: String { Self.sealingContext(of: integrationID) }
+
+    private static func sealingContext(of integrationID: String) -> String { "bullhorn-session:\(integrationID)" }
 
     /// SHA-256 of everything that decides which Bullhorn user a login becomes; kept only
     /// inside the sealed blob.

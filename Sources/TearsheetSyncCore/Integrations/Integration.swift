@@ -32,9 +32,9 @@ public struct Integration: Sendable {
     /// corporation (`FleetTokenSource`, through `pool`) on the fleet's REST session for the
     /// integration (`FleetBullhornSessions`); the secrets are opened only here.
     public func bullhornClient(
-        secretKey: [UInt8], pool: PostgresPool, configuration: BullhornClientConfiguration? = nil, http: CurlHTTPClient? = nil
+        keys: SealingKeys, pool: PostgresPool, configuration: BullhornClientConfiguration? = nil, http: CurlHTTPClient? = nil
     ) throws -> BullhornClient {
-        let secrets = try IntegrationSecrets.open(sealedSecrets, key: secretKey, integrationID: id)
+        let secrets = try IntegrationSecrets.open(sealedSecrets, keys: keys, integrationID: id)
         var effective = configuration ?? BullhornClientConfiguration()
         effective.callsPerMinute = callsPerMinute
         let budget = BullhornCallBudget(
@@ -44,7 +44,7 @@ public struct Integration: Sendable {
         FleetMetrics.bullhornBudget(id).record(Double(callsPerMinute) / 60)
         FleetMetrics.bullhornSessionsOpened(id).increment(by: 0)  // exported from zero, before the first login
         let credentials = BullhornCredentials(clientID: clientID, clientSecret: secrets.clientSecret, username: username, password: secrets.password)
-        let sessions = FleetBullhornSessions(pool: pool, integrationID: id, secretKey: secretKey, credentials: credentials, endpoints: endpoints)
+        let sessions = FleetBullhornSessions(pool: pool, integrationID: id, keys: keys, credentials: credentials, endpoints: endpoints)
         return BullhornClient(credentials: credentials, endpoints: endpoints, configuration: effective, budget: budget, http: http, sessions: sessions)
     }
 }

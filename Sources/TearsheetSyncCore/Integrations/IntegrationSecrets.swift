@@ -21,15 +21,16 @@ public struct IntegrationSecrets: Sendable, Equatable, Codable, CustomStringConv
         SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) }
     }
 
-    public func seal(key: [UInt8], integrationID: String) throws -> [UInt8] {
-        try SealedJSON.seal(self, key: key, context: integrationID)
+    public func seal(keys: SealingKeys, integrationID: String) throws -> [UInt8] {
+        try SealedJSON.seal(self, keys: keys, context: integrationID)
     }
 
-    public static func open(_ sealed: [UInt8], key: [UInt8], integrationID: String) throws -> IntegrationSecrets {
+    public static func open(_ sealed: [UInt8], keys: SealingKeys, integrationID: String) throws -> IntegrationSecrets {
         do {
-            return try SealedJSON.open(sealed, as: IntegrationSecrets.self, key: key, context: integrationID)
+            return try SealedJSON.open(sealed, as: IntegrationSecrets.self, keys: keys, context: integrationID)
         } catch {
-            throw SecretsError("the Bullhorn secrets of integration \(integrationID) do not open with TSYNC_SECRET_KEY (wrong key, or sealed for another integration)")
+            let tried = keys.previous == nil ? "TSYNC_SECRET_KEY" : "TSYNC_SECRET_KEY or TSYNC_PREVIOUS_SECRET_KEY"
+            throw SecretsError("the Bullhorn secrets of integration \(integrationID) do not open with \(tried) (wrong key, or sealed for another integration)")
         }
     }
 

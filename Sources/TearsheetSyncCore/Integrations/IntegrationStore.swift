@@ -15,9 +15,9 @@ public struct IntegrationStore: Sendable {
     /// login is lifted (`FleetBullhornSessions`): registering it again is how it is fixed.
     public func upsert(
         id: String, clientID: String, username: String, endpoints: BullhornEndpoints, secrets: IntegrationSecrets,
-        secretKey: [UInt8], callsPerMinute: Int, corporation: String? = nil
+        keys: SealingKeys, callsPerMinute: Int, corporation: String? = nil
     ) async throws {
-        let sealed = Data(try secrets.seal(key: secretKey, integrationID: id))
+        let sealed = Data(try secrets.seal(keys: keys, integrationID: id))
         var authURL: String?
         var restURL: String?
         var loginInfoURL: String?
@@ -41,6 +41,38 @@ public struct IntegrationStore: Sendable {
                 corporation = EXCLUDED.corporation, active = true, updated_at = now()
             """)
         try await FleetBullhornSessions.forgetRefusals(of: id, pool: pool)
+    }
+
+    /// What `integration rekey` did to the integrations' secrets.
+    public struct Resealing: Sendable, Equatable {
+        /// Sealed under the previous key, now under the current one.
+        public var resealed: [String] = []
+        /// Already under the current key: left as they are, so that no worker rebuilds its client.
+        public var current: [String] = []
+        /// Open with neither key: left as they are.
+        public var unopened: [String] = []
+    }
+
+    /// Seals again under the current key every integration's Bullhorn secrets that the
+    /// previous one sealed: the second step of a key rotation. A row changed meanwhile (an
+    /// `integration add`, which seals under the current key) is left as it is.
+    public func reseal(keys: SealingKeys) async throws -> Resealing {
+        var outcome = Resealing()
+        let currentOnly = SealingKeys(current: keys.current)
+        for row in try await pool.query("SELECT id, sealed_secrets FROM integrations WHERE sealed_secrets IS NOT NULL ORDER BY id").rows {
+            let id = try row.decode("id", as: String.self)
+            let sealed = try row.decode("sealed_secrets", as: Data.self)
+            if (try? IntegrationSecrets.open(Array(sealed), keys: currentOnly, integrationID: id)) != nil {
+                outcome.current.append(id)
+            } else if let secrets = try? IntegrationSecrets.open(Array(sealed), keys: keys, integrationID: id) {
+                let fresh = Data(try secrets.seal(keys: keys, integrationID: id))
+                try await pool.query("UPDATE integrations SET sealed_secrets = \(fresh) WHERE id = \(id) AND sealed_secrets = \(sealed)")
+                outcome.resealed.append(id)
+            } else {
+                outcome.unopened.append(id)
+            }
+        }
+        return outcome
     }
 
     /// Active Bullhorn integrations, or those named (active or not: naming one is deliberate).

@@ -5,17 +5,27 @@ import Foundation
 /// as associated data: a blob copied onto another row (another integration, or another kind
 /// of secret) does not open.
 enum SealedJSON {
-    static func seal<Value: Encodable>(_ value: Value, key: [UInt8], context: String) throws -> [UInt8] {
+    /// Sealed under the current key.
+    static func seal<Value: Encodable>(_ value: Value, keys: SealingKeys, context: String) throws -> [UInt8] {
         let plaintext = try JSONEncoder().encode(value)
-        let box = try AES.GCM.seal(plaintext, using: SymmetricKey(data: key), authenticating: Data(context.utf8))
+        let box = try AES.GCM.seal(plaintext, using: SymmetricKey(data: keys.current), authenticating: Data(context.utf8))
         guard let combined = box.combined else { throw SecretsError("cannot seal the secrets") }
         return Array(combined)
     }
 
-    /// Throws when the key or the context is not the one sealed with, or the blob is damaged.
-    static func open<Value: Decodable>(_ sealed: [UInt8], as type: Value.Type, key: [UInt8], context: String) throws -> Value {
+    /// Opened with the current key, else the previous one during a rotation. Throws when
+    /// neither key nor the context is the one sealed with, or the blob is damaged.
+    static func open<Value: Decodable>(_ sealed: [UInt8], as type: Value.Type, keys: SealingKeys, context: String) throws -> Value {
         let box = try AES.GCM.SealedBox(combined: sealed)
-        let plaintext = try AES.GCM.open(box, using: SymmetricKey(data: key), authenticating: Data(context.utf8))
-        return try JSONDecoder().decode(Value.self, from: plaintext)
+        var failure: any Error = CryptoKitError.authenticationFailure
+        for key in keys.opening {
+            do {
+                let plaintext = try AES.GCM.open(box, using: SymmetricKey(data: key), authenticating: Data(context.utf8))
+                return try JSONDecoder().decode(Value.self, from: plaintext)
+            } catch {
+                failure = error
+            }
+        }
+        throw failure
     }
 }

@@ -10,20 +10,20 @@ public struct TearsheetPublisher: Sendable {
     public let pool: PostgresPool
     public let broker: AMQPConnection
     public let topology: Topology
-    public let secretKey: [UInt8]
+    public let keys: SealingKeys
     public let options: PublisherOptions
     /// Overrides the Bullhorn client's retry and paging settings (tests use fast retries).
     public let clientConfiguration: BullhornClientConfiguration?
     let logger: Logger
 
     public init(
-        pool: PostgresPool, broker: AMQPConnection, topology: Topology, secretKey: [UInt8], options: PublisherOptions = PublisherOptions(),
+        pool: PostgresPool, broker: AMQPConnection, topology: Topology, keys: SealingKeys, options: PublisherOptions = PublisherOptions(),
         clientConfiguration: BullhornClientConfiguration? = nil, logger: Logger = Logger(label: "tearsheet-sync.publisher")
     ) {
         self.pool = pool
         self.broker = broker
         self.topology = topology
-        self.secretKey = secretKey
+        self.keys = keys
         self.options = options
         self.clientConfiguration = clientConfiguration
         self.logger = logger
@@ -99,7 +99,7 @@ public struct TearsheetPublisher: Sendable {
     private func locked(_ integration: Integration, summary: inout PassSummary, progress: @escaping @Sendable (PassSummary) -> Void) async throws {
         // Read the watermark again under the lock: a publisher that just finished may have moved it.
         let current = try await IntegrationStore(pool: pool).load(ids: [integration.id]).first ?? integration
-        let client = try current.bullhornClient(secretKey: secretKey, pool: pool, configuration: clientConfiguration)
+        let client = try current.bullhornClient(keys: keys, pool: pool, configuration: clientConfiguration)
         let session = SessionQueue(integrationID: current.id)
         try await session.declare(on: broker)
         let channel = try await broker.openChannel(confirms: true)

@@ -12,15 +12,15 @@ public struct PairTracer: Sendable {
     let pool: PostgresPool
     let broker: AMQPConnection
     let topology: Topology
-    let secretKey: [UInt8]
+    let keys: SealingKeys
     /// How many dead letters are read at most, looking for the candidate's.
     let deadLetterScan: Int
 
-    public init(pool: PostgresPool, broker: AMQPConnection, topology: Topology, secretKey: [UInt8], deadLetterScan: Int = 10_000) {
+    public init(pool: PostgresPool, broker: AMQPConnection, topology: Topology, keys: SealingKeys, deadLetterScan: Int = 10_000) {
         self.pool = pool
         self.broker = broker
         self.topology = topology
-        self.secretKey = secretKey
+        self.keys = keys
         self.deadLetterScan = deadLetterScan
     }
 
@@ -30,7 +30,7 @@ public struct PairTracer: Sendable {
             throw ConfigurationError(setting: "--integration", "no integration \(integrationID) (register it with `integration add`)")
         }
         let integration = try await store.load(ids: [integrationID])[0]
-        let tearsheets = try await candidateTearsheets(candidateID, client: integration.bullhornClient(secretKey: secretKey, pool: pool))
+        let tearsheets = try await candidateTearsheets(candidateID, client: integration.bullhornClient(keys: keys, pool: pool))
 
         let campaignStore = CampaignStore(pool: pool)
         var campaigns: [(id: Int64, state: CampaignStore.CampaignState)]

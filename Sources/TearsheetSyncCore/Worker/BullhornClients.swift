@@ -14,7 +14,7 @@ import Synchronization
 /// before they were shared. Each integration still has at most its budget's calls in flight.
 public final class BullhornClients: Sendable {
     private let pool: PostgresPool
-    private let secretKey: [UInt8]
+    private let keys: SealingKeys
     private let configuration: BullhornClientConfiguration?
     private let http: CurlHTTPClient
     private let recheckEvery: Duration
@@ -34,11 +34,11 @@ public final class BullhornClients: Sendable {
     /// `writesUnderWay`: JobSubmission creations under way at once in the process, shared
     /// between the sessions creating (by default twice the connections).
     public init(
-        pool: PostgresPool, secretKey: [UInt8], configuration: BullhornClientConfiguration? = nil, connections: Int = 64,
+        pool: PostgresPool, keys: SealingKeys, configuration: BullhornClientConfiguration? = nil, connections: Int = 64,
         writesUnderWay: Int? = nil, recheckEvery: Duration = .seconds(60)
     ) {
         self.pool = pool
-        self.secretKey = secretKey
+        self.keys = keys
         self.configuration = configuration
         self.recheckEvery = recheckEvery
         // Four threads: on two busy cores one thread carrying every integration's calls got less
@@ -66,7 +66,7 @@ public final class BullhornClients: Sendable {
             clients.withLock { $0[integrationID]?.checkedAt = now }
             return cached.client
         }
-        let client = try integration.bullhornClient(secretKey: secretKey, pool: pool, configuration: configuration, http: http)
+        let client = try integration.bullhornClient(keys: keys, pool: pool, configuration: configuration, http: http)
         return clients.withLock { clients in
             // Another caller may have built one from the same row meanwhile: one client a row.
             if let existing = clients[integrationID], existing.integration.buildsTheSameClient(as: integration) { return existing.client }

@@ -1,0 +1,67 @@
+import BullhornClient
+import BullhornSimulator
+import Foundation
+import IntegrationSupport
+import Testing
+
+@testable import TearsheetSyncCore
+
+/// Rotating `TSYNC_SECRET_KEY` against the real database and the built command: the processes
+/// get the new key with the old one as `TSYNC_PREVIOUS_SECRET_KEY`, `integration rekey` seals
+/// everything again, and the old key goes; the fleet works and keeps its one Bullhorn session
+/// throughout.
+@Suite struct KeyRotationTests {
+    static let seed = SimulatorSeed(candidates: 20, jobOrders: 1, tearsheets: [.init(members: 5, jobs: 1)])
+
+    @Test func aRotatedKeyKeepsTheFleetWorkingOnItsSessionAndTheOldKeyCanGo() async throws {
+        try await FleetFixture.run(seed: Self.seed) { fixture in
+            let old = fixture.keys  // the fixture's integration is sealed under it
+            let newKey = IntegrationSecrets.randomKey()
+            let (oldText, newText) = (Data(old.current).base64EncodedString(), Data(newKey).base64EncodedString())
+            SecretScanningLogHandler.register(newText)
+            let tearsheet = fixture.world.tearsheets[0].id
+            func client(_ keys: SealingKeys) async throws -> BullhornClient {
+                let integration = try #require(try await IntegrationStore(pool: fixture.pool).load(ids: [fixture.integrationID]).first)
+                return try integration.bullhornClient(keys: keys, pool: fixture.pool, configuration: FleetFixture.clientConfiguration)
+            }
+
+            // Before: a process on the old key makes the fleet's session.
+            #expect(try await client(old).tearsheets(ids: [tearsheet]).count == 1)
+            #expect(fixture.world.auth.sessionsOpened == 1)
+
+            // Every process gets the new key, the old one as the previous: both the secrets and
+            // the kept session still open. The new key alone opens nothing yet.
+            let rotating = SealingKeys(current: newKey, previous: old.current)
+            #expect(try await client(rotating).tearsheets(ids: [tearsheet]).count == 1)
+            #expect(fixture.world.auth.sessionsOpened == 1, "the kept session opened under the previous key")
+            await #expect(throws: SecretsError.self) { try await client(SealingKeys(current: newKey)) }
+
+            // `integration rekey` without the previous key opens nothing, says which, changes nothing.
+            var environment = fixture.commandEnvironment
+            environment["TSYNC_SECRET_KEY"] = newText
+            let blind = try await CommandRun.run(["integration", "rekey"], environment: environment)
+            #expect(blind.exitCode == 1)
+            #expect(blind.standardError.contains("the Bullhorn secrets of \(fixture.integrationID) open with neither"))
+            #expect(try await client(old).tearsheets(ids: [tearsheet]).count == 1, "still sealed under the old key")
+
+            // With it, everything is sealed again under the new key; a second run has nothing to do.
+            environment["TSYNC_PREVIOUS_SECRET_KEY"] = oldText
+            let rekey = try await CommandRun.run(["integration", "rekey"], environment: environment)
+            #expect(rekey.exitCode == 0, "\(rekey.standardError)")
+            #expect(rekey.standardOutput.contains("the Bullhorn secrets of 1 integration(s) (0 already were) and 1 kept Bullhorn session(s)"))
+            let again = try await CommandRun.run(["integration", "rekey"], environment: environment)
+            #expect(again.standardOutput.contains("the Bullhorn secrets of 0 integration(s) (1 already were) and 0 kept Bullhorn session(s)"))
+
+            // The previous key gone: the new key alone opens the secrets and the same session;
+            // the old key opens nothing.
+            #expect(try await client(SealingKeys(current: newKey)).tearsheets(ids: [tearsheet]).count == 1)
+            #expect(fixture.world.auth.sessionsOpened == 1, "the session was sealed again, not replaced")
+            await #expect(throws: SecretsError.self) { try await client(old) }
+
+            let account = SimulatedAuth.Account.standard
+            for output in [blind, rekey, again].flatMap({ [$0.standardOutput, $0.standardError] }) {
+                #expect(![oldText, newText, account.password, account.clientSecret].contains { output.contains($0) })
+            }
+        }
+    }
+}
