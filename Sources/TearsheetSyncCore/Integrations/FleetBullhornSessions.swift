@@ -104,16 +104,14 @@ public struct FleetBullhornSessions: BullhornSessionStore, CustomStringConvertib
     /// same, and a renewal under way may still write its own.
     public static func reseal(pool: PostgresPool, keys: SealingKeys) async throws -> Int {
         var resealed = 0
-        let currentOnly = SealingKeys(current: keys.current)
         for row in try await pool.query("SELECT integration_id, sealed FROM bullhorn_sessions WHERE sealed IS NOT NULL").rows {
             let id = try row.decode("integration_id", as: String.self)
             let blob = try row.decode("sealed", as: Data.self)
-            let context = sealingContext(of: id)
-            guard (try? SealedJSON.open(Array(blob), as: Sealed.self, keys: currentOnly, context: context)) == nil,
-                let sealed = try? SealedJSON.open(Array(blob), as: Sealed.self, keys: keys, context: context)
-            else { continue }
-            let fresh = Data(try SealedJSON.seal(sealed, keys: keys, context: context))
-            try await pool.query("UPDATE bullhorn_sessions SET sealed = \(fresh) WHERE integration_id = \(id) AND sealed = \(blob)")
+            // Nil both when under the current key already and when it opens with neither.
+            guard let fresh = try? SealedJSON.resealed(Array(blob), as: Sealed.self, keys: keys, context: sealingContext(of: id)) else {
+                continue
+            }
+            try await pool.query("UPDATE bullhorn_sessions SET sealed = \(Data(fresh)) WHERE integration_id = \(id) AND sealed = \(blob)")
             resealed += 1
         }
         return resealed

@@ -34,6 +34,12 @@ public struct IntegrationSecrets: Sendable, Equatable, Codable, CustomStringConv
         }
     }
 
+    /// `sealed` sealed again under the current key if the previous key sealed it; nil if it is
+    /// under the current key already. Throws when it opens with neither.
+    static func resealed(_ sealed: [UInt8], keys: SealingKeys, integrationID: String) throws -> [UInt8]? {
+        try SealedJSON.resealed(sealed, as: IntegrationSecrets.self, keys: keys, context: integrationID)
+    }
+
     /// Reads `{"clientSecret": "...", "password": "..."}` from a file, else the environment's
     /// BULLHORN_CLIENT_SECRET and BULLHORN_PASSWORD: never from the command line, where any
     /// user could read them in the process list.

@@ -58,19 +58,22 @@ public struct IntegrationStore: Sendable {
     /// `integration add`, which seals under the current key) is left as it is.
     public func reseal(keys: SealingKeys) async throws -> Resealing {
         var outcome = Resealing()
-        let currentOnly = SealingKeys(current: keys.current)
         for row in try await pool.query("SELECT id, sealed_secrets FROM integrations WHERE sealed_secrets IS NOT NULL ORDER BY id").rows {
             let id = try row.decode("id", as: String.self)
             let sealed = try row.decode("sealed_secrets", as: Data.self)
-            if (try? IntegrationSecrets.open(Array(sealed), keys: currentOnly, integrationID: id)) != nil {
-                outcome.current.append(id)
-            } else if let secrets = try? IntegrationSecrets.open(Array(sealed), keys: keys, integrationID: id) {
-                let fresh = Data(try secrets.seal(keys: keys, integrationID: id))
-                try await pool.query("UPDATE integrations SET sealed_secrets = \(fresh) WHERE id = \(id) AND sealed_secrets = \(sealed)")
-                outcome.resealed.append(id)
-            } else {
+            let resealed: [UInt8]?
+            do {
+                resealed = try IntegrationSecrets.resealed(Array(sealed), keys: keys, integrationID: id)
+            } catch {
                 outcome.unopened.append(id)
+                continue
             }
+            guard let fresh = resealed else {
+                outcome.current.append(id)
+                continue
+            }
+            try await pool.query("UPDATE integrations SET sealed_secrets = \(Data(fresh)) WHERE id = \(id) AND sealed_secrets = \(sealed)")
+            outcome.resealed.append(id)
         }
         return outcome
     }

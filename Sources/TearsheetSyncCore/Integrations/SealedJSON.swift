@@ -28,4 +28,12 @@ enum SealedJSON {
         }
         throw failure
     }
+
+    /// The blob sealed again under the current key if the previous key sealed it (a key
+    /// rotation's `integration rekey`); nil if it is under the current key already. Throws when
+    /// it opens with neither.
+    static func resealed<Value: Codable>(_ sealed: [UInt8], as type: Value.Type, keys: SealingKeys, context: String) throws -> [UInt8]? {
+        if (try? open(sealed, as: type, keys: SealingKeys(current: keys.current), context: context)) != nil { return nil }
+        return try seal(try open(sealed, as: type, keys: keys, context: context), keys: keys, context: context)
+    }
 }
