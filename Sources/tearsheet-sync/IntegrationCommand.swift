@@ -23,14 +23,21 @@ struct IntegrationCommand: AsyncParsableCommand {
         func run() async throws {
             try await runCommand(options) { settings in
                 let keys = try settings.sealingKeys()
+                // Without it nothing the old key sealed opens: every integration would be named
+                // below, as if its secrets were lost.
+                guard keys.previous != nil else {
+                    throw ConfigurationError(
+                        setting: Settings.previousSecretKeyVariable, "not set: rekey seals again under TSYNC_SECRET_KEY what this key sealed")
+                }
                 let pool = PostgresPool(connectionString: try settings.databaseURL(), maxConnections: 1)
-                try await StartupConnections.check(pool)
-                let secrets = try await IntegrationStore(pool: pool).reseal(keys: keys)
-                let sessions = try await FleetBullhornSessions.reseal(pool: pool, keys: keys)
-                await pool.close()
+                let (secrets, sessions) = try await closing(pool) {
+                    try await StartupConnections.check(pool)
+                    return (try await IntegrationStore(pool: pool).reseal(keys: keys), try await FleetBullhornSessions.reseal(pool: pool, keys: keys))
+                }
                 print(
                     "sealed again under TSYNC_SECRET_KEY: the Bullhorn secrets of \(secrets.resealed.count) integration(s) "
-                        + "(\(secrets.current.count) already were) and \(sessions) kept Bullhorn session(s)")
+                        + "(\(secrets.current.count) already were) and \(sessions.resealed) kept Bullhorn session(s)"
+                        + (sessions.unopened > 0 ? " (\(sessions.unopened) open with neither key: their next login replaces them)" : ""))
                 guard secrets.unopened.isEmpty else {
                     printError(
                         "the Bullhorn secrets of \(secrets.unopened.joined(separator: ", ")) open with neither TSYNC_SECRET_KEY nor "
@@ -55,9 +62,10 @@ struct IntegrationCommand: AsyncParsableCommand {
         func run() async throws {
             try await runCommand(options) { settings in
                 let pool = PostgresPool(connectionString: try settings.databaseURL(), maxConnections: 1)
-                try await StartupConnections.check(pool)
-                let list = try await IntegrationList.load(pool: pool)
-                await pool.close()
+                let list = try await closing(pool) {
+                    try await StartupConnections.check(pool)
+                    return try await IntegrationList.load(pool: pool)
+                }
                 print(json ? try list.json() : list.text())
             }
         }

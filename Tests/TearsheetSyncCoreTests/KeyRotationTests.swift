@@ -35,13 +35,18 @@ import Testing
             #expect(try await client(rotating).tearsheets(ids: [tearsheet]).count == 1)
             #expect(fixture.world.auth.sessionsOpened == 1, "the kept session opened under the previous key")
             await #expect(throws: SecretsError.self) { try await client(SealingKeys(current: newKey)) }
+            // A worker restarted with both keys, and one that missed the restart (the old key alone).
+            let restarted = BullhornClients(pool: fixture.pool, keys: rotating, configuration: FleetFixture.clientConfiguration, recheckEvery: .zero)
+            let missed = BullhornClients(pool: fixture.pool, keys: old, configuration: FleetFixture.clientConfiguration, recheckEvery: .zero)
+            let (restartedBefore, missedBefore) = (try await restarted.client(for: fixture.integrationID), try await missed.client(for: fixture.integrationID))
+            #expect(try await missedBefore.tearsheets(ids: [tearsheet]).count == 1, "working, on the kept session")
 
-            // `integration rekey` without the previous key opens nothing, says which, changes nothing.
+            // `integration rekey` without the previous key is a setting missing, and changes nothing.
             var environment = fixture.commandEnvironment
             environment["TSYNC_SECRET_KEY"] = newText
             let blind = try await CommandRun.run(["integration", "rekey"], environment: environment)
-            #expect(blind.exitCode == 1)
-            #expect(blind.standardError.contains("the Bullhorn secrets of \(fixture.integrationID) open with neither"))
+            #expect(blind.exitCode == 2)
+            #expect(blind.standardError.contains("TSYNC_PREVIOUS_SECRET_KEY: not set"))
             #expect(try await client(old).tearsheets(ids: [tearsheet]).count == 1, "still sealed under the old key")
 
             // With it, everything is sealed again under the new key; a second run has nothing to do.
@@ -50,7 +55,17 @@ import Testing
             #expect(rekey.exitCode == 0, "\(rekey.standardError)")
             #expect(rekey.standardOutput.contains("the Bullhorn secrets of 1 integration(s) (0 already were) and 1 kept Bullhorn session(s)"))
             let again = try await CommandRun.run(["integration", "rekey"], environment: environment)
+            #expect(again.exitCode == 0, "\(again.standardError)")
             #expect(again.standardOutput.contains("the Bullhorn secrets of 0 integration(s) (1 already were) and 0 kept Bullhorn session(s)"))
+
+            // The restarted worker builds its client again from the resealed row, on the same
+            // session; the one that missed the restart keeps the client it has, and its session.
+            let restartedAfter = try await restarted.client(for: fixture.integrationID)
+            #expect(restartedAfter !== restartedBefore)
+            #expect(try await restartedAfter.tearsheets(ids: [tearsheet]).count == 1)
+            #expect(try await missed.client(for: fixture.integrationID) === missedBefore)
+            #expect(try await missedBefore.tearsheets(ids: [tearsheet]).count == 1)
+            #expect(fixture.world.auth.sessionsOpened == 1)
 
             // The previous key gone: the new key alone opens the secrets and the same session;
             // the old key opens nothing.

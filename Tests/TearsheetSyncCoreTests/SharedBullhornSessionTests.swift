@@ -276,9 +276,9 @@ import Testing
     }
 
     @Test func aLoginThatOutlastsItsLeaseKeepsItAndOtherProcessesWaitForItsSession() async throws {
-        // Bullhorn answers the login in 2.5 s; the lease is 0.6 s unless extended. A process
-        // that took a lease run out would log in too: a second session.
-        try await FleetFixture.run(seed: Self.seed, faults: SimulatorFaults(endpointLatency: ["POST login": .milliseconds(2_500)])) { fixture in
+        // Bullhorn answers the login in 4 s; the lease is 1.5 s unless extended. A process that
+        // took a lease run out would log in too: a second session.
+        try await FleetFixture.run(seed: Self.seed, faults: SimulatorFaults(endpointLatency: ["POST login": .seconds(4)])) { fixture in
             let integration = try #require(try await IntegrationStore(pool: fixture.pool).load(ids: [fixture.integrationID]).first)
             let account = SimulatedAuth.Account.standard
             let credentials = BullhornCredentials(
@@ -287,14 +287,14 @@ import Testing
                 let pool = PostgresPool(connectionString: fixture.databaseURL, maxConnections: 2)
                 let sessions = FleetBullhornSessions(
                     pool: pool, integrationID: integration.id, keys: fixture.keys, credentials: credentials, endpoints: integration.endpoints,
-                    lease: .milliseconds(600))
+                    lease: .milliseconds(1_500))
                 return (BullhornClient(credentials: credentials, endpoints: integration.endpoints, configuration: FleetFixture.clientConfiguration, sessions: sessions), pool)
             }
             let tearsheet = fixture.world.tearsheets[0].id
             let (first, firstPool) = process()
             let firstCall = Task { try await first.tearsheets(ids: [tearsheet]).count }
             #expect(try await FleetFixture.eventually { fixture.world.callCounts["POST login", default: 0] == 1 }, "the first login is under way")
-            try await Task.sleep(for: .seconds(1))  // past the lease's first length
+            try await Task.sleep(for: .seconds(2))  // past the lease's first length
             let (second, secondPool) = process()
             #expect(try await second.tearsheets(ids: [tearsheet]).count == 1)
             #expect(try await firstCall.value == 1)

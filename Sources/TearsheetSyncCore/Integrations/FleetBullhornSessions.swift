@@ -28,8 +28,9 @@ public struct FleetBullhornSessions: BullhornSessionStore, CustomStringConvertib
     /// How long a renewal's lease lasts unless its holder extends it: a process that dies
     /// holding it delays the next renewal this long at most, less than `renewalWait`, so that
     /// the processes waiting then take over. Its holder extends it every third of it while
-    /// the login runs (`extendingLease`).
+    /// the login runs, for up to four lengths more (`extendingLease`).
     let leaseLength: Duration
+    private let leaseMilliseconds: Int64
 
     /// `lease` (its length) is shorter only in tests.
     public init(
@@ -41,6 +42,7 @@ public struct FleetBullhornSessions: BullhornSessionStore, CustomStringConvertib
         self.keys = keys
         credentialsDigest = Self.digest(credentials, endpoints)
         leaseLength = lease
+        leaseMilliseconds = lease.components.seconds * 1000 + lease.components.attoseconds / 1_000_000_000_000_000
     }
 
     public var description: String { "FleetBullhornSessions(\(integrationID))" }
@@ -48,6 +50,13 @@ public struct FleetBullhornSessions: BullhornSessionStore, CustomStringConvertib
     /// The fleet's pause after `refusals` refused logins in a row: 30 s, doubling, at most 10 min.
     static func pause(refusals: Int) -> Duration {
         .seconds(min(30 << min(max(refusals - 1, 0), 5), 600))
+    }
+
+    /// Seconds left of the pause, `secondsSinceRefusal` after the last refusal; nil when none.
+    static func pauseLeft(refusals: Int, secondsSinceRefusal: Double?) -> Int? {
+        guard refusals > 0, let since = secondsSinceRefusal else { return nil }
+        let left = pause(refusals: refusals).timeInterval - since
+        return left > 0 ? Int(left.rounded(.up)) : nil
     }
 
     /// Lifts the pause after a refused login: the operator registered the integration again
@@ -88,33 +97,45 @@ public struct FleetBullhornSessions: BullhornSessionStore, CustomStringConvertib
             """
         ).rows {
             let refusals = try row.decode("refusals", as: Int.self)
-            let left = try row.decode("since_refusal", as: Double?.self).map { pause(refusals: refusals).timeInterval - $0 }
             standings[try row.decode("integration_id")] = Standing(
                 establishedAt: try row.decode("established_at"), generation: try row.decode("generation"),
                 renewing: try row.decode("renewing", as: Bool?.self) ?? false, refusals: refusals, refusal: try row.decode("refusal"),
-                pausedForSeconds: refusals > 0 ? left.flatMap { $0 > 0 ? Int($0.rounded(.up)) : nil } : nil)
+                pausedForSeconds: pauseLeft(refusals: refusals, secondsSinceRefusal: try row.decode("since_refusal", as: Double?.self)))
         }
         return standings
     }
 
+    /// What `integration rekey` did to the kept sessions.
+    public struct Resealing: Sendable, Equatable {
+        /// Sealed under the previous key, now under the current one.
+        public var resealed = 0
+        /// Open with neither key: left, and replaced by the integration's next login.
+        public var unopened = 0
+    }
+
     /// Seals again under the current key every kept session the previous key sealed
     /// (`integration rekey`), so that the fleet keeps its sessions once the previous key is
-    /// gone; the number resealed. A blob that opens with neither key is left: the
-    /// integration's next login replaces it. `revision` does not move: the session is the
-    /// same, and a renewal under way may still write its own.
-    public static func reseal(pool: PostgresPool, keys: SealingKeys) async throws -> Int {
-        var resealed = 0
+    /// gone. `revision` does not move: the session is the same, and a renewal under way may
+    /// still write its own (under the current key: the row is then left as it wrote it).
+    public static func reseal(pool: PostgresPool, keys: SealingKeys) async throws -> Resealing {
+        var outcome = Resealing()
         for row in try await pool.query("SELECT integration_id, sealed FROM bullhorn_sessions WHERE sealed IS NOT NULL").rows {
             let id = try row.decode("integration_id", as: String.self)
             let blob = try row.decode("sealed", as: Data.self)
-            // Nil both when under the current key already and when it opens with neither.
-            guard let fresh = try? SealedJSON.resealed(Array(blob), as: Sealed.self, keys: keys, context: sealingContext(of: id)) else {
+            let fresh: [UInt8]?
+            do {
+                fresh = try SealedJSON.resealed(Array(blob), as: Sealed.self, keys: keys, context: sealingContext(of: id))
+            } catch {
+                outcome.unopened += 1
                 continue
             }
-            try await pool.query("UPDATE bullhorn_sessions SET sealed = \(Data(fresh)) WHERE integration_id = \(id) AND sealed = \(blob)")
-            resealed += 1
+            guard let fresh else { continue }
+            let written = try await pool.query(
+                "UPDATE bullhorn_sessions SET sealed = \(Data(fresh)) WHERE integration_id = \(id) AND sealed = \(blob) RETURNING integration_id"
+            ).rows
+            if !written.isEmpty { outcome.resealed += 1 }
         }
-        return resealed
+        return outcome
     }
 
     public func load() async throws -> SharedBullhornSession? {
@@ -164,15 +185,13 @@ public struct FleetBullhornSessions: BullhornSessionStore, CustomStringConvertib
         if let session = kept.session, stale.map({ session.generation > $0 }) ?? true { return .kept(session) }
         // A refusal of these credentials pauses them; new credentials (a password fixed after
         // a refusal) try at once.
-        if kept.isOurs, let refusal = kept.refusal, kept.refusals > 0, let since = kept.secondsSinceRefusal {
-            let pause = Self.pause(refusals: kept.refusals)
-            if since < pause.timeInterval {
-                let left = Int((pause.timeInterval - since).rounded(.up))
-                return .refused(
-                    BullhornError(
-                        .authentication, endpoint: "POST login",
-                        "the fleet's last login for this integration was refused \(Int(since)) s ago, the next is in \(left) s: \(refusal)"))
-            }
+        if kept.isOurs, let refusal = kept.refusal, let since = kept.secondsSinceRefusal,
+            let left = Self.pauseLeft(refusals: kept.refusals, secondsSinceRefusal: since)
+        {
+            return .refused(
+                BullhornError(
+                    .authentication, endpoint: "POST login",
+                    "the fleet's last login for this integration was refused \(Int(since)) s ago, the next is in \(left) s: \(refusal)"))
         }
         guard kept.leaseFree else { return .busy }
         // Taken only if the row is as it was read: no renewal ended, failed or was let go, and
@@ -230,30 +249,35 @@ public struct FleetBullhornSessions: BullhornSessionStore, CustomStringConvertib
     /// and backoff on a bad day can make a login outlast the lease, and another process would
     /// then log in too (a second session against the corporation's limit). So only a
     /// process that dies, or cannot reach the database, lets its lease run out.
+    /// Extended for at most `maxLeaseExtensions` thirds: a login that takes longer (minutes of
+    /// Bullhorn's retries) should not keep every other process from trying.
+    static let maxLeaseExtensions = 12
+
     private func extendingLease<Value>(_ lease: String, _ login: () async throws -> Value) async throws -> Value {
         let extending = Task {
-            while true {
+            for _ in 0..<Self.maxLeaseExtensions {
                 try await Task.sleep(for: leaseLength / 3)
-                // Failing, it leaves the lease to run out, as a dead holder's does.
-                try? await extend(lease)
+                // A database failure leaves the lease to run out, as a dead holder's does; a
+                // lease no longer held (it ran out meanwhile and another took it) ends the loop.
+                guard (try? await extend(lease)) != false else { return }
             }
         }
         defer { extending.cancel() }
         return try await login()
     }
 
-    /// Moves the lease's end; not `revision`, which the holder's own write of the row checks,
-    /// and which no other process needs to see move: a waiter takes the lease only once
-    /// `renewing_until` has passed, whatever it read.
-    private func extend(_ lease: String) async throws {
-        try await pool.query(
+    /// Moves the lease's end, if this process still holds it; not `revision`, which the
+    /// holder's own write of the row checks, and which no other process needs to see move: a
+    /// waiter takes the lease only once `renewing_until` has passed, whatever it read.
+    private func extend(_ lease: String) async throws -> Bool {
+        try await !pool.query(
             """
             UPDATE bullhorn_sessions SET renewing_until = now() + \(leaseMilliseconds) * interval '1 millisecond'
              WHERE integration_id = \(integrationID) AND renewal_lease = \(lease)
-            """)
+            RETURNING integration_id
+            """
+        ).rows.isEmpty
     }
-
-    private var leaseMilliseconds: Int64 { leaseLength.components.seconds * 1000 + leaseLength.components.attoseconds / 1_000_000_000_000_000 }
 
     /// Writes the row and releases the lease; when the write cannot be made (the database
     /// failed, or the row changed meanwhile), releases the lease alone, so that the next

@@ -72,8 +72,11 @@ public struct IntegrationStore: Sendable {
                 outcome.current.append(id)
                 continue
             }
-            try await pool.query("UPDATE integrations SET sealed_secrets = \(Data(fresh)) WHERE id = \(id) AND sealed_secrets = \(sealed)")
-            outcome.resealed.append(id)
+            // Not written if an `integration add` sealed it anew meanwhile: under the current key too.
+            let written = try await pool.query(
+                "UPDATE integrations SET sealed_secrets = \(Data(fresh)) WHERE id = \(id) AND sealed_secrets = \(sealed) RETURNING id"
+            ).rows
+            if written.isEmpty { outcome.current.append(id) } else { outcome.resealed.append(id) }
         }
         return outcome
     }

@@ -16,24 +16,30 @@ enum SealedJSON {
     /// Opened with the current key, else the previous one during a rotation. Throws when
     /// neither key nor the context is the one sealed with, or the blob is damaged.
     static func open<Value: Decodable>(_ sealed: [UInt8], as type: Value.Type, keys: SealingKeys, context: String) throws -> Value {
-        let box = try AES.GCM.SealedBox(combined: sealed)
-        var failure: any Error = CryptoKitError.authenticationFailure
-        for key in keys.opening {
-            do {
-                let plaintext = try AES.GCM.open(box, using: SymmetricKey(data: key), authenticating: Data(context.utf8))
-                return try JSONDecoder().decode(Value.self, from: plaintext)
-            } catch {
-                failure = error
-            }
-        }
-        throw failure
+        try opened(sealed, as: type, keys: keys, context: context).value
     }
 
     /// The blob sealed again under the current key if the previous key sealed it (a key
     /// rotation's `integration rekey`); nil if it is under the current key already. Throws when
     /// it opens with neither.
     static func resealed<Value: Codable>(_ sealed: [UInt8], as type: Value.Type, keys: SealingKeys, context: String) throws -> [UInt8]? {
-        if (try? open(sealed, as: type, keys: SealingKeys(current: keys.current), context: context)) != nil { return nil }
-        return try seal(try open(sealed, as: type, keys: keys, context: context), keys: keys, context: context)
+        let (value, underCurrentKey) = try opened(sealed, as: type, keys: keys, context: context)
+        return underCurrentKey ? nil : try seal(value, keys: keys, context: context)
+    }
+
+    private static func opened<Value: Decodable>(
+        _ sealed: [UInt8], as type: Value.Type, keys: SealingKeys, context: String
+    ) throws -> (value: Value, underCurrentKey: Bool) {
+        let box = try AES.GCM.SealedBox(combined: sealed)
+        var failure: any Error = CryptoKitError.authenticationFailure
+        for key in keys.opening {
+            do {
+                let plaintext = try AES.GCM.open(box, using: SymmetricKey(data: key), authenticating: Data(context.utf8))
+                return (try JSONDecoder().decode(Value.self, from: plaintext), key == keys.current)
+            } catch {
+                failure = error
+            }
+        }
+        throw failure
     }
 }

@@ -1,6 +1,7 @@
 import BullhornClient
 import CurlHTTP
 import Foundation
+import Logging
 import PostgresClient
 import Synchronization
 
@@ -8,7 +9,8 @@ import Synchronization
 /// integration's row: its callers share its session and its call budget. The row is read
 /// again at most every `recheckEvery`: a client whose credentials or corporation changed (a
 /// rotated password, another API user) is replaced, so a running worker takes the change
-/// within a minute; while the row cannot be read, the client in hand serves.
+/// within a minute; while the row cannot be read, or its secrets do not open (a key rotation's
+/// `integration rekey` run before this process had the new key), the client in hand serves.
 /// Every integration's client sends through one pool of `connections` HTTP workers (a thread
 /// and a libcurl handle each): a worker holding 200 sessions held 200 × 16 of them, 195 MiB,
 /// before they were shared. Each integration still has at most its budget's calls in flight.
@@ -18,6 +20,7 @@ public final class BullhornClients: Sendable {
     private let configuration: BullhornClientConfiguration?
     private let http: CurlHTTPClient
     private let recheckEvery: Duration
+    private let logger: Logger
     private let clients = Mutex<[String: Built]>([:])
     /// Each session's share of the connections for JobSubmission creations.
     public let writeShares: WriteShares
@@ -35,9 +38,10 @@ public final class BullhornClients: Sendable {
     /// between the sessions creating (by default twice the connections).
     public init(
         pool: PostgresPool, keys: SealingKeys, configuration: BullhornClientConfiguration? = nil, connections: Int = 64,
-        writesUnderWay: Int? = nil, recheckEvery: Duration = .seconds(60)
+        writesUnderWay: Int? = nil, recheckEvery: Duration = .seconds(60), logger: Logger = Logger(label: "tearsheet-sync.bullhorn")
     ) {
         self.pool = pool
+        self.logger = logger
         self.keys = keys
         self.configuration = configuration
         self.recheckEvery = recheckEvery
@@ -66,7 +70,17 @@ public final class BullhornClients: Sendable {
             clients.withLock { $0[integrationID]?.checkedAt = now }
             return cached.client
         }
-        let client = try integration.bullhornClient(keys: keys, pool: pool, configuration: configuration, http: http)
+        let client: BullhornClient
+        do {
+            client = try integration.bullhornClient(keys: keys, pool: pool, configuration: configuration, http: http)
+        } catch let error as SecretsError {
+            // The client in hand holds the secrets opened before; it serves until this process
+            // has the key that opens the row's (said once a recheck, until then).
+            guard let cached else { throw error }
+            clients.withLock { $0[integrationID]?.checkedAt = now }
+            logger.error("keeping the Bullhorn client built before: \(error)", metadata: ["integration": .string(integrationID)])
+            return cached.client
+        }
         return clients.withLock { clients in
             // Another caller may have built one from the same row meanwhile: one client a row.
             if let existing = clients[integrationID], existing.integration.buildsTheSameClient(as: integration) { return existing.client }
