@@ -22,6 +22,9 @@ import Testing
                 body: .init(byteBuffer: body))
         }
         router.put("/method") { request, _ -> String in request.method.rawValue }
+        router.get("/large") { _, _ -> Response in
+            Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: Self.largeBody)))
+        }
         router.get("/slow") { _, _ -> String in
             try await Task.sleep(for: .seconds(5))
             return "late"
@@ -49,6 +52,18 @@ import Testing
             #expect(response.header("Content-Type") == "text/plain")
             let missing = try await client.execute(HTTPClientRequest(url: base + "/status/503"))
             #expect(missing.status == 503)
+        }
+    }
+
+    /// A Bullhorn page is hundreds of kilobytes; the receive buffer is 4 KiB.
+    static let largeBody = (0..<40_000).map { "\($0 % 10)" }.joined() + String(repeating: "é", count: 100_000)
+
+    @Test func readsABodyManyTimesItsReceiveBufferWhole() async throws {
+        try await withLocalServer(router()) { base in
+            let response = try await CurlHTTPClient().execute(HTTPClientRequest(url: base + "/large"))
+            #expect(response.status == 200)
+            #expect(response.body.count == Self.largeBody.utf8.count)
+            #expect(response.text == Self.largeBody)
         }
     }
 
