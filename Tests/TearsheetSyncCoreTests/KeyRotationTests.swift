@@ -79,4 +79,39 @@ import Testing
             }
         }
     }
+
+    @Test func aRekeyDuringARenewalNeitherUndoesNorBlocksIt() async throws {
+        try await FleetFixture.run(seed: Self.seed) { fixture in
+            let old = fixture.keys
+            let newKey = IntegrationSecrets.randomKey()
+            SecretScanningLogHandler.register(Data(newKey).base64EncodedString())
+            let rotating = SealingKeys(current: newKey, previous: old.current)
+            let tearsheet = fixture.world.tearsheets[0].id
+            let integration = try #require(try await IntegrationStore(pool: fixture.pool).load(ids: [fixture.integrationID]).first)
+            let first = try integration.bullhornClient(keys: old, pool: fixture.pool, configuration: FleetFixture.clientConfiguration)
+            #expect(try await first.tearsheets(ids: [tearsheet]).count == 1)
+
+            // Bullhorn ends the session; a process on both keys renews it, slowly, and the rekey
+            // runs while it holds the lease.
+            fixture.world.auth.expireAllSessions()
+            fixture.world.setFaults(SimulatorFaults(endpointLatency: ["POST login": .seconds(2)]))
+            let renewing = try integration.bullhornClient(keys: rotating, pool: fixture.pool, configuration: FleetFixture.clientConfiguration)
+            let call = Task { try await renewing.tearsheets(ids: [tearsheet]).count }
+            #expect(try await FleetFixture.eventually { fixture.world.callCounts["POST login", default: 0] == 2 }, "the renewal's login is under way")
+            var environment = fixture.commandEnvironment
+            environment["TSYNC_SECRET_KEY"] = Data(newKey).base64EncodedString()
+            environment["TSYNC_PREVIOUS_SECRET_KEY"] = Data(old.current).base64EncodedString()
+            let rekey = try await CommandRun.run(["integration", "rekey"], environment: environment)
+            #expect(rekey.exitCode == 0, "\(rekey.standardError)")
+            #expect(try await call.value == 1)
+
+            // The renewal's session was kept (its write was not refused for the rekey's), and it
+            // opens with the new key alone: a process started after the rotation adopts it.
+            #expect(try await fixture.pool.query("SELECT generation FROM bullhorn_sessions").scalar(Int.self) == 2)
+            let after = try #require(try await IntegrationStore(pool: fixture.pool).load(ids: [fixture.integrationID]).first)
+                .bullhornClient(keys: SealingKeys(current: newKey), pool: fixture.pool, configuration: FleetFixture.clientConfiguration)
+            #expect(try await after.tearsheets(ids: [tearsheet]).count == 1)
+            #expect(fixture.world.auth.sessionsOpened == 2, "the first, and the renewal's")
+        }
+    }
 }
