@@ -49,6 +49,7 @@ import Testing
             #expect(published.contains(#"tsync_bullhorn_calls_total{integration="\#(fixture.integrationID)",status="200"}"#))
             // The publisher renewed the session; the worker, calling Bullhorn later, used the one it kept.
             #expect(published.contains("tsync_bullhorn_sessions_opened_total\(integration) 1"))
+            #expect(published.contains("tsync_bullhorn_logins_refused_total\(integration) 0"), "present at zero")
             #expect(worked.contains("tsync_bullhorn_sessions_opened_total\(integration) 0"))
             // Every pair carried its Bullhorn change time to the worker.
             #expect(worked.contains(#"tsync_pair_freshness_seconds_bucket{integration="\#(fixture.integrationID)",le="60.0"} 0"#))
@@ -189,6 +190,22 @@ import Testing
     }
 
     /// The metrics text once `done` says so (or after 30 s).
+    @Test func aLoginBullhornRefusesIsCountedForItsAlert() async throws {
+        // Every concurrent session of the corporation is taken: Bullhorn refuses each login.
+        let seed = SimulatorSeed(candidates: 20, jobOrders: 1, tearsheets: [.init(members: 5, jobs: 1)])
+        try await FleetFixture.run(seed: seed, faults: SimulatorFaults(sessionLimit: 0)) { fixture in
+            let port = try HeldPort(listening: false).port
+            let publisher = try fixture.launch(["publish", "--every", "1h", "--metrics-port", "\(port)", "--metrics-address", "127.0.0.1"])
+            let integration = #"{integration="\#(fixture.integrationID)"}"#
+            let scraped = await Self.scrape(port) { $0.contains("tsync_publish_passes_failed_total\(integration) 1") }
+            publisher.terminate()
+            #expect(await publisher.exited() == 1, "its last pass failed")
+            #expect(scraped.contains("tsync_bullhorn_logins_refused_total\(integration) 1"))
+            #expect(scraped.contains("tsync_bullhorn_sessions_opened_total\(integration) 0"))
+            #expect(try await fixture.pool.query("SELECT refusals FROM bullhorn_sessions").scalar(Int.self) == 1)
+        }
+    }
+
     static func scrape(_ port: Int, until done: (String) -> Bool) async -> String {
         let http = CurlHTTPClient()
         var text = ""

@@ -229,6 +229,7 @@ public struct FleetBullhornSessions: BullhornSessionStore, CustomStringConvertib
             // credentials is taken over: these credentials are the ones now registered (a
             // client of the old ones is replaced within a minute), and their refusal must pause.
             let forGood = (failure.underlying as? BullhornError).map { !$0.isRetriable } ?? false
+            if forGood { FleetMetrics.bullhornLoginsRefused(integrationID).increment() }
             let refusals = kept.isOurs ? kept.refusals : 0
             await keep(
                 lease, revision: revision, generation: kept.generation, session: nil, refreshToken: failure.refreshToken,

@@ -42,7 +42,9 @@ public struct Integration: Sendable {
         let id = id
         effective.observeCall = { FleetMetrics.bullhornCall(id, status: $0) }
         FleetMetrics.bullhornBudget(id).record(Double(callsPerMinute) / 60)
-        FleetMetrics.bullhornSessionsOpened(id).increment(by: 0)  // exported from zero, before the first login
+        // Exported from zero, before the first login, so that increase() sees the first.
+        FleetMetrics.bullhornSessionsOpened(id).increment(by: 0)
+        FleetMetrics.bullhornLoginsRefused(id).increment(by: 0)
         let credentials = BullhornCredentials(clientID: clientID, clientSecret: secrets.clientSecret, username: username, password: secrets.password)
         let sessions = FleetBullhornSessions(pool: pool, integrationID: id, keys: keys, credentials: credentials, endpoints: endpoints)
         return BullhornClient(credentials: credentials, endpoints: endpoints, configuration: effective, budget: budget, http: http, sessions: sessions)

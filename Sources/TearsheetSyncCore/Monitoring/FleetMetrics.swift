@@ -68,6 +68,10 @@ public enum FleetMetrics {
     /// Bullhorn refused the one kept): few an hour when sessions are shared and live long.
     static func bullhornSessionsOpened(_ integration: String) -> Counter { counter("tsync_bullhorn_sessions_opened_total", integration) }
 
+    /// A login this process made for the fleet that Bullhorn refused for good (the credentials,
+    /// the corporation's sessions all taken): the integration does no work until it passes.
+    static func bullhornLoginsRefused(_ integration: String) -> Counter { counter("tsync_bullhorn_logins_refused_total", integration) }
+
     /// The integration's budget, in calls a second (base units; the budget is set a minute):
     /// the line the calls are drawn against.
     static func bullhornBudget(_ integration: String) -> Gauge { gauge("tsync_bullhorn_budget_calls_per_second", integration) }
