@@ -48,10 +48,10 @@ final class CurlEasyHandle {
 
         tsync_curl_setopt_string(handle, CURLOPT_URL, request.url)
         tsync_curl_setopt_long(handle, CURLOPT_NOSIGNAL, 1)  // threads must not get SIGALRM
-        // A 4 KiB receive buffer, not curl's 16: each handle keeps its own, and a worker holding
-        // 200 sessions keeps 64 handles (its peak RSS 0.7–1.0 MiB lower, `memory --runs 3` side
-        // by side, twice). Bullhorn's pages come in more reads, which no benchmark could tell.
-        tsync_curl_setopt_long(handle, CURLOPT_BUFFERSIZE, 4_096)
+        // Not CURLOPT_BUFFERSIZE (a 4 KiB receive buffer took 0.7–1.0 MiB off a 200-session
+        // worker): curl 7.88 refuses it while a handle keeps its buffer (an HTTP/2 connection
+        // still in use, a failed lookup), after `curl_easy_reset` has put the size back to 16 KiB,
+        // and would then read 16 KiB into 4.
         tsync_curl_setopt_long(handle, CURLOPT_TIMEOUT_MS, milliseconds(request.timeout))
         tsync_curl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, milliseconds(min(connectTimeout, request.timeout)))
         tsync_curl_setopt_long(handle, CURLOPT_FOLLOWLOCATION, request.followRedirects ? 1 : 0)

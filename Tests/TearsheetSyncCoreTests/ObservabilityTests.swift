@@ -189,7 +189,6 @@ import Testing
         }
     }
 
-    /// The metrics text once `done` says so (or after 30 s).
     @Test func aLoginBullhornRefusesIsCountedForItsAlert() async throws {
         // Every concurrent session of the corporation is taken: Bullhorn refuses each login.
         let seed = SimulatorSeed(candidates: 20, jobOrders: 1, tearsheets: [.init(members: 5, jobs: 1)])
@@ -206,6 +205,7 @@ import Testing
         }
     }
 
+    /// The metrics text once `done` says so (or after 30 s).
     static func scrape(_ port: Int, until done: (String) -> Bool) async -> String {
         let http = CurlHTTPClient()
         var text = ""

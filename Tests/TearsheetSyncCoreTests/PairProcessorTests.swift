@@ -202,6 +202,38 @@ import Testing
         }
     }
 
+    @Test func aLoginBullhornRefusesWhileCreatingLeavesThePairsWaitingNotDeadLettered() async throws {
+        try await FleetFixture.run(seed: Self.seed) { fixture in
+            let job = fixture.world.jobOrderIDs[0]
+            let candidates = Array(fixture.world.candidateIDs.prefix(40)).sorted()
+            try await fixture.addCampaign(1, job: job)
+            let pairs = candidates.map { pair(fixture, campaign: 1, candidate: $0, job: job) }
+            // From the first creation on, Bullhorn ends the session and refuses every login (the
+            // corporation's sessions all taken): the creations still to come are refused.
+            let world = fixture.world
+            let refusing = processor(fixture) { _, _ in
+                world.setFaults(SimulatorFaults(sessionLimit: 0))
+                world.auth.expireAllSessions()
+            }
+            let first = try await refusing.process(pairs, integrationID: fixture.integrationID)
+            #expect(first.deadLetters.isEmpty, "a refused login is not the pairs' fault")
+            #expect(!first.retry.isEmpty)
+            let reasons = first.retry.map { "\($0.error)" }
+            #expect(reasons.allSatisfy { $0.hasPrefix("Bullhorn authentication") }, "\(reasons.first ?? "")")
+            #expect(first.added.count + first.retry.count == 40)
+
+            // Bullhorn takes logins again and the pause is over: the waiting pairs are added,
+            // each with one JobSubmission.
+            world.setFaults(SimulatorFaults())
+            try await fixture.pool.query("UPDATE bullhorn_sessions SET refused_at = refused_at - interval '1 hour'")
+            let second = try await processor(fixture).process(pairs, integrationID: fixture.integrationID)
+            #expect(second.added.count == first.retry.count)
+            for candidate in candidates {
+                #expect(fixture.world.jobSubmissionCount(candidate: candidate, jobOrder: job) == 1)
+            }
+        }
+    }
+
     /// Bullhorn holds three JobSubmission PUTs past the client's deadline and applies them
     /// later: the retries find nothing for a while, and must not create a second application
     /// (issue 11, finding 3).

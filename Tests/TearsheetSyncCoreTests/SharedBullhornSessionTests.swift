@@ -307,6 +307,26 @@ import Testing
         }
     }
 
+    @Test func aLoginThatCannotPassIsAnAuthenticationFailureWhateverBullhornAnswered() async throws {
+        try await FleetFixture.run(seed: Self.seed) { fixture in
+            // Registered with a loginInfo URL that answers 404 (a typo, another host): no login
+            // can pass until the operator fixes it, and no pair is at fault.
+            let account = SimulatedAuth.Account.standard
+            try await IntegrationStore(pool: fixture.pool).upsert(
+                id: fixture.integrationID, clientID: account.clientID, username: account.username,
+                endpoints: .discovered(loginInfoURL: "\(fixture.simulatorBase)/nowhere/loginInfo"),
+                secrets: IntegrationSecrets(clientSecret: account.clientSecret, password: account.password), keys: fixture.keys,
+                callsPerMinute: 600_000)
+            let (client, pool) = try await processClient(fixture)
+            let error = await #expect(throws: BullhornError.self) { try await client.tearsheets(ids: [fixture.world.tearsheets[0].id]) }
+            #expect(error?.code == .authentication, "the worker waits on it (a .server 404 would dead-letter the batch)")
+            #expect(error?.message.contains("logging in failed: unexpected answer") == true, "\(String(describing: error))")
+            #expect(error?.status == 404)
+            #expect(try await fixture.pool.query("SELECT refusals FROM bullhorn_sessions").scalar(Int.self) == 1, "and it pauses the fleet's logins")
+            await pool.close()
+        }
+    }
+
     @Test func aSessionStoreWhoseDatabaseIsGoneFailsTheCallAndSaysItMayPass() async throws {
         try await FleetFixture.run(seed: Self.seed) { fixture in
             let gone = PostgresPool(connectionString: "postgresql://tsync@127.0.0.1:1/none?connect_timeout=2", maxConnections: 1)

@@ -228,12 +228,19 @@ public struct FleetBullhornSessions: BullhornSessionStore, CustomStringConvertib
             // that no process spends a call on it before the next renewal. A row of other
             // credentials is taken over: these credentials are the ones now registered (a
             // client of the old ones is replaced within a minute), and their refusal must pause.
-            let forGood = (failure.underlying as? BullhornError).map { !$0.isRetriable } ?? false
+            let underlying = failure.underlying as? BullhornError
+            let forGood = underlying.map { !$0.isRetriable } ?? false
             if forGood { FleetMetrics.bullhornLoginsRefused(integrationID).increment() }
             let refusals = kept.isOurs ? kept.refusals : 0
             await keep(
                 lease, revision: revision, generation: kept.generation, session: nil, refreshToken: failure.refreshToken,
                 refusal: forGood ? "\(failure.underlying)" : (kept.isOurs ? kept.refusal : nil), refusals: forGood ? refusals + 1 : refusals)
+            // A login that will not pass by itself is the credentials' or the endpoints' to fix,
+            // never the pairs' fault, whatever Bullhorn answered (a garbled page, a 3xx): the
+            // worker waits on `authentication`, and would dead-letter on the others.
+            if forGood, let underlying, underlying.code != .authentication {
+                throw BullhornError(.authentication, endpoint: underlying.endpoint, "logging in failed: \(underlying.message)", status: underlying.status)
+            }
             throw failure.underlying
         } catch {
             try? await release(lease)

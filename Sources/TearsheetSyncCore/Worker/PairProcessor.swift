@@ -84,7 +84,9 @@ public struct PairProcessor: Sendable {
                 continue
             }
             if let failure = failures[pending.candidateJob] {
-                if failure.isRetriable {
+                // As for a whole batch's failure: what may pass, and a login Bullhorn refuses
+                // (the operator's to fix, not the pair's), waits; the rest is the pair's own.
+                if FailureAction(failure) == .retry {
                     outcome.retry.append((pending.pair, failure))
                 } else {
                     outcome.deadLetters.append(
