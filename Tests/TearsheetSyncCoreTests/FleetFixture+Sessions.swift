@@ -8,12 +8,15 @@ import Testing
 /// What the session tests share: more integrations on the same simulator, in-process workers,
 /// and the checks they end with.
 extension FleetFixture {
-    /// Registers another integration on the fixture's simulator.
-    func registerIntegration(_ id: String, callsPerMinute: Int = 600_000) async throws {
+    /// Registers another integration on the fixture's simulator, or registers one again (as
+    /// `integration add` does); `loginInfoPath` other than the simulator's to register a wrong one.
+    func registerIntegration(
+        _ id: String, callsPerMinute: Int = 600_000, loginInfoPath: String = "/rest-services/loginInfo"
+    ) async throws {
         let account = SimulatedAuth.Account.standard
         try await IntegrationStore(pool: pool).upsert(
             id: id, clientID: account.clientID, username: account.username,
-            endpoints: .discovered(loginInfoURL: "\(simulatorBase)/rest-services/loginInfo"),
+            endpoints: .discovered(loginInfoURL: "\(simulatorBase)\(loginInfoPath)"),
             secrets: IntegrationSecrets(clientSecret: account.clientSecret, password: account.password),
             keys: keys, callsPerMinute: callsPerMinute)
     }

@@ -160,12 +160,7 @@ import Testing
             // The corporation's sessions freed, the operator registers the integration again
             // (as `integration add` does): the pause is lifted, the next call logs in.
             fixture.world.setFaults(SimulatorFaults())
-            let account = SimulatedAuth.Account.standard
-            try await IntegrationStore(pool: fixture.pool).upsert(
-                id: fixture.integrationID, clientID: account.clientID, username: account.username,
-                endpoints: .discovered(loginInfoURL: "\(fixture.simulatorBase)/rest-services/loginInfo"),
-                secrets: IntegrationSecrets(clientSecret: account.clientSecret, password: account.password), keys: fixture.keys,
-                callsPerMinute: 600_000)
+            try await fixture.registerIntegration(fixture.integrationID)
             #expect(try await second.tearsheets(ids: [tearsheet]).count == 1)
             #expect(try await first.tearsheets(ids: [tearsheet]).count == 1)
             #expect(fixture.world.auth.sessionsOpened == 1)
@@ -311,12 +306,7 @@ import Testing
         try await FleetFixture.run(seed: Self.seed) { fixture in
             // Registered with a loginInfo URL that answers 404 (a typo, another host): no login
             // can pass until the operator fixes it, and no pair is at fault.
-            let account = SimulatedAuth.Account.standard
-            try await IntegrationStore(pool: fixture.pool).upsert(
-                id: fixture.integrationID, clientID: account.clientID, username: account.username,
-                endpoints: .discovered(loginInfoURL: "\(fixture.simulatorBase)/nowhere/loginInfo"),
-                secrets: IntegrationSecrets(clientSecret: account.clientSecret, password: account.password), keys: fixture.keys,
-                callsPerMinute: 600_000)
+            try await fixture.registerIntegration(fixture.integrationID, loginInfoPath: "/nowhere/loginInfo")
             let (client, pool) = try await processClient(fixture)
             let error = await #expect(throws: BullhornError.self) { try await client.tearsheets(ids: [fixture.world.tearsheets[0].id]) }
             #expect(error?.code == .authentication, "the worker waits on it (a .server 404 would dead-letter the batch)")
