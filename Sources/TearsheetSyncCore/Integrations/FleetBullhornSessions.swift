@@ -122,14 +122,12 @@ public struct FleetBullhornSessions: BullhornSessionStore, CustomStringConvertib
         for row in try await pool.query("SELECT integration_id, sealed FROM bullhorn_sessions WHERE sealed IS NOT NULL").rows {
             let id = try row.decode("integration_id", as: String.self)
             let blob = try row.decode("sealed", as: Data.self)
-            let fresh: [UInt8]?
-            do {
-                fresh = try SealedJSON.resealed(Array(blob), as: Sealed.self, keys: keys, context: sealingContext(of: id))
-            } catch {
-                outcome.unopened += 1
-                continue
+            let fresh: [UInt8]
+            switch try SealedJSON.rekeyed(Array(blob), as: Sealed.self, keys: keys, context: sealingContext(of: id)) {
+            case .underCurrentKey: continue
+            case .opensWithNeitherKey: outcome.unopened += 1; continue
+            case .resealed(let resealed): fresh = resealed
             }
-            guard let fresh else { continue }
             let written = try await pool.query(
                 "UPDATE bullhorn_sessions SET sealed = \(Data(fresh)) WHERE integration_id = \(id) AND sealed = \(blob) RETURNING integration_id"
             ).rows

@@ -34,10 +34,9 @@ public struct IntegrationSecrets: Sendable, Equatable, Codable, CustomStringConv
         }
     }
 
-    /// `sealed` sealed again under the current key if the previous key sealed it; nil if it is
-    /// under the current key already. Throws when it opens with neither.
-    static func resealed(_ sealed: [UInt8], keys: SealingKeys, integrationID: String) throws -> [UInt8]? {
-        try SealedJSON.resealed(sealed, as: IntegrationSecrets.self, keys: keys, context: integrationID)
+    /// `sealed` as a key rotation's `integration rekey` finds it (`SealedJSON.rekeyed`).
+    static func rekeyed(_ sealed: [UInt8], keys: SealingKeys, integrationID: String) throws -> SealedJSON.Rekeyed {
+        try SealedJSON.rekeyed(sealed, as: IntegrationSecrets.self, keys: keys, context: integrationID)
     }
 
     /// Reads `{"clientSecret": "...", "password": "..."}` from a file, else the environment's

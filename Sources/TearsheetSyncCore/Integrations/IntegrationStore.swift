@@ -61,16 +61,11 @@ public struct IntegrationStore: Sendable {
         for row in try await pool.query("SELECT id, sealed_secrets FROM integrations WHERE sealed_secrets IS NOT NULL ORDER BY id").rows {
             let id = try row.decode("id", as: String.self)
             let sealed = try row.decode("sealed_secrets", as: Data.self)
-            let resealed: [UInt8]?
-            do {
-                resealed = try IntegrationSecrets.resealed(Array(sealed), keys: keys, integrationID: id)
-            } catch {
-                outcome.unopened.append(id)
-                continue
-            }
-            guard let fresh = resealed else {
-                outcome.current.append(id)
-                continue
+            let fresh: [UInt8]
+            switch try IntegrationSecrets.rekeyed(Array(sealed), keys: keys, integrationID: id) {
+            case .underCurrentKey: outcome.current.append(id); continue
+            case .opensWithNeitherKey: outcome.unopened.append(id); continue
+            case .resealed(let blob): fresh = blob
             }
             // Not written if an `integration add` sealed it anew meanwhile: under the current key too.
             let written = try await pool.query(

@@ -19,12 +19,17 @@ enum SealedJSON {
         try opened(sealed, as: type, keys: keys, context: context).value
     }
 
-    /// The blob sealed again under the current key if the previous key sealed it (a key
-    /// rotation's `integration rekey`); nil if it is under the current key already. Throws when
-    /// it opens with neither.
-    static func resealed<Value: Codable>(_ sealed: [UInt8], as type: Value.Type, keys: SealingKeys, context: String) throws -> [UInt8]? {
-        let (value, underCurrentKey) = try opened(sealed, as: type, keys: keys, context: context)
-        return underCurrentKey ? nil : try seal(value, keys: keys, context: context)
+    /// What a key rotation's `integration rekey` makes of a blob.
+    enum Rekeyed {
+        case underCurrentKey
+        /// The previous key sealed it: sealed again under the current one.
+        case resealed([UInt8])
+        case opensWithNeitherKey
+    }
+
+    static func rekeyed<Value: Codable>(_ sealed: [UInt8], as type: Value.Type, keys: SealingKeys, context: String) throws -> Rekeyed {
+        guard let (value, underCurrentKey) = try? opened(sealed, as: type, keys: keys, context: context) else { return .opensWithNeitherKey }
+        return underCurrentKey ? .underCurrentKey : .resealed(try seal(value, keys: keys, context: context))
     }
 
     private static func opened<Value: Decodable>(
